@@ -1,0 +1,46 @@
+"""How audit entries read: labels of actions, record types and fields (message ids)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm.i18n import N_
+
+ACTION_LABELS = {"create": N_("created"), "update": N_("changed"), "archive": N_("archived"), "restore": N_("restored")}
+ENTITY_LABELS = {"organization": N_("organization"), "contact": N_("contact"), "user": N_("user")}
+ENTITY_URLS = {"organization": "/organizations/{id}", "contact": "/contacts/{id}", "user": "/admin/users/{id}/edit"}
+
+FIELD_LABELS = {
+    "name": N_("Name"),
+    "name_en": N_("English name"),
+    "credit_code": N_("Unified social credit code"),
+    "kind": N_("Kind"),
+    "industry_chain_id": N_("Industry chain"),
+    "ownership": N_("Ownership"),
+    "country_region": N_("Country or region"),
+    "city": N_("City"),
+    "address": N_("Address"),
+    "website": N_("Website"),
+    "tags": N_("Tags"),
+    "description": N_("Description"),
+    "owner_id": N_("Owning officer"),
+    "archived_at": N_("Archived"),
+    "organization_id": N_("Organization"),
+    "title": N_("Title"),
+    "mobile": N_("Mobile"),
+    "phone": N_("Phone"),
+    "email": N_("E-mail"),
+    "wechat": N_("WeChat ID"),
+    "notes": N_("Notes"),
+    "username": N_("Username"),
+    "display_name": N_("Display name"),
+    "role": N_("Role"),
+    "locale": N_("Language"),
+    "is_active": N_("Active"),
+    "password": N_("Password"),
+}
+
+
+def entity_url(entry: Any) -> str:
+    pattern = ENTITY_URLS.get(entry.entity_type)
+    return pattern.format(id=entry.entity_id) if pattern else "#"

@@ -1,0 +1,83 @@
+"""Sign in, sign out, and the language switch."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from crm.auth import service
+from crm.auth.middleware import LANG_COOKIE, SESSION_COOKIE, session_cookie
+from crm.db import SessionDep
+from crm.i18n import LOCALES, Msg
+from crm.web import FormDep, redirect, render
+
+public_router = APIRouter()
+router = APIRouter()  # included behind the signed-in-user requirement
+
+
+def safe_next(value: str | None) -> str:
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value[:500]
+    return "/"
+
+
+@public_router.get("/login")
+def login_page(request: Request, next: str = "/", lang: str = "") -> Response:
+    if request.state.user is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    if lang in LOCALES:
+        request.state.locale = lang
+    response = render(request, "auth/login.html", {"next": safe_next(next), "username": "", "error": None})
+    if lang in LOCALES:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, httponly=True, samesite="lax", path="/")
+    return response
+
+
+@public_router.post("/login")
+def login(request: Request, session: SessionDep, form: FormDep) -> Response:
+    username = str(form.get("username", "")).strip()
+    password = str(form.get("password", ""))
+    next_url = safe_next(str(form.get("next", "/")))
+    if not username or not password:
+        error: Msg | None = Msg("Enter your username and password.")
+    else:
+        try:
+            user = service.authenticate(
+                session, username=username, password=password, settings=request.app.state.settings
+            )
+            error = None
+        except service.LoginRefused as refused:
+            error = refused.message
+    if error is not None:
+        return render(
+            request,
+            "auth/login.html",
+            {"next": next_url, "username": username[:40], "error": error},
+            status_code=401,
+        )
+    token = service.start_session(session, user=user, user_agent=request.headers.get("user-agent", ""))
+    response = RedirectResponse(next_url, status_code=303)
+    response.headers.append("set-cookie", session_cookie(token, secure=request.url.scheme == "https").decode())
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, session: SessionDep) -> Response:
+    if request.state.session_id:
+        service.end_session(session, session_id=request.state.session_id)
+    response = redirect(request, "/login", flash=Msg("You have signed out."))
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/language")
+def switch_language(request: Request, session: SessionDep, form: FormDep) -> Response:
+    locale = str(form.get("locale", ""))
+    if locale not in LOCALES:
+        locale = "zh_CN"
+    if request.state.user is not None:
+        service.set_locale(session, user_id=request.state.user.id, locale=locale)
+    back = safe_next(str(form.get("next", "/")))
+    response = RedirectResponse(back, status_code=303)
+    response.set_cookie(LANG_COOKIE, locale, max_age=365 * 86400, httponly=True, samesite="lax", path="/")
+    return response

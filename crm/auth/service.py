@@ -1,0 +1,245 @@
+"""Sign-in with throttling, database-backed sessions, and user administration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from crm.audit import service as audit_service
+from crm.audit.models import AuditAction
+from crm.auth.models import LoginThrottle, Role, User, WebSession
+from crm.auth.security import hash_password, new_token, token_digest, verify_password
+from crm.config import Settings
+from crm.db import utcnow
+from crm.i18n import Msg
+
+USER_AUDIT_FIELDS = ["username", "display_name", "title", "email", "role", "locale", "is_active"]
+
+
+class LoginRefused(Exception):
+    def __init__(self, message: Msg) -> None:
+        super().__init__(message.msgid)
+        self.message = message
+
+
+class UserError(Exception):
+    def __init__(self, field: str, message: Msg) -> None:
+        super().__init__(message.msgid)
+        self.field = field
+        self.message = message
+
+
+def _wait_message(seconds: float) -> Msg:
+    if seconds >= 90:
+        return Msg(
+            "Too many failed sign-ins for this username: it is locked. Try again in %(minutes)s minutes.",
+            minutes=int(seconds // 60) + 1,
+        )
+    return Msg("Too many failed sign-ins: wait %(seconds)s seconds before trying again.", seconds=int(seconds) + 1)
+
+
+def authenticate(session: Session, *, username: str, password: str, settings: Settings) -> User:
+    """The user, or LoginRefused. Failures are counted per username in the database (all workers see them):
+    the first few are free, then each attempt must wait longer, then the username locks for a while."""
+    key = username.strip().lower()[:40]
+    now = utcnow()
+    throttle = session.get(LoginThrottle, key)
+    if throttle and throttle.blocked_until and throttle.blocked_until > now:
+        raise LoginRefused(_wait_message((throttle.blocked_until - now).total_seconds()))
+
+    user = session.scalar(select(User).where(func.lower(User.username) == key))
+    ok = verify_password(user.password_hash if user else None, password)
+    if ok and user is not None and user.is_active:
+        if throttle:
+            session.delete(throttle)
+            session.commit()
+        return user
+
+    if throttle is None:
+        throttle = LoginThrottle(username=key, failures=0)
+        session.add(throttle)
+    elif throttle.last_failure_at and now - throttle.last_failure_at > timedelta(minutes=settings.login_lock_minutes * 4):
+        throttle.failures = 0
+    throttle.failures += 1
+    throttle.last_failure_at = now
+    message = Msg("Wrong username or password.")
+    if throttle.failures >= settings.login_lock_failures:
+        throttle.blocked_until = now + timedelta(minutes=settings.login_lock_minutes)
+        message = _wait_message(settings.login_lock_minutes * 60)
+    elif throttle.failures >= settings.login_free_failures:
+        delay = 5 * 2 ** (throttle.failures - settings.login_free_failures)
+        throttle.blocked_until = now + timedelta(seconds=delay)
+        message = Msg(
+            "Wrong username or password. Too many failed sign-ins: wait %(seconds)s seconds before trying again.",
+            seconds=delay,
+        )
+    session.commit()
+    if ok and user is not None and not user.is_active:
+        raise LoginRefused(Msg("This account has been deactivated. Ask an administrator."))
+    raise LoginRefused(message)
+
+
+def start_session(session: Session, *, user: User, user_agent: str) -> str:
+    """Creates a session row; returns the token for the cookie (only its digest is stored)."""
+    token = new_token()
+    session.add(WebSession(id=token_digest(token), user_id=user.id, user_agent=user_agent[:255]))
+    session.commit()
+    return token
+
+
+@dataclass
+class ResolvedSession:
+    session_id: str
+    user: User
+    needs_touch: bool
+
+
+def resolve_session(session: Session, *, token: str, settings: Settings) -> ResolvedSession | None:
+    if not token or len(token) > 100:
+        return None
+    row = session.execute(
+        select(WebSession, User).join(User, User.id == WebSession.user_id).where(WebSession.id == token_digest(token))
+    ).first()
+    if row is None:
+        return None
+    web_session, user = row
+    now = utcnow()
+    if not user.is_active or now - web_session.last_seen_at > timedelta(minutes=settings.session_idle_minutes):
+        return None
+    session.expunge(user)
+    needs_touch = (now - web_session.last_seen_at).total_seconds() > settings.session_touch_seconds
+    return ResolvedSession(session_id=web_session.id, user=user, needs_touch=needs_touch)
+
+
+def touch_session(session: Session, *, session_id: str) -> None:
+    web_session = session.get(WebSession, session_id)
+    if web_session is not None:
+        web_session.last_seen_at = utcnow()
+        session.commit()
+
+
+def end_session(session: Session, *, session_id: str) -> None:
+    session.execute(delete(WebSession).where(WebSession.id == session_id))
+    session.commit()
+
+
+def purge_expired_sessions(session: Session, *, settings: Settings) -> int:
+    cutoff = utcnow() - timedelta(minutes=settings.session_idle_minutes)
+    result = session.execute(delete(WebSession).where(WebSession.last_seen_at < cutoff))
+    session.commit()
+    return result.rowcount or 0
+
+
+# Users
+
+def list_users(session: Session, *, include_inactive: bool = True) -> list[User]:
+    stmt = select(User).order_by(User.is_active.desc(), User.role, User.username)
+    if not include_inactive:
+        stmt = stmt.where(User.is_active.is_(True))
+    return list(session.scalars(stmt))
+
+
+def active_users(session: Session) -> list[User]:
+    return list_users(session, include_inactive=False)
+
+
+def get_user(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
+def _audit_user(session: Session, *, actor: User | None, action: AuditAction, user: User, before: dict) -> None:
+    session.flush()
+    after = audit_service.snapshot(user, USER_AUDIT_FIELDS)
+    audit_service.record(
+        session,
+        actor=actor,
+        action=action,
+        entity_type="user",
+        entity_id=user.id,
+        entity_label=f"{user.display_name} ({user.username})",
+        entity_version=user.version,
+        changes=audit_service.diff(before, after),
+    )
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    display_name: str,
+    password: str,
+    role: Role | str,
+    actor: User | None,
+    title: str = "",
+    email: str = "",
+    locale: str = "zh_CN",
+) -> User:
+    if session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
+        raise UserError("username", Msg("This username is taken."))
+    if len(password) < 8:
+        raise UserError("password", Msg("A password has at least 8 characters."))
+    user = User(
+        username=username,
+        display_name=display_name,
+        title=title,
+        email=email,
+        role=Role(role).value,
+        locale=locale,
+        password_hash=hash_password(password),
+    )
+    session.add(user)
+    _audit_user(session, actor=actor, action=AuditAction.CREATE, user=user, before={})
+    session.commit()
+    return user
+
+
+def update_user(session: Session, *, user: User, actor: User, data: dict, version: int | None) -> User:
+    if version is not None and version != user.version:
+        raise UserError("version", Msg("Someone else changed this user after you opened it. Reload and try again."))
+    if user.id == actor.id and (data.get("role") != user.role or not data.get("is_active", True)):
+        raise UserError("role", Msg("You cannot change your own role or deactivate yourself."))
+    before = audit_service.snapshot(user, USER_AUDIT_FIELDS)
+    for key in ("display_name", "title", "email", "role", "locale", "is_active"):
+        if key in data:
+            setattr(user, key, data[key])
+    action = AuditAction.UPDATE
+    if before["is_active"] and not user.is_active:
+        action = AuditAction.ARCHIVE
+        session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    elif not before["is_active"] and user.is_active:
+        action = AuditAction.RESTORE
+    _audit_user(session, actor=actor, action=action, user=user, before=before)
+    session.commit()
+    return user
+
+
+def reset_password(session: Session, *, user: User, actor: User | None, password: str) -> None:
+    if len(password) < 8:
+        raise UserError("password", Msg("A password has at least 8 characters."))
+    user.password_hash = hash_password(password)
+    session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    session.execute(delete(LoginThrottle).where(LoginThrottle.username == user.username.lower()))
+    audit_service.record(
+        session,
+        actor=actor,
+        action=AuditAction.UPDATE,
+        entity_type="user",
+        entity_id=user.id,
+        entity_label=f"{user.display_name} ({user.username})",
+        entity_version=user.version + 1,
+        changes={"password": ["***", "***"]},
+    )
+    user.updated_at = utcnow()
+    session.commit()
+
+
+def set_locale(session: Session, *, user_id: int, locale: str) -> None:
+    user = session.get(User, user_id)
+    if user is not None and user.locale != locale:
+        user.locale = locale
+        session.commit()
+
+

@@ -1,0 +1,68 @@
+"""The one place configuration is read: environment variables prefixed CRM_."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_ENVIRONMENTS = {"dev", "demo", "test"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRM_", env_file=None, extra="ignore")
+
+    env: str = "dev"  # dev | demo | test | production
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    secret_key: str = ""
+    port: int = 8000
+
+    zone_name_zh: str = "菏泽经济开发区"
+    zone_name_en: str = "Heze Economic Development Zone"
+    timezone: str = "Asia/Shanghai"
+    default_locale: str = "zh_CN"
+
+    session_idle_minutes: int = 480
+    session_touch_seconds: int = 60
+    login_free_failures: int = 3
+    login_lock_failures: int = 6
+    login_lock_minutes: int = 15
+
+    page_size: int = 50
+    db_echo: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.env not in DEV_ENVIRONMENTS and len(self.secret_key) < 32:
+            raise ValueError(
+                "CRM_SECRET_KEY must be set to at least 32 random characters outside dev/demo/test"
+            )
+        return self
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'crm.sqlite3').resolve()}"
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """In dev/demo the key is generated once and kept in the data dir, so sessions survive restarts."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.data_dir / "secret_key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        key_file.write_text(key)
+        key_file.chmod(0o600)
+        return key
+
+
+def get_settings() -> Settings:
+    return Settings()

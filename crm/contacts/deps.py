@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from crm.contacts import service
+from crm.contacts.models import Contact
+from crm.db import SessionDep
+from crm.errors import NotFound
+
+
+def contact_by_id(contact_id: int, session: SessionDep) -> Contact:
+    contact = service.get(session, contact_id)
+    if contact is None:
+        raise NotFound()
+    return contact
+
+
+ContactDep = Annotated[Contact, Depends(contact_by_id)]

@@ -1,0 +1,195 @@
+"""Contact use cases. A contact's name is part of its organization's searchable text, so both change together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from crm import search_text
+from crm.audit import service as audit_service
+from crm.audit.models import AuditAction
+from crm.auth.models import User
+from crm.contacts.models import Contact
+from crm.db import utcnow
+from crm.i18n import Msg
+from crm.listing import Page, clamp_page
+from crm.organizations import service as organization_service
+from crm.organizations.models import Organization
+from crm.organizations.service import PermissionDenied, StaleEdit
+
+EDITABLE_FIELDS = ["organization_id", "name", "title", "mobile", "phone", "email", "wechat", "notes"]
+AUDITED_FIELDS = [*EDITABLE_FIELDS, "archived_at"]
+
+ORDERINGS = {
+    "name": (Contact.name.asc(), Contact.id.asc()),
+    "-name": (Contact.name.desc(), Contact.id.desc()),
+    "-updated": (Contact.updated_at.desc(), Contact.id.desc()),
+    "updated": (Contact.updated_at.asc(), Contact.id.asc()),
+}
+
+
+class InvalidOrganization(Exception):
+    def __init__(self, message: Msg) -> None:
+        super().__init__(message.msgid)
+        self.message = message
+
+
+@dataclass
+class ContactFilter:
+    q: str = ""
+    organization_id: int | None = None
+    archived: bool = False
+    sort: str = "name"
+
+
+def _filtered(stmt: Select, flt: ContactFilter) -> Select:
+    stmt = stmt.where(Contact.archived_at.is_not(None) if flt.archived else Contact.archived_at.is_(None))
+    if flt.q:
+        stmt = stmt.where(Contact.search_text.contains(search_text.query_text(flt.q), autoescape=True))
+    if flt.organization_id:
+        stmt = stmt.where(Contact.organization_id == flt.organization_id)
+    return stmt
+
+
+def list_page(session: Session, *, flt: ContactFilter, page: int, per_page: int) -> Page:
+    total = session.scalar(_filtered(select(func.count()).select_from(Contact), flt)) or 0
+    page = clamp_page(page, total, per_page)
+    stmt = (
+        _filtered(select(Contact), flt)
+        .options(selectinload(Contact.organization))
+        .order_by(*ORDERINGS[flt.sort])
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return Page(items=list(session.scalars(stmt)), total=total, page=page, per_page=per_page)
+
+
+def for_organization(session: Session, *, organization_id: int) -> list[Contact]:
+    stmt = (
+        select(Contact)
+        .where(Contact.organization_id == organization_id, Contact.archived_at.is_(None))
+        .order_by(Contact.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def get(session: Session, contact_id: int) -> Contact | None:
+    return session.scalar(select(Contact).where(Contact.id == contact_id).options(selectinload(Contact.organization)))
+
+
+def _organization(session: Session, organization_id: int) -> Organization:
+    org = session.get(Organization, organization_id)
+    if org is None or org.is_archived:
+        raise InvalidOrganization(Msg("Choose an organization that exists and is not archived."))
+    return org
+
+
+def _apply(session: Session, contact: Contact, data: dict[str, Any]) -> Organization:
+    org = _organization(session, data["organization_id"])
+    for key in EDITABLE_FIELDS:
+        if key in data:
+            setattr(contact, key, data[key])
+    contact.search_text = search_text.build(
+        contact.name, extra=(org.name, contact.title, contact.mobile, contact.email, contact.wechat)
+    )
+    return org
+
+
+def create(session: Session, *, data: dict[str, Any], actor: User) -> Contact:
+    contact = Contact()
+    org = _apply(session, contact, data)
+    session.add(contact)
+    session.flush()
+    organization_service.refresh_search_text(session, organization_id=org.id)
+    audit_service.record(
+        session,
+        actor=actor,
+        action=AuditAction.CREATE,
+        entity_type="contact",
+        entity_id=contact.id,
+        entity_label=f"{contact.name} · {org.name}",
+        entity_version=contact.version,
+        changes=audit_service.diff({}, {k: v for k, v in audit_service.snapshot(contact, AUDITED_FIELDS).items() if v not in (None, "")}),
+        organization_id=org.id,
+    )
+    session.commit()
+    return contact
+
+
+def update(session: Session, *, contact: Contact, data: dict[str, Any], version: int | None, actor: User) -> Contact:
+    if version is None or version != contact.version:
+        session.rollback()
+        raise StaleEdit(contact, audit_service.changes_since(
+            session, entity_type="contact", entity_id=contact.id, version=version or 0))
+    old_org_id = contact.organization_id
+    before = audit_service.snapshot(contact, AUDITED_FIELDS)
+    org = _apply(session, contact, data)
+    changes = audit_service.diff(before, audit_service.snapshot(contact, AUDITED_FIELDS))
+    if not changes:
+        session.rollback()
+        return contact
+    contact.updated_at = utcnow()
+    try:
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        raise StaleEdit(get(session, contact.id), audit_service.changes_since(
+            session, entity_type="contact", entity_id=contact.id, version=version)) from None
+    for org_id in {old_org_id, org.id}:
+        organization_service.refresh_search_text(session, organization_id=org_id)
+    audit_service.record(
+        session,
+        actor=actor,
+        action=AuditAction.UPDATE,
+        entity_type="contact",
+        entity_id=contact.id,
+        entity_label=f"{contact.name} · {org.name}",
+        entity_version=contact.version,
+        changes=changes,
+        organization_id=org.id,
+    )
+    session.commit()
+    return contact
+
+
+def can_archive(user: User, contact: Contact) -> bool:
+    return user.is_manager or contact.organization.owner_id == user.id
+
+
+def _set_archived(session: Session, *, contact: Contact, actor: User, archived: bool) -> Contact:
+    if not can_archive(actor, contact):
+        raise PermissionDenied()
+    if contact.is_archived == archived:
+        return contact
+    if not archived:
+        _organization(session, contact.organization_id)
+    before = audit_service.snapshot(contact, ["archived_at"])
+    contact.archived_at = utcnow() if archived else None
+    contact.updated_at = utcnow()
+    session.flush()
+    organization_service.refresh_search_text(session, organization_id=contact.organization_id)
+    audit_service.record(
+        session,
+        actor=actor,
+        action=AuditAction.ARCHIVE if archived else AuditAction.RESTORE,
+        entity_type="contact",
+        entity_id=contact.id,
+        entity_label=f"{contact.name} · {contact.organization.name}",
+        entity_version=contact.version,
+        changes=audit_service.diff(before, audit_service.snapshot(contact, ["archived_at"])),
+        organization_id=contact.organization_id,
+    )
+    session.commit()
+    return contact
+
+
+def archive(session: Session, *, contact: Contact, actor: User) -> Contact:
+    return _set_archived(session, contact=contact, actor=actor, archived=True)
+
+
+def restore(session: Session, *, contact: Contact, actor: User) -> Contact:
+    return _set_archived(session, contact=contact, actor=actor, archived=False)

@@ -1,0 +1,84 @@
+"""Form parsing: every field's raw value kept for re-rendering, cleaned values, and an error per field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from crm.i18n import Msg
+from crm.validators import CONTROL_RE
+
+Check = Callable[[str], Msg | None]
+
+
+@dataclass
+class Field:
+    name: str
+    label: str  # message id, translated when rendered
+    required: bool = False
+    max_length: int = 200
+    checks: Sequence[Check] = ()
+    normalize: Callable[[str], str] | None = None
+    choices: Sequence[str] | None = None  # allowed values, when the field is a choice
+    integer: bool = False
+    multiline: bool = False
+
+    def clean(self, raw: str) -> tuple[Any, Msg | None]:
+        value = raw.strip() if not self.multiline else raw.replace("\r\n", "\n").strip()
+        if CONTROL_RE.search(value):
+            return value, Msg("This text contains control characters; please remove them.")
+        if self.normalize and value:
+            value = self.normalize(value)
+        if not value:
+            if self.required:
+                return value, Msg("This field is required.")
+            return (None if self.integer else ""), None
+        if len(value) > self.max_length:
+            return value, Msg(
+                "At most %(max)s characters (you entered %(n)s).", max=self.max_length, n=len(value)
+            )
+        if self.choices is not None and value not in self.choices:
+            return value, Msg("Choose one of the listed options.")
+        if self.integer:
+            if not value.isdigit() or len(value) > 12:
+                return value, Msg("Choose one of the listed options.")
+            return int(value), None
+        for check in self.checks:
+            error = check(value)
+            if error:
+                return value, error
+        return value, None
+
+
+@dataclass
+class FormResult:
+    values: dict[str, str] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, Msg] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def add_error(self, name: str, message: Msg) -> None:
+        self.errors.setdefault(name, message)
+
+
+def parse(fields: Sequence[Field], form: Mapping[str, Any]) -> FormResult:
+    result = FormResult()
+    for f in fields:
+        raw = form.get(f.name, "")
+        raw = raw if isinstance(raw, str) else ""
+        result.values[f.name] = raw
+        value, error = f.clean(raw)
+        if error:
+            result.errors[f.name] = error
+        else:
+            result.data[f.name] = value
+    return result
+
+
+def parse_version(form: Mapping[str, Any]) -> int | None:
+    raw = form.get("version", "")
+    return int(raw) if isinstance(raw, str) and raw.isdigit() else None

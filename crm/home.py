@@ -1,0 +1,23 @@
+"""The home page: what the signed-in user owns and what changed lately."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from crm.auth.deps import CurrentUser
+from crm.db import SessionDep
+from crm.organizations import service as organization_service
+from crm.organizations.schemas import KIND_LABELS
+from crm.web import render
+
+router = APIRouter()
+
+
+@router.get("/")
+def home(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    mine = organization_service.list_page(
+        session, flt=organization_service.OrganizationFilter(owner_id=user.id), page=1, per_page=10
+    )
+    recent = organization_service.list_page(session, flt=organization_service.OrganizationFilter(), page=1, per_page=10)
+    return render(request, "home.html", {"mine": mine, "recent": recent, "kind_labels": KIND_LABELS})

@@ -1,0 +1,103 @@
+"""Locales, the message catalogs and lazy messages.
+
+Message ids are English; `crm/translations/<locale>/LC_MESSAGES/messages.po` holds the catalogs.
+The .po files are read at start-up (no compiled .mo files to forget to rebuild).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+LOCALES = ("zh_CN", "en")
+DEFAULT_LOCALE = "zh_CN"
+LOCALE_NAMES = {"zh_CN": "中文", "en": "English"}
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+
+
+def normalize_locale(value: str | None) -> str:
+    if not value:
+        return DEFAULT_LOCALE
+    value = value.replace("-", "_")
+    if value in LOCALES:
+        return value
+    if value.lower().startswith("zh"):
+        return "zh_CN"
+    if value.lower().startswith("en"):
+        return "en"
+    return DEFAULT_LOCALE
+
+
+def locale_from_accept_language(header: str | None) -> str | None:
+    for part in (header or "").split(","):
+        tag = part.split(";")[0].strip()
+        if tag.lower().startswith(("zh", "en")):
+            return normalize_locale(tag)
+    return None
+
+
+@cache
+def translations(locale: str) -> Translations:
+    po_path = TRANSLATIONS_DIR / locale / "LC_MESSAGES" / "messages.po"
+    if not po_path.exists():
+        return Translations()
+    with po_path.open("rb") as fh:
+        catalog = read_po(fh, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def N_(message: str) -> str:
+    """Marks a constant for extraction; it is translated where it is shown."""
+    return message
+
+
+@dataclass(frozen=True)
+class Msg:
+    """A message to translate later, in the reader's language, with named %(params)s."""
+
+    msgid: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, msgid: str, **params: Any) -> None:
+        object.__setattr__(self, "msgid", msgid)
+        object.__setattr__(self, "params", params)
+
+    def translate(self, locale: str) -> str:
+        return gettext(locale, self.msgid, **self.params)
+
+
+def gettext(locale: str, message: str | Msg, **params: Any) -> str:
+    if isinstance(message, Msg):
+        return message.translate(locale)
+    text = translations(locale).gettext(message)
+    if params:
+        params = {k: (v.translate(locale) if isinstance(v, Msg) else v) for k, v in params.items()}
+        return text % params
+    return text
+
+
+def ngettext(locale: str, singular: str, plural: str, n: int, **params: Any) -> str:
+    text = translations(locale).ngettext(singular, plural, n)
+    return text % {"num": n, **params}
+
+
+def bound_gettext(locale: str):
+    """The `_` given to templates for one request."""
+
+    def _(message: str | Msg, **params: Any) -> str:
+        return gettext(locale, message, **params)
+
+    def _n(singular: str, plural: str, n: int, **params: Any) -> str:
+        return ngettext(locale, singular, plural, n, **params)
+
+    return _, _n

@@ -1,0 +1,80 @@
+"""Query-string parsing shared by list pages: page, sort and filters, with clear errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from math import ceil
+from typing import Any
+
+from crm.i18n import Msg
+
+
+class BadListQuery(Exception):
+    def __init__(self, message: Msg) -> None:
+        super().__init__(message.msgid)
+        self.message = message
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def first_index(self) -> int:
+        return (self.page - 1) * self.per_page + 1 if self.total else 0
+
+    @property
+    def last_index(self) -> int:
+        return min(self.total, self.page * self.per_page)
+
+
+def parse_page(params: Mapping[str, str]) -> int:
+    raw = params.get("page", "") or "1"
+    if not raw.isdigit() or not (1 <= int(raw) <= 100_000):
+        raise BadListQuery(Msg("“%(value)s” is not a page number: use a whole number from 1.", value=raw[:20]))
+    return int(raw)
+
+
+def parse_sort(params: Mapping[str, str], allowed: Sequence[str], default: str) -> str:
+    raw = params.get("sort", "") or default
+    if raw not in allowed:
+        raise BadListQuery(
+            Msg("“%(value)s” is not a way to sort this list. Use one of: %(allowed)s.", value=raw[:40], allowed=", ".join(allowed))
+        )
+    return raw
+
+
+def parse_choice(params: Mapping[str, str], name: str, allowed: Sequence[str]) -> str:
+    raw = params.get(name, "")
+    if raw and raw not in allowed:
+        raise BadListQuery(Msg("“%(value)s” is not a valid filter value.", value=raw[:40]))
+    return raw
+
+
+def parse_id(params: Mapping[str, str], name: str) -> int | None:
+    raw = params.get(name, "")
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 12:
+        raise BadListQuery(Msg("“%(value)s” is not a valid filter value.", value=raw[:40]))
+    return int(raw)
+
+
+def clamp_page(page: int, total: int, per_page: int) -> int:
+    return min(page, max(1, ceil(total / per_page)))

@@ -1,0 +1,121 @@
+"""create_app(): the FastAPI application with its middleware, routers and error pages."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from crm import home
+from crm.audit import routes as audit_routes
+from crm.auth import admin_routes as user_admin_routes
+from crm.auth import routes as auth_routes
+from crm.auth.deps import CsrfFailed, Forbidden, NotAuthenticated, current_user, verify_csrf
+from crm.auth.middleware import SessionMiddleware
+from crm.config import Settings, get_settings
+from crm.contacts import routes as contact_routes
+from crm.db import Database
+from crm.errors import BadRequest, NotFound
+from crm.i18n import Msg
+from crm.organizations import routes as organization_routes
+from crm.web import STATIC_DIR, is_htmx, render
+
+log = logging.getLogger("crm")
+
+
+def error_page(request: Request, status: int, message: Msg) -> Response:
+    return render(request, "errors/error.html", {"status": status, "message": message}, status_code=status)
+
+
+def _register_error_pages(app: FastAPI) -> None:
+    @app.exception_handler(NotAuthenticated)
+    async def _not_authenticated(request: Request, exc: NotAuthenticated) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        login_url = "/login" if target == "/" else f"/login?next={target}"
+        if is_htmx(request):
+            return Response(status_code=401, headers={"HX-Redirect": login_url})
+        return RedirectResponse(login_url, status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        return error_page(request, 403, Msg("Your role does not allow this."))
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, exc: CsrfFailed) -> Response:
+        return error_page(request, 403, Msg("The form had expired or did not come from this site. Go back, reload the page and try again."))
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> Response:
+        return error_page(request, 404, Msg("There is no such page or record. It may have been removed, or the address is mistyped."))
+
+    @app.exception_handler(BadRequest)
+    async def _bad_request(request: Request, exc: BadRequest) -> Response:
+        return error_page(request, 400, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        # A malformed id in the path is an unknown record; anything else is a bad request.
+        if any(err.get("loc", [None])[0] == "path" for err in exc.errors()):
+            return error_page(request, 404, Msg("There is no such page or record. It may have been removed, or the address is mistyped."))
+        return error_page(request, 400, Msg("The request had a value the page cannot use. Go back and check what you entered."))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return error_page(request, 404, Msg("There is no such page or record. It may have been removed, or the address is mistyped."))
+        if exc.status_code == 405:
+            return error_page(request, 405, Msg("This address does not accept that kind of request."))
+        return error_page(request, exc.status_code, Msg("The request could not be handled."))
+
+    @app.exception_handler(Exception)
+    async def _server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        try:
+            return error_page(request, 500, Msg("Something went wrong on our side. The error was logged; nothing was half-saved. Try again, or tell an administrator."))
+        except Exception:  # the error page itself failed: answer plainly
+            return Response("Internal Server Error", status_code=500)
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="招商引资 CRM",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(verify_csrf)],
+    )
+    app.state.settings = settings
+    app.state.database = database or Database(settings.resolved_database_url, echo=settings.db_echo)
+
+    app.add_middleware(SessionMiddleware)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> Response:
+        try:
+            with app.state.database.read_sessions() as session:
+                session.execute(text("SELECT 1"))
+            return JSONResponse({"status": "ok", "database": "ok"})
+        except Exception as exc:  # report, don't raise: this is what monitors read
+            return JSONResponse({"status": "error", "database": type(exc).__name__}, status_code=503)
+
+    app.include_router(auth_routes.public_router)
+    signed_in = [Depends(current_user)]
+    for router in (
+        auth_routes.router,
+        home.router,
+        organization_routes.router,
+        contact_routes.router,
+        user_admin_routes.router,
+        audit_routes.router,
+    ):
+        app.include_router(router, dependencies=signed_in)
+
+    _register_error_pages(app)
+    return app

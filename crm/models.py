@@ -1,0 +1,9 @@
+"""Every model, imported in one place for Alembic and metadata.create_all."""
+
+from crm.audit.models import AuditEntry
+from crm.auth.models import LoginThrottle, User, WebSession
+from crm.contacts.models import Contact
+from crm.db import Base
+from crm.organizations.models import IndustryChain, Organization
+
+__all__ = ["AuditEntry", "Base", "Contact", "IndustryChain", "LoginThrottle", "Organization", "User", "WebSession"]

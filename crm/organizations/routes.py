@@ -1,0 +1,179 @@
+"""Organization pages: list with active search, detail with contacts and timeline, forms, archive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from crm.audit import service as audit_service
+from crm.auth import service as auth_service
+from crm.auth.deps import CurrentUser, Forbidden
+from crm.auth.models import User
+from crm.contacts import service as contact_service
+from crm.db import SessionDep
+from crm.errors import BadRequest
+from crm.forms import FormResult, parse, parse_version
+from crm.i18n import Msg
+from crm.listing import BadListQuery, parse_choice, parse_id, parse_page, parse_sort
+from crm.organizations import service
+from crm.organizations.deps import OrganizationDep
+from crm.organizations.models import Organization, OrganizationKind, Ownership
+from crm.organizations.schemas import KIND_LABELS, OWNERSHIP_LABELS, SORT_LABELS, SORTS, organization_fields
+from crm.web import FormDep, redirect, render
+
+router = APIRouter(prefix="/organizations")
+
+
+def _filter_from_query(request: Request) -> tuple[service.OrganizationFilter, int]:
+    params = request.query_params
+    try:
+        flt = service.OrganizationFilter(
+            q=params.get("q", "").strip()[:100],
+            kind=parse_choice(params, "kind", [k.value for k in OrganizationKind]),
+            industry_chain_id=parse_id(params, "industry"),
+            ownership=parse_choice(params, "ownership", [o.value for o in Ownership]),
+            owner_id=parse_id(params, "owner"),
+            tag=params.get("tag", "").strip()[:20],
+            archived=params.get("archived", "") == "1",
+            sort=parse_sort(params, SORTS, "-updated"),
+        )
+        return flt, parse_page(params)
+    except BadListQuery as bad:
+        raise BadRequest(bad.message) from None
+
+
+def _choices(session) -> dict[str, Any]:
+    return {
+        "kind_labels": KIND_LABELS,
+        "ownership_labels": OWNERSHIP_LABELS,
+        "industries": service.industry_chains(session),
+        "owners": auth_service.active_users(session),
+    }
+
+
+@router.get("")
+def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    flt, page_number = _filter_from_query(request)
+    page = service.list_page(session, flt=flt, page=page_number, per_page=request.app.state.settings.page_size)
+    context = {
+        "page": page,
+        "flt": flt,
+        "params": {k: v for k, v in request.query_params.items() if k != "page"},
+        "sort_labels": SORT_LABELS,
+        "tags": service.all_tags(session) if not request.headers.get("HX-Request") else [],
+        **_choices(session),
+    }
+    return render(request, "organizations/index.html", context, block="results")
+
+
+def _form_context(session, *, form: FormResult, org: Organization | None, **extra: Any) -> dict[str, Any]:
+    return {"form": form, "org": org, "duplicate": None, "stale": None, **_choices(session), **extra}
+
+
+def _fields(session):
+    return organization_fields(
+        industry_ids=[str(i.id) for i in service.industry_chains(session)],
+        owner_ids=[str(u.id) for u in auth_service.active_users(session)],
+    )
+
+
+@router.get("/new")
+def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    form = FormResult(values={"kind": request.query_params.get("kind", "investor"), "owner_id": str(user.id)})
+    return render(request, "organizations/form.html", _form_context(session, form=form, org=None))
+
+
+@router.post("")
+def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDep) -> Response:
+    form = parse(_fields(session), raw)
+    if form.ok:
+        try:
+            org = service.create(session, data=form.data, actor=user)
+            return redirect(request, f"/organizations/{org.id}", flash=Msg("Organization “%(name)s” created.", name=org.name))
+        except service.DuplicateOrganization as dup:
+            session.rollback()
+            form.add_error(dup.field, Msg("An organization with this %(what)s already exists.",
+                                          what=Msg("credit code") if dup.field == "credit_code" else Msg("name")))
+            return render(request, "organizations/form.html",
+                          _form_context(session, form=form, org=None, duplicate=dup.existing), block="form", status_code=422)
+    return render(request, "organizations/form.html", _form_context(session, form=form, org=None), block="form", status_code=422)
+
+
+@router.get("/{organization_id}")
+def show(request: Request, session: SessionDep, user: CurrentUser, org: OrganizationDep) -> Response:
+    context = {
+        "org": org,
+        "contacts": contact_service.for_organization(session, organization_id=org.id),
+        "timeline": audit_service.organization_timeline(session, organization_id=org.id),
+        "kind_labels": KIND_LABELS,
+        "ownership_labels": OWNERSHIP_LABELS,
+        "can_archive": service.can_archive(user, org),
+    }
+    return render(request, "organizations/show.html", context)
+
+
+def _values_of(org: Organization) -> dict[str, str]:
+    return {
+        "name": org.name, "name_en": org.name_en, "credit_code": org.credit_code or "", "kind": org.kind,
+        "industry_chain_id": str(org.industry_chain_id or ""), "ownership": org.ownership,
+        "country_region": org.country_region, "city": org.city, "address": org.address, "website": org.website,
+        "tags": "，".join(org.tags_list), "description": org.description, "owner_id": str(org.owner_id or ""),
+    }
+
+
+@router.get("/{organization_id}/edit")
+def edit(request: Request, session: SessionDep, user: CurrentUser, org: OrganizationDep) -> Response:
+    form = FormResult(values=_values_of(org))
+    return render(request, "organizations/form.html", _form_context(session, form=form, org=org, version=org.version))
+
+
+@router.post("/{organization_id}")
+def update(request: Request, session: SessionDep, user: CurrentUser, org: OrganizationDep, raw: FormDep) -> Response:
+    form = parse(_fields(session), raw)
+    version = parse_version(raw)
+    if form.ok:
+        try:
+            service.update(session, org=org, data=form.data, version=version, actor=user)
+            return redirect(request, f"/organizations/{org.id}", flash=Msg("Changes saved."))
+        except service.StaleEdit as stale:
+            current = service.get(session, org.id)
+            return render(request, "organizations/form.html",
+                          _form_context(session, form=form, org=current, version=current.version,
+                                        stale=stale.changes, current_values=_values_of(current)),
+                          block="form", status_code=409)
+        except service.DuplicateOrganization as dup:
+            session.rollback()
+            form.add_error(dup.field, Msg("An organization with this %(what)s already exists.",
+                                          what=Msg("credit code") if dup.field == "credit_code" else Msg("name")))
+            return render(request, "organizations/form.html",
+                          _form_context(session, form=form, org=org, version=version, duplicate=dup.existing),
+                          block="form", status_code=422)
+    return render(request, "organizations/form.html", _form_context(session, form=form, org=org, version=version),
+                  block="form", status_code=422)
+
+
+def _require_archive_right(user: User, org: Organization) -> None:
+    if not service.can_archive(user, org):
+        raise Forbidden()
+
+
+@router.get("/{organization_id}/archive")
+def confirm_archive(request: Request, session: SessionDep, user: CurrentUser, org: OrganizationDep) -> Response:
+    _require_archive_right(user, org)
+    return render(request, "organizations/archive.html", {"org": org})
+
+
+@router.post("/{organization_id}/archive")
+def archive(request: Request, session: SessionDep, user: CurrentUser, org: OrganizationDep) -> Response:
+    _require_archive_right(user, org)
+    service.archive(session, org=org, actor=user)
+    return redirect(request, f"/organizations/{org.id}", flash=Msg("“%(name)s” archived. It no longer shows in lists; you can restore it here.", name=org.name))
+
+
+@router.post("/{organization_id}/restore")
+def restore(request: Request, session: SessionDep, user: CurrentUser, org: OrganizationDep) -> Response:
+    _require_archive_right(user, org)
+    service.restore(session, org=org, actor=user)
+    return redirect(request, f"/organizations/{org.id}", flash=Msg("“%(name)s” restored.", name=org.name))

@@ -1,0 +1,70 @@
+"""The organization form and the labels of its choices (message ids, translated when shown)."""
+
+from __future__ import annotations
+
+import re
+
+from crm.forms import Field
+from crm.i18n import N_
+from crm.organizations.models import OrganizationKind, Ownership
+from crm.validators import check_credit_code, check_url, normalize_credit_code
+
+KIND_LABELS = {
+    OrganizationKind.INVESTOR: N_("Investor"),
+    OrganizationKind.ZONE_ENTERPRISE: N_("Zone enterprise"),
+    OrganizationKind.GOVERNMENT: N_("Government body"),
+    OrganizationKind.PLATFORM: N_("Platform company"),
+    OrganizationKind.INTERMEDIARY: N_("Intermediary"),
+}
+
+OWNERSHIP_LABELS = {
+    Ownership.STATE: N_("State-owned"),
+    Ownership.PRIVATE: N_("Private"),
+    Ownership.FOREIGN: N_("Foreign-owned"),
+    Ownership.HK_MACAO_TAIWAN: N_("Hong Kong, Macao or Taiwan"),
+    Ownership.JOINT_VENTURE: N_("Joint venture"),
+}
+
+SORTS = ("-updated", "updated", "name", "-name", "-created", "created")
+SORT_LABELS = {
+    "-updated": N_("Recently updated"),
+    "updated": N_("Least recently updated"),
+    "name": N_("Name A–Z"),
+    "-name": N_("Name Z–A"),
+    "-created": N_("Newest first"),
+    "created": N_("Oldest first"),
+}
+
+_TAG_SPLIT = re.compile(r"[,，、;；\s]+")
+
+
+def split_tags(raw: str) -> list[str]:
+    seen: list[str] = []
+    for tag in _TAG_SPLIT.split(raw):
+        tag = tag.strip()[:20]
+        if tag and tag not in seen:
+            seen.append(tag)
+    return seen
+
+
+def normalize_tags(raw: str) -> str:
+    return "，".join(split_tags(raw))
+
+
+def organization_fields(*, industry_ids: list[str], owner_ids: list[str]) -> list[Field]:
+    return [
+        Field("name", N_("Name"), required=True, max_length=120),
+        Field("name_en", N_("English name"), max_length=200),
+        Field("credit_code", N_("Unified social credit code"), max_length=18, normalize=normalize_credit_code,
+              checks=[check_credit_code]),
+        Field("kind", N_("Kind"), required=True, choices=[k.value for k in OrganizationKind]),
+        Field("industry_chain_id", N_("Industry chain"), integer=True, choices=industry_ids),
+        Field("ownership", N_("Ownership"), choices=[o.value for o in Ownership]),
+        Field("country_region", N_("Country or region"), max_length=60),
+        Field("city", N_("City"), max_length=60),
+        Field("address", N_("Address"), max_length=200),
+        Field("website", N_("Website"), max_length=200, checks=[check_url]),
+        Field("tags", N_("Tags"), max_length=300, normalize=normalize_tags),
+        Field("description", N_("Description"), max_length=5000, multiline=True),
+        Field("owner_id", N_("Owning officer"), integer=True, choices=owner_ids),
+    ]

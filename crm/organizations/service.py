@@ -1,0 +1,296 @@
+"""Organization use cases: list and search, create, edit, archive, restore. Each commits once, with its audit entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from crm import search_text
+from crm.audit import service as audit_service
+from crm.audit.models import AuditAction, AuditEntry
+from crm.auth.models import User
+from crm.db import utcnow
+from crm.i18n import Msg
+from crm.listing import Page, clamp_page
+from crm.organizations.models import IndustryChain, Organization
+from crm.organizations.schemas import split_tags
+
+EDITABLE_FIELDS = [
+    "name", "name_en", "credit_code", "kind", "industry_chain_id", "ownership", "country_region",
+    "city", "address", "website", "tags", "description", "owner_id",
+]
+AUDITED_FIELDS = [*EDITABLE_FIELDS, "archived_at"]
+
+ORDERINGS = {
+    "-updated": (Organization.updated_at.desc(), Organization.id.desc()),
+    "updated": (Organization.updated_at.asc(), Organization.id.asc()),
+    "name": (Organization.name_sort.asc(), Organization.id.asc()),
+    "-name": (Organization.name_sort.desc(), Organization.id.desc()),
+    "-created": (Organization.id.desc(),),
+    "created": (Organization.id.asc(),),
+}
+
+
+class DuplicateOrganization(Exception):
+    def __init__(self, field: str, existing: Organization) -> None:
+        super().__init__(field)
+        self.field = field
+        self.existing = existing
+
+
+class StaleEdit(Exception):
+    """The form was filled in on an older version; `changes` says what others saved since."""
+
+    def __init__(self, current: Organization | Any, changes: list[AuditEntry]) -> None:
+        super().__init__("stale edit")
+        self.current = current
+        self.changes = changes
+
+
+class PermissionDenied(Exception):
+    pass
+
+
+@dataclass
+class OrganizationFilter:
+    q: str = ""
+    kind: str = ""
+    industry_chain_id: int | None = None
+    ownership: str = ""
+    owner_id: int | None = None
+    tag: str = ""
+    archived: bool = False
+    sort: str = "-updated"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _filtered(stmt: Select, flt: OrganizationFilter) -> Select:
+    stmt = stmt.where(Organization.archived_at.is_not(None) if flt.archived else Organization.archived_at.is_(None))
+    if flt.q:
+        stmt = stmt.where(Organization.search_text.contains(search_text.query_text(flt.q), autoescape=True))
+    if flt.kind:
+        stmt = stmt.where(Organization.kind == flt.kind)
+    if flt.industry_chain_id:
+        stmt = stmt.where(Organization.industry_chain_id == flt.industry_chain_id)
+    if flt.ownership:
+        stmt = stmt.where(Organization.ownership == flt.ownership)
+    if flt.owner_id:
+        stmt = stmt.where(Organization.owner_id == flt.owner_id)
+    if flt.tag:
+        stmt = stmt.where(Organization.tags.contains(f",{flt.tag},", autoescape=True))
+    return stmt
+
+
+def list_page(session: Session, *, flt: OrganizationFilter, page: int, per_page: int) -> Page:
+    total = session.scalar(_filtered(select(func.count()).select_from(Organization), flt)) or 0
+    page = clamp_page(page, total, per_page)
+    stmt = (
+        _filtered(select(Organization), flt)
+        .options(selectinload(Organization.owner), selectinload(Organization.industry_chain))
+        .order_by(*ORDERINGS[flt.sort])
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return Page(items=list(session.scalars(stmt)), total=total, page=page, per_page=per_page)
+
+
+def get(session: Session, organization_id: int) -> Organization | None:
+    return session.scalar(
+        select(Organization)
+        .where(Organization.id == organization_id)
+        .options(selectinload(Organization.owner), selectinload(Organization.industry_chain))
+    )
+
+
+def industry_chains(session: Session, *, include_inactive: bool = False) -> list[IndustryChain]:
+    stmt = select(IndustryChain).order_by(IndustryChain.sort_order, IndustryChain.id)
+    if not include_inactive:
+        stmt = stmt.where(IndustryChain.is_active.is_(True))
+    return list(session.scalars(stmt))
+
+
+def all_tags(session: Session, *, limit: int = 200) -> list[str]:
+    tags: set[str] = set()
+    for raw in session.scalars(select(Organization.tags).where(Organization.tags != "").distinct().limit(2000)):
+        tags.update(t for t in raw.split(",") if t)
+    return sorted(tags)[:limit]
+
+
+def _stored_tags(normalized: str) -> str:
+    tags = split_tags(normalized)
+    return f",{','.join(tags)}," if tags else ""
+
+
+def _refresh_search_text(session: Session, org: Organization) -> None:
+    from crm.contacts.models import Contact  # contacts depend on organizations, not the reverse at import time
+
+    contact_names = session.scalars(
+        select(Contact.name).where(Contact.organization_id == org.id, Contact.archived_at.is_(None))
+    ).all() if org.id else []
+    org.search_text = search_text.build(org.name, org.name_en, *contact_names)
+
+
+def refresh_search_text(session: Session, *, organization_id: int) -> None:
+    """Called when a contact changes: its name is part of its organization's searchable text.
+    A Core UPDATE, so the organization's version (edit-conflict detection) is left alone."""
+    from crm.contacts.models import Contact
+
+    name, name_en = session.execute(
+        select(Organization.name, Organization.name_en).where(Organization.id == organization_id)
+    ).one()
+    contact_names = session.scalars(
+        select(Contact.name).where(Contact.organization_id == organization_id, Contact.archived_at.is_(None))
+    ).all()
+    session.execute(
+        sql_update(Organization)
+        .where(Organization.id == organization_id)
+        .values(search_text=search_text.build(name, name_en, *contact_names))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def find_duplicate(
+    session: Session, *, name: str, credit_code: str | None, exclude_id: int | None = None
+) -> tuple[str, Organization] | None:
+    if credit_code:
+        stmt = select(Organization).where(Organization.credit_code == credit_code)
+        if exclude_id:
+            stmt = stmt.where(Organization.id != exclude_id)
+        existing = session.scalar(stmt)
+        if existing:
+            return "credit_code", existing
+    stmt = select(Organization).where(Organization.name_normalized == search_text.normalize_name(name))
+    if exclude_id:
+        stmt = stmt.where(Organization.id != exclude_id)
+    existing = session.scalar(stmt.limit(1))
+    if existing:
+        return "name", existing
+    return None
+
+
+def _apply(org: Organization, data: dict[str, Any]) -> None:
+    for key in EDITABLE_FIELDS:
+        if key in data:
+            setattr(org, key, data[key])
+    org.credit_code = org.credit_code or None
+    org.tags = _stored_tags(data.get("tags", ""))
+    org.name_normalized = search_text.normalize_name(org.name)
+    org.name_sort = search_text.sort_key(org.name)
+
+
+def create(session: Session, *, data: dict[str, Any], actor: User) -> Organization:
+    duplicate = find_duplicate(session, name=data["name"], credit_code=data.get("credit_code") or None)
+    if duplicate:
+        raise DuplicateOrganization(*duplicate)
+    org = Organization()
+    _apply(org, data)
+    session.add(org)
+    session.flush()
+    _refresh_search_text(session, org)
+    audit_service.record(
+        session,
+        actor=actor,
+        action=AuditAction.CREATE,
+        entity_type="organization",
+        entity_id=org.id,
+        entity_label=org.name,
+        entity_version=org.version,
+        changes=audit_service.diff({}, {k: v for k, v in audit_service.snapshot(org, AUDITED_FIELDS).items() if v not in (None, "")}),
+        organization_id=org.id,
+    )
+    session.commit()
+    return org
+
+
+def update(session: Session, *, org: Organization, data: dict[str, Any], version: int | None, actor: User) -> Organization:
+    if version is None or version != org.version:
+        session.rollback()
+        raise StaleEdit(org, audit_service.changes_since(
+            session, entity_type="organization", entity_id=org.id, version=version or 0))
+    duplicate = find_duplicate(
+        session, name=data["name"], credit_code=data.get("credit_code") or None, exclude_id=org.id
+    )
+    if duplicate:
+        raise DuplicateOrganization(*duplicate)
+    before = audit_service.snapshot(org, AUDITED_FIELDS)
+    _apply(org, data)
+    after = audit_service.snapshot(org, AUDITED_FIELDS)
+    changes = audit_service.diff(before, after)
+    if not changes:
+        session.rollback()
+        return org
+    org.updated_at = utcnow()
+    _refresh_search_text(session, org)
+    try:
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        fresh = get(session, org.id)
+        raise StaleEdit(fresh, audit_service.changes_since(
+            session, entity_type="organization", entity_id=org.id, version=version)) from None
+    audit_service.record(
+        session,
+        actor=actor,
+        action=AuditAction.UPDATE,
+        entity_type="organization",
+        entity_id=org.id,
+        entity_label=org.name,
+        entity_version=org.version,
+        changes=changes,
+        organization_id=org.id,
+    )
+    session.commit()
+    return org
+
+
+def can_archive(user: User, org: Organization) -> bool:
+    return user.is_manager or org.owner_id == user.id
+
+
+def _set_archived(session: Session, *, org: Organization, actor: User, archived: bool) -> Organization:
+    if not can_archive(actor, org):
+        raise PermissionDenied()
+    if org.is_archived == archived:
+        return org
+    before = audit_service.snapshot(org, ["archived_at"])
+    org.archived_at = utcnow() if archived else None
+    org.updated_at = utcnow()
+    session.flush()
+    audit_service.record(
+        session,
+        actor=actor,
+        action=AuditAction.ARCHIVE if archived else AuditAction.RESTORE,
+        entity_type="organization",
+        entity_id=org.id,
+        entity_label=org.name,
+        entity_version=org.version,
+        changes=audit_service.diff(before, audit_service.snapshot(org, ["archived_at"])),
+        organization_id=org.id,
+    )
+    session.commit()
+    return org
+
+
+def archive(session: Session, *, org: Organization, actor: User) -> Organization:
+    return _set_archived(session, org=org, actor=actor, archived=True)
+
+
+def restore(session: Session, *, org: Organization, actor: User) -> Organization:
+    return _set_archived(session, org=org, actor=actor, archived=False)
+
+
+def choices(session: Session, *, q: str = "", limit: int = 20) -> list[Organization]:
+    """Organizations for a picker (the contact form's organization field)."""
+    stmt = select(Organization).where(Organization.archived_at.is_(None))
+    if q:
+        stmt = stmt.where(Organization.search_text.contains(search_text.query_text(q), autoescape=True))
+    return list(session.scalars(stmt.order_by(Organization.name_sort).limit(limit)))
+
+
+def stale_message() -> Msg:
+    return Msg("Someone else saved this record after you opened it. Nothing was overwritten: review their changes below, then apply yours again.")

@@ -1,0 +1,55 @@
+"""What a name looks like to the search box: lower-cased text, full pinyin and pinyin initials.
+
+复星集团 → "复星集团 fuxingjituan fxjt": so 复星, fuxing and fx all find it with one substring match.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from pypinyin import lazy_pinyin
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_NOT_WORD = re.compile(r"[\s\W_]+", re.UNICODE)
+SEPARATOR = " | "
+
+
+def normalize(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower().strip()
+
+
+def normalize_name(name: str) -> str:
+    """For duplicate detection: 复星集团（上海）and 复星集团(上海) are the same name."""
+    return _NOT_WORD.sub("", normalize(name))[:120]
+
+
+def pinyin_forms(text: str) -> list[str]:
+    if not _CJK.search(text):
+        return []
+    syllables = [s for s in lazy_pinyin(text, errors="ignore") if s.strip()]
+    if not syllables:
+        return []
+    full = "".join(syllables).lower()
+    initials = "".join(s[0] for s in syllables).lower()
+    return [full, initials]
+
+
+def sort_key(name: str) -> str:
+    """Chinese names sort by their pinyin, as a Chinese reader expects."""
+    return (" ".join(lazy_pinyin(normalize(name), errors="default")))[:240]
+
+
+def build(*names: str, extra: tuple[str, ...] = ()) -> str:
+    """The searchable text of a record: each name with its pinyin forms, then any extra text."""
+    parts: list[str] = []
+    for name in names:
+        if name:
+            parts.append(normalize(name))
+            parts.extend(pinyin_forms(name))
+    parts.extend(normalize(e) for e in extra if e)
+    return SEPARATOR.join(parts)
+
+
+def query_text(q: str) -> str:
+    return normalize(q)[:100]

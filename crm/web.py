@@ -1,0 +1,179 @@
+"""Templates, render() (whole page or one block for htmx), flash messages and CSRF helpers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2_fragments import render_block
+from starlette.datastructures import FormData
+
+from crm import formatting
+from crm.audit import labels as audit_labels
+from crm.i18n import LOCALE_NAMES, LOCALES, Msg, bound_gettext
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = ROOT / "templates"
+STATIC_DIR = ROOT / "static"
+
+FLASH_COOKIE = "crm_flash"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def _static_versions() -> dict[str, str]:
+    versions = {}
+    for path in STATIC_DIR.rglob("*"):
+        if path.is_file():
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+            versions[path.relative_to(STATIC_DIR).as_posix()] = digest
+    return versions
+
+
+_STATIC_VERSIONS = _static_versions()
+
+
+def static_url(path: str) -> str:
+    return f"/static/{path}?v={_STATIC_VERSIONS.get(path, '0')}"
+
+
+def _make_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(["html", "xml"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.globals.update(
+        static_url=static_url,
+        query_string=query_string,
+        LOCALES=LOCALES,
+        LOCALE_NAMES=LOCALE_NAMES,
+        action_labels=audit_labels.ACTION_LABELS,
+        entity_labels=audit_labels.ENTITY_LABELS,
+        field_labels=audit_labels.FIELD_LABELS,
+        entity_url=audit_labels.entity_url,
+    )
+    env.filters.update(formatting.FILTERS)
+    env.globals.update(formatting.GLOBALS)
+    return env
+
+
+
+def is_htmx(request: Request) -> bool:
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true"
+        and headers.get("HX-Boosted") != "true"
+        and headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def base_context(request: Request) -> dict[str, Any]:
+    locale = getattr(request.state, "locale", "zh_CN")
+    gettext, ngettext = bound_gettext(locale)
+    settings = request.app.state.settings
+    return {
+        "request": request,
+        "locale": locale,
+        "_": gettext,
+        "ngettext": ngettext,
+        "current_user": getattr(request.state, "user", None),
+        "csrf_token": getattr(request.state, "csrf_token", ""),
+        "flashes": [gettext(m) for m in pop_flashes(request)],
+        "zone_name": settings.zone_name_zh if locale.startswith("zh") else settings.zone_name_en,
+        "timezone": settings.timezone,
+    }
+
+
+def render(
+    request: Request,
+    template_name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    block: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """The whole page, or only `block` of it when htmx asks (HX-Request without HX-Boosted)."""
+    full_context = {**base_context(request), **(context or {})}
+    if block and is_htmx(request):
+        html = render_block(templates, template_name, block, full_context)
+    else:
+        html = templates.get_template(template_name).render(full_context)
+    response = HTMLResponse(html, status_code=status_code, headers=headers)
+    response.headers["Vary"] = "HX-Request"
+    if getattr(request.state, "flashes_consumed", False):
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response
+
+
+def redirect(request: Request, url: str, *, flash: Msg | None = None) -> Response:
+    """After a successful POST: 303 for plain forms, HX-Redirect for htmx."""
+    if is_htmx(request):
+        response: Response = Response(status_code=204, headers={"HX-Redirect": url})
+    else:
+        response = RedirectResponse(url, status_code=303)
+    if flash is not None:
+        set_flash(request, response, flash)
+    return response
+
+
+# Flash messages: a signed cookie holding message ids, translated when shown.
+
+def _sign(secret: str, payload: bytes) -> str:
+    return hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()[:32]
+
+
+def set_flash(request: Request, response: Response, message: Msg) -> None:
+    payload = json.dumps([[message.msgid, message.params]], ensure_ascii=False).encode()
+    secret = request.app.state.settings.resolved_secret_key
+    value = base64.urlsafe_b64encode(payload).decode() + "." + _sign(secret, payload)
+    response.set_cookie(FLASH_COOKIE, value, max_age=60, httponly=True, samesite="lax", path="/")
+
+
+def pop_flashes(request: Request) -> list[Msg]:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw or "." not in raw:
+        return []
+    request.state.flashes_consumed = True
+    encoded, signature = raw.rsplit(".", 1)
+    try:
+        payload = base64.urlsafe_b64decode(encoded.encode())
+    except ValueError:
+        return []
+    secret = request.app.state.settings.resolved_secret_key
+    if not hmac.compare_digest(signature, _sign(secret, payload)):
+        return []
+    try:
+        return [Msg(str(msgid), **dict(params)) for msgid, params in json.loads(payload)]
+    except (ValueError, TypeError):
+        return []
+
+
+# Forms
+
+async def form_data(request: Request) -> FormData:
+    """The posted form, parsed once (the CSRF check has usually parsed it already)."""
+    return await request.form(max_files=0, max_fields=200)
+
+
+FormDep = Annotated[FormData, Depends(form_data)]
+
+
+def query_string(params: dict[str, Any], **overrides: Any) -> str:
+    merged = {**params, **overrides}
+    return urlencode({k: v for k, v in merged.items() if v not in (None, "", [])}, doseq=True)
+
+
+templates = _make_environment()

@@ -1,0 +1,182 @@
+"""Test fixtures: every test runs against SQLite and PostgreSQL, each in a database the tests create and drop.
+
+PostgreSQL is at CRM_TEST_POSTGRES_URL (default: the local server, trust auth, user postgres). Without it the
+PostgreSQL half is skipped and the run says so, unless CRM_REQUIRE_POSTGRES=1 (CI), which makes it an error.
+Between tests every table is emptied (the seeded industry chains are kept), so no test sees another's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from crm import migrate
+from crm.auth.security import use_cheap_hashing
+from crm.config import Settings
+from crm.db import Database
+from crm.main import create_app
+from crm.models import Base
+
+use_cheap_hashing()
+
+POSTGRES_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REQUIRE_POSTGRES = os.environ.get("CRM_REQUIRE_POSTGRES") == "1"
+KEPT_TABLES = {"industry_chain"}
+
+
+def _postgres_available() -> bool:
+    try:
+        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+POSTGRES_AVAILABLE = _postgres_available()
+if REQUIRE_POSTGRES and not POSTGRES_AVAILABLE:
+    raise pytest.UsageError(f"CRM_REQUIRE_POSTGRES=1 but PostgreSQL is not reachable at {POSTGRES_URL}")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_report_header(config):
+    if POSTGRES_AVAILABLE:
+        return f"database backends: sqlite, postgresql ({make_url(POSTGRES_URL).render_as_string(hide_password=True)})"
+    return "database backends: sqlite only — PostgreSQL not reachable, its half of the suite is SKIPPED"
+
+
+def _create_postgres_database() -> tuple[str, str]:
+    name = f"crm_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return name, make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_postgres_database(name: str) -> None:
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory) -> Iterator[str]:
+    if request.param == "postgresql":
+        if not POSTGRES_AVAILABLE:
+            pytest.skip("PostgreSQL not reachable")
+        name, url = _create_postgres_database()
+        try:
+            migrate.upgrade(url)
+            yield url
+        finally:
+            _drop_postgres_database(name)
+    else:
+        path = tmp_path_factory.mktemp("sqlite") / "crm-test.sqlite3"
+        url = f"sqlite:///{path}"
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database(database_url) -> Iterator[Database]:
+    db = Database(database_url)
+    yield db
+    db.dispose()
+
+
+def _empty_all_tables(db: Database) -> None:
+    tables = [t for t in reversed(Base.metadata.sorted_tables) if t.name not in KEPT_TABLES]
+    with db.engine.begin() as conn:
+        if db.is_sqlite:
+            for table in tables:
+                conn.execute(table.delete())
+        else:
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def db(database) -> Iterator[Database]:
+    """The test's database, emptied after the test."""
+    try:
+        yield database
+    finally:
+        _empty_all_tables(database)
+
+
+@pytest.fixture
+def settings(database_url, tmp_path) -> Settings:
+    return Settings(env="test", database_url=database_url, data_dir=tmp_path, secret_key="t" * 40)
+
+
+@pytest.fixture
+def app(settings, db):
+    return create_app(settings, database=db)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as c:
+        yield c
+
+
+@pytest.fixture
+def session(db):
+    with db.write_sessions() as s:
+        yield s
+
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def login(client: TestClient, username: str, password: str = "secret-pass-1") -> None:
+    page = client.get("/login")
+    response = client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": csrf_from(page.text), "next": "/"}
+    )
+    assert response.status_code == 303, response.text
+    client.csrf = csrf_from(client.get("/").text)  # the token is bound to the new session
+
+
+def post(client: TestClient, url: str, data: dict | None = None, **kwargs):
+    """A form post carrying the signed-in session's CSRF token."""
+    return client.post(url, data={"csrf_token": client.csrf, **(data or {})}, **kwargs)
+
+
+@pytest.fixture
+def users(session):
+    from tests import factories
+
+    return {
+        "officer": factories.make_user(session, username="officer", role="officer", display_name="张晓明"),
+        "officer2": factories.make_user(session, username="officer2", role="officer", display_name="李四"),
+        "manager": factories.make_user(session, username="manager", role="manager", display_name="练建军"),
+        "admin": factories.make_user(session, username="admin", role="admin", display_name="管理员"),
+    }
+
+
+@pytest.fixture
+def officer_client(client, users):
+    login(client, "officer")
+    return client
+
+
+ROOT = Path(__file__).resolve().parent.parent
