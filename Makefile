@@ -1,0 +1,72 @@
+# 招商引资 CRM — every setup step lives here, so a fresh Debian 12 machine needs only Python 3.11, git and make.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export CRM_PORT ?= 8000
+export CRM_DATA_DIR ?= ./var
+# Debian packages: the CJK font and HarfBuzz subsetting for PDFs; Chromium for browser tests; wrk for benchmarks.
+RUN_DEBS := fonts-noto-cjk libharfbuzz-subset0
+BROWSER_DEBS := chromium chromium-driver
+BENCH_DEBS := wrk
+
+.PHONY: run test test-sqlite lint bench messages install system-deps browser-deps bench-deps clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "python3-venv is missing; installing it with apt"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# apt-get only for what is missing, and only as root (otherwise say what to install).
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing Debian packages:$$missing"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "please install (sudo apt-get install$$missing)"; fi; fi
+endef
+
+system-deps:
+	$(call apt_install,$(RUN_DEBS))
+
+browser-deps:
+	$(call apt_install,$(BROWSER_DEBS))
+
+bench-deps:
+	$(call apt_install,$(BENCH_DEBS))
+
+run: $(STAMP) system-deps
+	$(BIN)/crm db upgrade
+	$(BIN)/crm demo load --if-empty
+	@echo ""
+	@echo "  招商引资 CRM on http://127.0.0.1:$(CRM_PORT)"
+	@echo "  demo logins (password demo1234): officer — 招商专员 / investment officer;"
+	@echo "                                    manager — 练建军, 领导 / manager;  admin — 管理员 / administrator"
+	@echo ""
+	$(BIN)/crm serve --port $(CRM_PORT)
+
+# The whole suite on SQLite and PostgreSQL (PostgreSQL at 127.0.0.1:5432; skipped, and said so, when absent).
+# Browser tests run when /usr/bin/chromium exists (`make browser-deps` installs it).
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP) bench-deps
+	$(BIN)/python -m bench
+
+# Extract message ids from code and templates and merge them into both catalogs.
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k Msg -k N_ -k _ --no-location --sort-output --omit-header -o crm/translations/messages.pot .
+	$(BIN)/pybabel update -i crm/translations/messages.pot -d crm/translations -l zh_CN --no-fuzzy-matching --omit-header --no-location
+	$(BIN)/pybabel update -i crm/translations/messages.pot -d crm/translations -l en --no-fuzzy-matching --omit-header --no-location
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
