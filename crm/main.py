@@ -27,6 +27,17 @@ from crm.web import STATIC_DIR, is_htmx, render
 
 log = logging.getLogger("crm")
 
+PUBLIC_ROUTERS = (auth_routes.public_router,)
+# Everything else: a signed-in user is required before any handler runs.
+SIGNED_IN_ROUTERS = (
+    auth_routes.router,
+    home.router,
+    organization_routes.router,
+    contact_routes.router,
+    user_admin_routes.router,
+    audit_routes.router,
+)
+
 
 def error_page(request: Request, status: int, message: Msg) -> Response:
     return render(request, "errors/error.html", {"status": status, "message": message}, status_code=status)
@@ -105,17 +116,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         except Exception as exc:  # report, don't raise: this is what monitors read
             return JSONResponse({"status": "error", "database": type(exc).__name__}, status_code=503)
 
-    app.include_router(auth_routes.public_router)
-    signed_in = [Depends(current_user)]
-    for router in (
-        auth_routes.router,
-        home.router,
-        organization_routes.router,
-        contact_routes.router,
-        user_admin_routes.router,
-        audit_routes.router,
-    ):
-        app.include_router(router, dependencies=signed_in)
+    for router in PUBLIC_ROUTERS:
+        app.include_router(router)
+    for router in SIGNED_IN_ROUTERS:
+        app.include_router(router, dependencies=[Depends(current_user)])
 
     _register_error_pages(app)
     return app

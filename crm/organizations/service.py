@@ -126,26 +126,28 @@ def _stored_tags(normalized: str) -> str:
     return f",{','.join(tags)}," if tags else ""
 
 
-def _refresh_search_text(session: Session, org: Organization) -> None:
+def _contact_names(session: Session, organization_id: int) -> list[str]:
     from crm.contacts.models import Contact  # contacts depend on organizations, not the reverse at import time
 
-    contact_names = session.scalars(
-        select(Contact.name).where(Contact.organization_id == org.id, Contact.archived_at.is_(None))
-    ).all() if org.id else []
+    with session.no_autoflush:  # read before this change is flushed, so the row is written once
+        return list(session.scalars(
+            select(Contact.name).where(Contact.organization_id == organization_id, Contact.archived_at.is_(None))
+        ))
+
+
+def _refresh_search_text(session: Session, org: Organization) -> None:
+    contact_names = _contact_names(session, org.id) if org.id else []
     org.search_text = search_text.build(org.name, org.name_en, *contact_names)
 
 
 def refresh_search_text(session: Session, *, organization_id: int) -> None:
     """Called when a contact changes: its name is part of its organization's searchable text.
     A Core UPDATE, so the organization's version (edit-conflict detection) is left alone."""
-    from crm.contacts.models import Contact
-
+    session.flush()
     name, name_en = session.execute(
         select(Organization.name, Organization.name_en).where(Organization.id == organization_id)
     ).one()
-    contact_names = session.scalars(
-        select(Contact.name).where(Contact.organization_id == organization_id, Contact.archived_at.is_(None))
-    ).all()
+    contact_names = _contact_names(session, organization_id)
     session.execute(
         sql_update(Organization)
         .where(Organization.id == organization_id)
@@ -189,9 +191,9 @@ def create(session: Session, *, data: dict[str, Any], actor: User) -> Organizati
         raise DuplicateOrganization(*duplicate)
     org = Organization()
     _apply(org, data)
+    _refresh_search_text(session, org)
     session.add(org)
     session.flush()
-    _refresh_search_text(session, org)
     audit_service.record(
         session,
         actor=actor,

@@ -1,0 +1,57 @@
+"""Run wrk against one URL and read its summary: requests per second and the 50% and 99% latencies."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from bench.server import BenchError
+
+THREADS = 2
+CONNECTIONS = 16
+TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+LATENCY_RE = r"^\s*{pct}%\s+([\d.]+)(us|ms|s|m|h)\s*$"
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    socket_errors: str = ""
+
+
+def wrk_path() -> str:
+    path = shutil.which("wrk") or shutil.which("/usr/bin/wrk")
+    if path is None:
+        raise BenchError("wrk is not installed (make bench-deps, or apt-get install wrk)")
+    return path
+
+
+def parse(output: str) -> Result:
+    def latency(pct: int) -> float:
+        match = re.search(LATENCY_RE.format(pct=pct), output, re.MULTILINE)
+        if not match:
+            raise BenchError(f"no {pct}% latency in wrk's output:\n{output}")
+        return float(match.group(1)) * TO_MS[match.group(2)]
+
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
+    if not rps:
+        raise BenchError(f"no Requests/sec in wrk's output:\n{output}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non_2xx:
+        raise BenchError(f"{non_2xx.group(1)} responses were errors:\n{output}")
+    errors = re.search(r"Socket errors: (.*)", output)
+    return Result(float(rps.group(1)), latency(50), latency(99), errors.group(1) if errors else "")
+
+
+def run(url: str, headers: dict[str, str], *, seconds: int) -> Result:
+    command = [wrk_path(), f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    done = subprocess.run([*command, url], capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise BenchError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    return parse(done.stdout)
