@@ -13,7 +13,7 @@ from crm.contacts.models import Contact
 from crm.organizations import service as organization_service
 from crm.organizations.models import Organization
 
-PASSWORD = "secret-pass-1"  # noqa: S105
+PASSWORD = "secret-pass-1"
 _seq = count(1)
 
 

@@ -1,0 +1,140 @@
+"""The demo loader and the `crm` console command, against the test databases."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from crm import cli, demo
+from crm.auth.models import User
+from crm.contacts.models import Contact
+from crm.organizations.models import Organization
+from tests.conftest import csrf_from, login
+
+ZONE_ENTERPRISES = ["大唐智创", "玉皇新能源", "精进电动", "现代医药港"]
+
+
+def org_named(session, name: str) -> Organization | None:
+    return session.scalar(select(Organization).where(Organization.name == name))
+
+
+def test_demo_load_creates_the_seed_zone(client, session):
+    assert demo.is_empty(session) is True
+    session.commit()
+    demo.load(session, anchor=date(2026, 12, 6))
+    session.expire_all()
+    assert demo.is_empty(session) is False
+
+    users = {u.username: u for u in session.scalars(select(User))}
+    assert set(users) == {"officer", "manager", "admin"}
+    assert users["manager"].display_name == "练建军"
+    assert (users["officer"].role, users["manager"].role, users["admin"].role) == ("officer", "manager", "admin")
+
+    fosun = org_named(session, "复星集团")
+    assert fosun is not None and fosun.kind == "investor"
+    assert "12月2日" in fosun.description
+    zhu = session.scalar(select(Contact).where(Contact.name == "祝文魁"))
+    assert zhu is not None and zhu.organization_id == fosun.id
+    assert "首席战略赋能官" in zhu.title
+    for name in ZONE_ENTERPRISES:
+        org = org_named(session, name)
+        assert org is not None, name
+        assert org.kind == "zone_enterprise", name
+    assert session.scalar(select(func.count(Organization.id))) > 30
+    fosun_id = fosun.id
+    session.commit()  # end the read transaction before signing in over HTTP
+
+    login(client, "manager", demo.DEMO_PASSWORD)
+    home = client.get("/")
+    assert home.status_code == 200
+    assert "练建军" in home.text
+    page = client.get(f"/organizations/{fosun_id}")
+    assert "祝文魁" in page.text and "12月2日" in page.text
+    found = client.get("/organizations", params={"q": "zwk"})  # found through its contact's initials
+    assert f'href="/organizations/{fosun_id}"' in found.text
+
+
+@pytest.mark.parametrize("username", ["officer", "admin"])
+def test_demo_users_sign_in_with_the_demo_password(client, session, username):
+    demo.load(session, anchor=date(2026, 12, 6))
+    page = client.get("/login")
+    wrong = client.post("/login", data={"username": username, "password": "not-the-password",
+                                        "csrf_token": csrf_from(page.text), "next": "/"})
+    assert wrong.status_code == 401
+    login(client, username, "demo1234")
+    assert client.get("/organizations").status_code == 200
+
+
+@pytest.mark.parametrize(("anchor", "visit"), [(date(2026, 11, 30), "11月26日"), (date(2026, 12, 6), "12月2日")])
+def test_demo_visit_date_follows_the_anchor(db, session, anchor, visit):
+    demo.load(session, anchor=anchor)
+    description = org_named(session, "复星集团").description
+    session.commit()
+    assert description.startswith(f"{visit}率团到开发区考察洽谈合作")
+    assert demo.shift(date(2021, 12, 2), anchor) == anchor - timedelta(days=4)  # the seed visit, 4 days before
+
+
+# The console command
+
+
+@pytest.fixture
+def cli_env(monkeypatch, database_url):
+    monkeypatch.setenv("CRM_DATABASE_URL", database_url)
+    monkeypatch.delenv("CRM_NEW_PASSWORD", raising=False)
+
+
+def test_cli_user_create_then_sign_in(client, session, cli_env, capsys):
+    code = cli.main(["user", "create", "--username", "zhao", "--role", "manager", "--password", "longenough1"])
+    assert code == 0
+    assert "created user zhao (manager)" in capsys.readouterr().out
+    session.expire_all()
+    user = session.scalar(select(User).where(User.username == "zhao"))
+    session.commit()
+    assert user is not None and (user.role, user.is_active, user.display_name) == ("manager", True, "zhao")
+
+    login(client, "zhao", "longenough1")
+    assert client.get("/organizations").status_code == 200
+    assert client.get("/admin/users").status_code == 403  # a manager, not an admin
+
+
+def test_cli_user_create_refuses_duplicate_and_short_password(client, session, cli_env, capsys):
+    assert cli.main(["user", "create", "--username", "zhao", "--password", "longenough1"]) == 0
+    capsys.readouterr()
+    assert cli.main(["user", "create", "--username", "zhao", "--role", "admin", "--password", "otherpass1"]) != 0
+    assert "username" in capsys.readouterr().err
+    assert cli.main(["user", "create", "--username", "ZHAO", "--password", "otherpass1"]) != 0  # case-insensitive
+    assert cli.main(["user", "create", "--username", "qian", "--password", "short"]) != 0
+    assert "password" in capsys.readouterr().err
+    session.expire_all()
+    users = session.scalars(select(User)).all()
+    session.commit()
+    assert [(u.username, u.role) for u in users] == [("zhao", "officer")]
+    login(client, "zhao", "longenough1")  # the first password still stands
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: crm/cli.py cmd_user_create only lower-cases --username; the format rule of the admin form "
+    "(crm/auth/schemas.py check_username) is not applied, so the CLI creates usernames the web form refuses"))
+def test_cli_user_create_refuses_a_username_the_admin_form_refuses(db, session, cli_env, capsys):
+    code = cli.main(["user", "create", "--username", "Bad Name!", "--password", "longenough1"])
+    assert code != 0
+    session.expire_all()
+    n = session.scalar(select(func.count(User.id)))
+    session.commit()
+    assert n == 0
+
+
+def test_cli_db_check_agrees_with_migrations(db, cli_env, capsys):
+    assert cli.main(["db", "check"]) == 0
+    assert "models and migrations agree" in capsys.readouterr().out
+
+
+def test_cli_demo_load_if_empty_leaves_existing_data_alone(db, session, users, cli_env, capsys):
+    assert cli.main(["demo", "load", "--if-empty", "--anchor", "2026-12-06"]) == 0
+    assert "demo not loaded" in capsys.readouterr().out
+    session.expire_all()
+    assert session.scalar(select(func.count(Organization.id))) == 0
+    assert session.scalar(select(func.count(User.id))) == 4
+    session.commit()
