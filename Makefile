@@ -65,8 +65,8 @@ bench: $(STAMP) bench-deps
 # Extract message ids from code and templates and merge them into both catalogs.
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k Msg -k N_ -k _ --no-location --sort-output --omit-header -o crm/translations/messages.pot .
-	$(BIN)/pybabel update -i crm/translations/messages.pot -d crm/translations -l zh_CN --no-fuzzy-matching --omit-header --no-location
-	$(BIN)/pybabel update -i crm/translations/messages.pot -d crm/translations -l en --no-fuzzy-matching --omit-header --no-location
+	$(BIN)/pybabel update -i crm/translations/messages.pot -d crm/translations -l zh_CN --no-fuzzy-matching --ignore-obsolete --no-wrap
+	$(BIN)/pybabel update -i crm/translations/messages.pot -d crm/translations -l en --no-fuzzy-matching --ignore-obsolete --no-wrap
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

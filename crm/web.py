@@ -63,6 +63,7 @@ def _make_environment() -> Environment:
         entity_labels=audit_labels.ENTITY_LABELS,
         field_labels=audit_labels.FIELD_LABELS,
         entity_url=audit_labels.entity_url,
+        audit_value=audit_labels.audit_value,
     )
     env.filters.update(formatting.FILTERS)
     env.globals.update(formatting.GLOBALS)

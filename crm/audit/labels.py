@@ -44,3 +44,26 @@ FIELD_LABELS = {
 def entity_url(entry: Any) -> str:
     pattern = ENTITY_URLS.get(entry.entity_type)
     return pattern.format(id=entry.entity_id) if pattern else "#"
+
+
+def _enum_labels() -> dict[str, dict[str, str]]:
+    from crm.auth.schemas import ROLE_LABELS
+    from crm.organizations.schemas import KIND_LABELS, OWNERSHIP_LABELS
+
+    return {"kind": dict(KIND_LABELS), "ownership": dict(OWNERSHIP_LABELS), "role": dict(ROLE_LABELS)}
+
+
+def audit_value(field: str, value: Any, refs: dict, gettext) -> str:
+    """An audited value as a reader wants to see it: labels instead of codes, names instead of ids."""
+    if value is None or value == "":
+        return ""
+    if field in refs and value in refs[field]:
+        return refs[field][value]
+    enum = _enum_labels().get(field)
+    if enum and value in enum:
+        return gettext(enum[value])
+    if field == "tags" and isinstance(value, str):
+        return "，".join(t for t in value.split(",") if t)
+    if isinstance(value, bool):
+        return gettext(N_("yes")) if value else gettext(N_("no"))
+    return str(value)

@@ -61,5 +61,6 @@ def index(request: Request, session: SessionDep, admin: RequireAdmin) -> Respons
         "entity_types": ENTITY_TYPES,
         "actions": [a.value for a in AuditAction],
         "users": auth_service.list_users(session),
+        "refs": service.reference_labels(session, entries, request.state.locale),
     }
     return render(request, "admin/audit.html", context, block="results")

@@ -123,3 +123,25 @@ def search(session: Session, *, flt: AuditFilter, offset: int, limit: int) -> tu
     total = session.scalar(_filtered(select(func.count(AuditEntry.id)), flt)) or 0
     stmt = _filtered(select(AuditEntry), flt).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
     return list(session.scalars(stmt.offset(offset).limit(limit))), total
+
+
+def reference_labels(session: Session, entries: list[AuditEntry], locale: str) -> dict[str, dict[int, str]]:
+    """Names for the ids in entries' changes (owner, organization, industry chain), loaded before rendering."""
+    from crm.organizations.models import IndustryChain, Organization  # audit is generic; labels are looked up late
+
+    wanted: dict[str, set[int]] = {"owner_id": set(), "organization_id": set(), "industry_chain_id": set()}
+    for entry in entries:
+        for field, change in (entry.changes or {}).items():
+            if field in wanted:
+                wanted[field].update(v for v in change if isinstance(v, int))
+    refs: dict[str, dict[int, str]] = {}
+    if wanted["owner_id"]:
+        refs["owner_id"] = dict(session.execute(select(User.id, User.display_name).where(User.id.in_(wanted["owner_id"]))).all())
+    if wanted["organization_id"]:
+        refs["organization_id"] = dict(session.execute(
+            select(Organization.id, Organization.name).where(Organization.id.in_(wanted["organization_id"]))).all())
+    if wanted["industry_chain_id"]:
+        name = IndustryChain.name_zh if locale.startswith("zh") else IndustryChain.name_en
+        refs["industry_chain_id"] = dict(session.execute(
+            select(IndustryChain.id, name).where(IndustryChain.id.in_(wanted["industry_chain_id"]))).all())
+    return refs

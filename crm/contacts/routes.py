@@ -56,12 +56,14 @@ def organization_options(request: Request, session: SessionDep, user: CurrentUse
     return render(request, "contacts/_organization_options.html", {"options": options, "selected": None, "q": q})
 
 
-def _form_context(session, *, form: FormResult, contact: Contact | None, **extra: Any) -> dict[str, Any]:
+def _form_context(request, session, *, form: FormResult, contact: Contact | None, **extra: Any) -> dict[str, Any]:
     org_id = form.values.get("organization_id", "")
     organization = organization_service.get(session, int(org_id)) if org_id.isdigit() else None
     q = form.values.get("organization_q", "")
     options = organization_service.choices(session, q=q) if q and organization is None else []
-    return {"form": form, "contact": contact, "organization": organization, "options": options, "stale": None, **extra}
+    stale = extra.pop("stale", None)
+    return {"form": form, "contact": contact, "organization": organization, "options": options, "stale": stale,
+            "refs": audit_service.reference_labels(session, stale or [], request.state.locale), **extra}
 
 
 def _parse(raw) -> FormResult:
@@ -74,7 +76,7 @@ def _parse(raw) -> FormResult:
 def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     org_id = request.query_params.get("organization", "")
     form = FormResult(values={"organization_id": org_id if org_id.isdigit() else ""})
-    return render(request, "contacts/form.html", _form_context(session, form=form, contact=None))
+    return render(request, "contacts/form.html", _form_context(request, session, form=form, contact=None))
 
 
 @router.post("")
@@ -87,14 +89,16 @@ def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDe
         except service.InvalidOrganization as bad:
             session.rollback()
             form.add_error("organization_id", bad.message)
-    return render(request, "contacts/form.html", _form_context(session, form=form, contact=None), block="form", status_code=422)
+    return render(request, "contacts/form.html", _form_context(request, session, form=form, contact=None), block="form", status_code=422)
 
 
 @router.get("/{contact_id}")
 def show(request: Request, session: SessionDep, user: CurrentUser, contact: ContactDep) -> Response:
+    history = audit_service.entity_history(session, entity_type="contact", entity_id=contact.id)
     context = {
         "contact": contact,
-        "history": audit_service.entity_history(session, entity_type="contact", entity_id=contact.id),
+        "history": history,
+        "refs": audit_service.reference_labels(session, history, request.state.locale),
         "can_archive": service.can_archive(user, contact),
     }
     return render(request, "contacts/show.html", context)
@@ -108,7 +112,7 @@ def _values_of(contact: Contact) -> dict[str, str]:
 @router.get("/{contact_id}/edit")
 def edit(request: Request, session: SessionDep, user: CurrentUser, contact: ContactDep) -> Response:
     form = FormResult(values=_values_of(contact))
-    return render(request, "contacts/form.html", _form_context(session, form=form, contact=contact, version=contact.version))
+    return render(request, "contacts/form.html", _form_context(request, session, form=form, contact=contact, version=contact.version))
 
 
 @router.post("/{contact_id}")
@@ -122,13 +126,13 @@ def update(request: Request, session: SessionDep, user: CurrentUser, contact: Co
         except StaleEdit as stale:
             current = service.get(session, contact.id)
             return render(request, "contacts/form.html",
-                          _form_context(session, form=form, contact=current, version=current.version,
+                          _form_context(request, session, form=form, contact=current, version=current.version,
                                         stale=stale.changes, current_values=_values_of(current)),
                           block="form", status_code=409)
         except service.InvalidOrganization as bad:
             session.rollback()
             form.add_error("organization_id", bad.message)
-    return render(request, "contacts/form.html", _form_context(session, form=form, contact=contact, version=version),
+    return render(request, "contacts/form.html", _form_context(request, session, form=form, contact=contact, version=version),
                   block="form", status_code=422)
 
 

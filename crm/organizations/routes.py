@@ -68,8 +68,10 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     return render(request, "organizations/index.html", context, block="results")
 
 
-def _form_context(session, *, form: FormResult, org: Organization | None, **extra: Any) -> dict[str, Any]:
-    return {"form": form, "org": org, "duplicate": None, "stale": None, **_choices(session), **extra}
+def _form_context(request, session, *, form: FormResult, org: Organization | None, **extra: Any) -> dict[str, Any]:
+    stale = extra.pop("stale", None)
+    return {"form": form, "org": org, "duplicate": None, "stale": stale, **_choices(session), **extra,
+            "refs": audit_service.reference_labels(session, stale or [], request.state.locale)}
 
 
 def _fields(session):
@@ -82,7 +84,7 @@ def _fields(session):
 @router.get("/new")
 def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     form = FormResult(values={"kind": request.query_params.get("kind", "investor"), "owner_id": str(user.id)})
-    return render(request, "organizations/form.html", _form_context(session, form=form, org=None))
+    return render(request, "organizations/form.html", _form_context(request, session, form=form, org=None))
 
 
 @router.post("")
@@ -97,16 +99,18 @@ def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDe
             form.add_error(dup.field, Msg("An organization with this %(what)s already exists.",
                                           what=Msg("credit code") if dup.field == "credit_code" else Msg("name")))
             return render(request, "organizations/form.html",
-                          _form_context(session, form=form, org=None, duplicate=dup.existing), block="form", status_code=422)
-    return render(request, "organizations/form.html", _form_context(session, form=form, org=None), block="form", status_code=422)
+                          _form_context(request, session, form=form, org=None, duplicate=dup.existing), block="form", status_code=422)
+    return render(request, "organizations/form.html", _form_context(request, session, form=form, org=None), block="form", status_code=422)
 
 
 @router.get("/{organization_id}")
 def show(request: Request, session: SessionDep, user: CurrentUser, org: OrganizationDep) -> Response:
+    timeline = audit_service.organization_timeline(session, organization_id=org.id)
     context = {
         "org": org,
         "contacts": contact_service.for_organization(session, organization_id=org.id),
-        "timeline": audit_service.organization_timeline(session, organization_id=org.id),
+        "timeline": timeline,
+        "refs": audit_service.reference_labels(session, timeline, request.state.locale),
         "kind_labels": KIND_LABELS,
         "ownership_labels": OWNERSHIP_LABELS,
         "can_archive": service.can_archive(user, org),
@@ -126,7 +130,7 @@ def _values_of(org: Organization) -> dict[str, str]:
 @router.get("/{organization_id}/edit")
 def edit(request: Request, session: SessionDep, user: CurrentUser, org: OrganizationDep) -> Response:
     form = FormResult(values=_values_of(org))
-    return render(request, "organizations/form.html", _form_context(session, form=form, org=org, version=org.version))
+    return render(request, "organizations/form.html", _form_context(request, session, form=form, org=org, version=org.version))
 
 
 @router.post("/{organization_id}")
@@ -140,7 +144,7 @@ def update(request: Request, session: SessionDep, user: CurrentUser, org: Organi
         except service.StaleEdit as stale:
             current = service.get(session, org.id)
             return render(request, "organizations/form.html",
-                          _form_context(session, form=form, org=current, version=current.version,
+                          _form_context(request, session, form=form, org=current, version=current.version,
                                         stale=stale.changes, current_values=_values_of(current)),
                           block="form", status_code=409)
         except service.DuplicateOrganization as dup:
@@ -148,9 +152,9 @@ def update(request: Request, session: SessionDep, user: CurrentUser, org: Organi
             form.add_error(dup.field, Msg("An organization with this %(what)s already exists.",
                                           what=Msg("credit code") if dup.field == "credit_code" else Msg("name")))
             return render(request, "organizations/form.html",
-                          _form_context(session, form=form, org=org, version=version, duplicate=dup.existing),
+                          _form_context(request, session, form=form, org=org, version=version, duplicate=dup.existing),
                           block="form", status_code=422)
-    return render(request, "organizations/form.html", _form_context(session, form=form, org=org, version=version),
+    return render(request, "organizations/form.html", _form_context(request, session, form=form, org=org, version=version),
                   block="form", status_code=422)
 
 
