@@ -44,7 +44,10 @@ def _pad(text: str, width: int) -> str:
 
 
 def check(port: int, path: str, headers: dict[str, str]) -> bytes:
-    reply = fetch(port, path, headers)
+    try:
+        reply = fetch(port, path, headers)
+    except OSError as error:
+        raise BenchError(f"GET {path} failed: {error!r}") from error
     if reply.status != 200:
         raise BenchError(f"GET {path} answered {reply.status}, not 200: {reply.body[:300]!r}")
     return reply.body

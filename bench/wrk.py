@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 
 from bench.server import BenchError
 
 THREADS = 2
-CONNECTIONS = 16
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
+TIMEOUT_S = 10
 TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 LATENCY_RE = r"^\s*{pct}%\s+([\d.]+)(us|ms|s|m|h)\s*$"
 
@@ -43,15 +46,22 @@ def parse(output: str) -> Result:
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if non_2xx:
         raise BenchError(f"{non_2xx.group(1)} responses were errors:\n{output}")
+    timeouts = re.search(r"Socket errors: .*timeout (\d+)", output)
+    if timeouts and int(timeouts.group(1)):
+        raise BenchError(f"{timeouts.group(1)} requests took over {TIMEOUT_S} s:\n{output}")
     errors = re.search(r"Socket errors: (.*)", output)
     return Result(float(rps.group(1)), latency(50), latency(99), errors.group(1) if errors else "")
 
 
 def run(url: str, headers: dict[str, str], *, seconds: int) -> Result:
-    command = [wrk_path(), f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "--latency"]
+    command = [wrk_path(), f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", f"{TIMEOUT_S}s", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     done = subprocess.run([*command, url], capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0:
         raise BenchError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
-    return parse(done.stdout)
+    result = parse(done.stdout)
+    # wrk hangs up on the requests in flight when its time is up; the server still finishes them.
+    # Let it, so they do not add to the next run's load.
+    time.sleep(min(20.0, 0.5 + 1.5 * CONNECTIONS / max(result.rps, 1.0)))
+    return result

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -124,3 +124,6 @@ async def get_session(request: Request):
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+# A record id in a URL path: anything else (letters, 0, beyond the INTEGER range) is an unknown record, a 404.
+RecordId = Annotated[int, Path(ge=1, le=2_147_483_647)]

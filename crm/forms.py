@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crm.i18n import Msg
-from crm.validators import CONTROL_RE
+from crm.validators import CONTROL_RE, as_id
 
 Check = Callable[[str], Msg | None]
 
@@ -41,9 +41,10 @@ class Field:
         if self.choices is not None and value not in self.choices:
             return value, Msg("Choose one of the listed options.")
         if self.integer:
-            if not value.isdigit() or len(value) > 12:
+            number = as_id(value)
+            if number is None:
                 return value, Msg("Choose one of the listed options.")
-            return int(value), None
+            return number, None
         for check in self.checks:
             error = check(value)
             if error:
@@ -81,4 +82,4 @@ def parse(fields: Sequence[Field], form: Mapping[str, Any]) -> FormResult:
 
 def parse_version(form: Mapping[str, Any]) -> int | None:
     raw = form.get("version", "")
-    return int(raw) if isinstance(raw, str) and raw.isdigit() else None
+    return int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) <= 9 else None

@@ -8,6 +8,7 @@ from math import ceil
 from typing import Any
 
 from crm.i18n import Msg
+from crm.validators import as_id
 
 
 class BadListQuery(Exception):
@@ -71,9 +72,10 @@ def parse_id(params: Mapping[str, str], name: str) -> int | None:
     raw = params.get(name, "")
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 12:
+    value = as_id(raw)
+    if value is None:
         raise BadListQuery(Msg("“%(value)s” is not a valid filter value.", value=raw[:40]))
-    return int(raw)
+    return value
 
 
 def clamp_page(page: int, total: int, per_page: int) -> int:

@@ -14,6 +14,16 @@ EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[
 MOBILE_RE = re.compile(r"^(\+?86[ -]?)?1[3-9]\d{9}$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()\-]{4,24}(?:(?:ext\.?|转|x)\s?\d{1,6})?$")
 WECHAT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{5,19}$")
+MAX_ID = 2_147_483_647  # the largest id an INTEGER primary key holds on PostgreSQL
+
+
+def as_id(raw: object) -> int | None:
+    """A record id from user input, or None when it is not one (so it can never overflow a query)."""
+    if isinstance(raw, str) and raw.isdigit() and len(raw) <= 10 and 1 <= int(raw) <= MAX_ID:
+        return int(raw)
+    return None
+
+
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

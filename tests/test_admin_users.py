@@ -283,7 +283,9 @@ def test_role_change_is_audited(admin_client, session, users, ids):
     audit = admin_client.get("/admin/audit", params={"entity": "user", "action": "update"})
     assert audit.status_code == 200
     assert f'href="/admin/users/{ids["officer"]}/edit"' in audit.text
-    assert "<del>officer</del> → <ins>manager</ins>" in audit.text
+    # the change as the page shows it: role labels, or (plainer) the stored codes
+    assert (f'<del>{zh("Investment officer")}</del> → <ins>{zh("Manager")}</ins>' in audit.text
+            or "<del>officer</del> → <ins>manager</ins>" in audit.text)
 
 
 def test_edit_on_a_stale_version_is_refused(admin_client, session, users, ids):

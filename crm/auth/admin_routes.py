@@ -11,7 +11,7 @@ from crm.auth import service
 from crm.auth.deps import RequireAdmin, require_admin
 from crm.auth.models import User
 from crm.auth.schemas import ROLE_LABELS, password_fields, user_fields
-from crm.db import SessionDep
+from crm.db import RecordId, SessionDep
 from crm.errors import NotFound
 from crm.forms import FormResult, parse, parse_version
 from crm.i18n import LOCALE_NAMES, Msg
@@ -20,7 +20,7 @@ from crm.web import FormDep, redirect, render
 router = APIRouter(prefix="/admin/users", dependencies=[Depends(require_admin)])
 
 
-def user_by_id(user_id: int, session: SessionDep) -> User:
+def user_by_id(user_id: RecordId, session: SessionDep) -> User:
     user = service.get_user(session, user_id)
     if user is None:
         raise NotFound()

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
 from crm.auth.models import LoginThrottle, Role, User, WebSession
+from crm.auth.schemas import check_username
 from crm.auth.security import hash_password, new_token, token_digest, verify_password
 from crm.config import Settings
 from crm.db import utcnow
@@ -177,6 +178,9 @@ def create_user(
     email: str = "",
     locale: str = "zh_CN",
 ) -> User:
+    problem = check_username(username)
+    if problem:
+        raise UserError("username", problem)
     if session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
         raise UserError("username", Msg("This username is taken."))
     if len(password) < 8:
@@ -197,7 +201,7 @@ def create_user(
 
 
 def update_user(session: Session, *, user: User, actor: User, data: dict, version: int | None) -> User:
-    if version is not None and version != user.version:
+    if version is None or version != user.version:
         raise UserError("version", Msg("Someone else changed this user after you opened it. Reload and try again."))
     if user.id == actor.id and (data.get("role") != user.role or not data.get("is_active", True)):
         raise UserError("role", Msg("You cannot change your own role or deactivate yourself."))

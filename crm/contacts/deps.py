@@ -6,11 +6,11 @@ from fastapi import Depends
 
 from crm.contacts import service
 from crm.contacts.models import Contact
-from crm.db import SessionDep
+from crm.db import RecordId, SessionDep
 from crm.errors import NotFound
 
 
-def contact_by_id(contact_id: int, session: SessionDep) -> Contact:
+def contact_by_id(contact_id: RecordId, session: SessionDep) -> Contact:
     contact = service.get(session, contact_id)
     if contact is None:
         raise NotFound()

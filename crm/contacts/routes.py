@@ -20,6 +20,7 @@ from crm.i18n import Msg
 from crm.listing import BadListQuery, parse_id, parse_page, parse_sort
 from crm.organizations import service as organization_service
 from crm.organizations.service import PermissionDenied, StaleEdit
+from crm.validators import as_id
 from crm.web import FormDep, redirect, render
 
 router = APIRouter(prefix="/contacts")
@@ -58,7 +59,8 @@ def organization_options(request: Request, session: SessionDep, user: CurrentUse
 
 def _form_context(request, session, *, form: FormResult, contact: Contact | None, **extra: Any) -> dict[str, Any]:
     org_id = form.values.get("organization_id", "")
-    organization = organization_service.get(session, int(org_id)) if org_id.isdigit() else None
+    org_id_number = as_id(org_id)
+    organization = organization_service.get(session, org_id_number) if org_id_number else None
     q = form.values.get("organization_q", "")
     options = organization_service.choices(session, q=q) if q and organization is None else []
     stale = extra.pop("stale", None)
@@ -75,7 +77,7 @@ def _parse(raw) -> FormResult:
 @router.get("/new")
 def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     org_id = request.query_params.get("organization", "")
-    form = FormResult(values={"organization_id": org_id if org_id.isdigit() else ""})
+    form = FormResult(values={"organization_id": org_id if as_id(org_id) else ""})
     return render(request, "contacts/form.html", _form_context(request, session, form=form, contact=None))
 
 

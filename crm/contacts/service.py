@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -88,15 +89,30 @@ def _organization(session: Session, organization_id: int) -> Organization:
     return org
 
 
+def _search_text(contact: Contact, organization_name: str) -> str:
+    return search_text.build(
+        contact.name, extra=(organization_name, contact.title, contact.mobile, contact.email, contact.wechat)
+    )
+
+
 def _apply(session: Session, contact: Contact, data: dict[str, Any]) -> Organization:
     org = _organization(session, data["organization_id"])
     for key in EDITABLE_FIELDS:
         if key in data:
             setattr(contact, key, data[key])
-    contact.search_text = search_text.build(
-        contact.name, extra=(org.name, contact.title, contact.mobile, contact.email, contact.wechat)
-    )
+    contact.search_text = _search_text(contact, org.name)
     return org
+
+
+def refresh_search_text_for_organization(session: Session, *, organization_id: int, organization_name: str) -> None:
+    """After an organization is renamed: its name is part of each of its contacts' searchable text.
+    Core UPDATEs, so the contacts' versions (edit-conflict detection) are left alone."""
+    for contact in session.scalars(select(Contact).where(Contact.organization_id == organization_id)):
+        session.execute(
+            sql_update(Contact).where(Contact.id == contact.id)
+            .values(search_text=_search_text(contact, organization_name))
+            .execution_options(synchronize_session=False)
+        )
 
 
 def create(session: Session, *, data: dict[str, Any], actor: User) -> Contact:

@@ -228,6 +228,10 @@ def update(session: Session, *, org: Organization, data: dict[str, Any], version
         return org
     org.updated_at = utcnow()
     _refresh_search_text(session, org)
+    if "name" in changes:
+        from crm.contacts import service as contact_service  # contacts import this module: resolve at call time
+
+        contact_service.refresh_search_text_for_organization(session, organization_id=org.id, organization_name=org.name)
     try:
         session.flush()
     except StaleDataError:
