@@ -1,8 +1,8 @@
 """`make bench`: a fresh 20,000-organization database, one uvicorn worker, wrk against the list and search pages.
 
 Each page is compared with the ceiling (bench/app.py): the goal is at least 3% of the ceiling's requests
-per second and a 99th-percentile latency under 100 ms. BENCH_DURATION sets the seconds per URL (default 10).
-Writes var/bench/results.json.
+per second and a 99th-percentile latency under 100 ms. BENCH_DURATION sets the seconds per URL (default 10),
+BENCH_CONNECTIONS wrk's connections (default 16). Writes var/bench/results.json; see docs/performance.md.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def main() -> int:
 
     ceiling_file = BENCH_DIR / "list_page.html"
     results = []
-    with Server(database_url=database_url, data_dir=BENCH_DIR, ceiling_file=ceiling_file) as port:
+    with Server(database_url=database_url, data_dir=BENCH_DIR, ceiling_file=ceiling_file) as server:
+        port = server.port
         cookie = {"Cookie": f"crm_session={sign_in(port, generate.USERNAME, generate.PASSWORD)}"}
         ceiling_file.write_bytes(check(port, "/organizations", cookie))
         measured = [(name, path, {**cookie, "HX-Request": "true"} if htmx else cookie) for name, path, htmx in pages(data)]
@@ -80,6 +81,9 @@ def main() -> int:
             wrk.run(url, headers, seconds=warm_up)
             result = wrk.run(url, headers, seconds=seconds)
             check(port, path, headers)  # still signed in: wrk counts a redirect to /login as a success
+            if logged := server.new_output():
+                raise BenchError(f"the server logged errors while serving {path} (all in {server.log_path}):\n"
+                                 + "\n".join(logged.splitlines()[-12:]))
             if result.socket_errors:
                 print(f"  {name}: socket errors {result.socket_errors}", flush=True)
             results.append((name, result))

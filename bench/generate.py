@@ -21,7 +21,9 @@ from crm import migrate, search_text
 from crm.auth import service as auth_service
 from crm.contacts.models import Contact
 from crm.db import Database
-from crm.organizations.models import IndustryChain, Organization, OrganizationKind, Ownership
+from crm.organizations.models import IndustryChain, Organization, OrganizationKind, OrganizationTag, Ownership, Tag
+from crm.search import service as search_service
+from crm.search.models import SearchTerm
 from crm.validators import credit_code_check_char
 
 ORGANIZATIONS = 20_000
@@ -152,7 +154,7 @@ def generate(url: str, *, seed: int = 20211206) -> Generated:
             officer = auth_service.create_user(
                 session, username=USERNAME, display_name="张晓明", password=PASSWORD, role="officer", actor=None
             )
-            industry_ids = dict(session.execute(select(IndustryChain.code, IndustryChain.id)).tuples().all())
+            industry_ids = dict(session.execute(select(IndustryChain.code, IndustryChain.id)).all())
 
         names = _Names(rng)
         kinds = [k.value for k in OrganizationKind]
@@ -197,9 +199,18 @@ def generate(url: str, *, seed: int = 20211206) -> Generated:
             for org in orgs:
                 org["search_text"] = search_text.build(org["name"], org["name_en"], *contact_names.get(org["id"], []))
 
+        tag_ids = {name: i for i, name in enumerate(TAGS, start=1)}
+        organization_tags = [{"organization_id": org["id"], "tag_id": tag_ids[t]}
+                             for org in orgs for t in org["tags"].split(",") if t]
         with database.engine.begin() as conn:
             conn.execute(Organization.__table__.insert(), orgs)
             conn.execute(Contact.__table__.insert(), contacts)
+            conn.execute(Tag.__table__.insert(), [{"id": i, "name": n} for n, i in tag_ids.items()])
+            conn.execute(OrganizationTag.__table__.insert(), organization_tags)
+            for kind, rows in (("organization", orgs), ("contact", contacts)):
+                terms = [{"term": t, "kind": kind, "record_id": row["id"]}
+                         for row in rows for t in search_service.terms(row["search_text"])]
+                conn.execute(SearchTerm.__table__.insert(), terms)
         person = next(c["name"] for c in contacts[len(contacts) // 2:] if len(c["name"]) == 3 and c["name"][0] in SURNAMES
                       and c["archived_at"] is None)
         return Generated(industry_ids=industry_ids, person_name=person)

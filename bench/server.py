@@ -69,10 +69,13 @@ def sign_in(port: int, username: str, password: str) -> str:
 
 
 class Server:
-    """`with Server(...) as port:` — uvicorn serving bench.app:create_bench_app, stopped on exit, errors included."""
+    """`with Server(...) as server:` — uvicorn serving bench.app:create_bench_app, stopped on exit, errors included.
+    Its output goes to server.log in the data directory; with --log-level warning, any output is an error."""
 
     def __init__(self, *, database_url: str, data_dir: Path, ceiling_file: Path) -> None:
         self.port = free_port()
+        self.log_path = data_dir / "server.log"
+        self._log_offset = 0
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
         env.update(CRM_DATABASE_URL=database_url, CRM_DATA_DIR=str(data_dir), CRM_ENV="dev",
                    BENCH_CEILING_FILE=str(ceiling_file))
@@ -82,23 +85,32 @@ class Server:
         self.env = env
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> int:
-        self.process = subprocess.Popen(self.command, env=self.env, cwd=ROOT)
+    def __enter__(self) -> Server:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(self.command, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         try:
             self._wait_ready()
         except BaseException:
             self.stop()
             raise
-        return self.port
+        return self
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+    def new_output(self) -> str:
+        """What the server wrote since the last call."""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_offset)
+            data = log.read()
+        self._log_offset += len(data)
+        return data.decode(errors="replace")
 
     def _wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise BenchError(f"the server exited with status {self.process.returncode}")
+                raise BenchError(f"the server exited with status {self.process.returncode}:\n{self.new_output()}")
             try:
                 if fetch(self.port, "/healthz").status == 200:
                     return

@@ -52,12 +52,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 10) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False},
+                               pool_size=pool_size, max_overflow=max_overflow)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -84,7 +85,14 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
-        self.engine = make_engine(url, echo=echo)
+        # Route handlers run in the thread pool (up to 40 threads); SQLite connections are cheap, so the pool
+        # covers them all. PostgreSQL keeps a smaller pool per worker; handlers wait for a connection in their thread.
+        sqlite = url.startswith("sqlite")
+        self.engine = make_engine(url, echo=echo, pool_size=20 if sqlite else 10, max_overflow=20 if sqlite else 10)
+        # Code that runs on the event loop itself (the session lookup in SessionMiddleware) must never wait for a
+        # connection held by a handler: while the loop waits, no handler can finish and give one back. It gets an
+        # engine of its own; one connection suffices, as the loop runs that code one request at a time.
+        self.loop_engine = make_engine(url, echo=echo, pool_size=1, max_overflow=0)
         self.read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = sessionmaker(
             self.engine, expire_on_commit=False, execution_options=WRITE_OPTIONS
@@ -106,6 +114,7 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.loop_engine.dispose()
 
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}

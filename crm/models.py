@@ -4,6 +4,10 @@ from crm.audit.models import AuditEntry
 from crm.auth.models import LoginThrottle, User, WebSession
 from crm.contacts.models import Contact
 from crm.db import Base
-from crm.organizations.models import IndustryChain, Organization
+from crm.organizations.models import IndustryChain, Organization, OrganizationTag, Tag
+from crm.search.models import SearchTerm
 
-__all__ = ["AuditEntry", "Base", "Contact", "IndustryChain", "LoginThrottle", "Organization", "User", "WebSession"]
+__all__ = [
+    "AuditEntry", "Base", "Contact", "IndustryChain", "LoginThrottle", "Organization", "OrganizationTag", "SearchTerm",
+    "Tag", "User", "WebSession",
+]

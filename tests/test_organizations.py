@@ -279,3 +279,32 @@ def test_manager_may_archive_any_organization(client, session, users):
 def test_organization_page_shows_contacts_and_timeline(officer_client, zone):
     html = officer_client.get(f"/organizations/{zone.id}").text
     assert "祝文魁" in html and "动态" in html and "创建了" in html
+
+
+def test_one_character_query_still_finds(officer_client, zone):
+    """A single character has no bigram: the search falls back to the substring match alone."""
+    html = officer_client.get("/organizations", params={"q": "星"}, headers={"HX-Request": "true"}).text
+    assert "复星集团" in html and "玉皇新能源" not in html
+
+
+def test_the_search_index_follows_edits(officer_client, session, users):
+    org = make_org(session, actor=users["officer"], name="鲁西化工")
+    form = _edit_form(org, name="鲁南制药")
+    assert post(officer_client, f"/organizations/{org.id}", form).status_code == 303
+
+    def found(q):
+        return "/organizations/%d" % org.id in officer_client.get(
+            "/organizations", params={"q": q}, headers={"HX-Request": "true"}).text
+
+    assert found("制药") and found("lnzy") and not found("化工") and not found("lxhg")
+
+
+def test_tag_filter_offers_only_tags_in_use(officer_client, session, users):
+    org = make_org(session, actor=users["officer"], name="甲机构", tags="外资，重点")
+    page = officer_client.get("/organizations").text
+    assert '<option value="外资"' in page and '<option value="重点"' in page
+    assert post(officer_client, f"/organizations/{org.id}", _edit_form(org, tags="外资")).status_code == 303
+    page = officer_client.get("/organizations").text
+    assert '<option value="外资"' in page and '<option value="重点"' not in page
+    assert "甲机构" in officer_client.get("/organizations", params={"tag": "外资"}, headers={"HX-Request": "true"}).text
+    assert "甲机构" not in officer_client.get("/organizations", params={"tag": "重点"}, headers={"HX-Request": "true"}).text

@@ -58,8 +58,8 @@ class SessionMiddleware:
         resolved = None
         token = request.cookies.get(SESSION_COOKIE)
         if token:
-            with database.read_sessions() as db:
-                resolved = service.resolve_session(db, token=token, settings=settings)
+            with database.loop_engine.connect() as connection:
+                resolved = service.resolve_session(connection, token=token, settings=settings)
             if resolved is None:
                 extra_cookies.append(_cookie_header(SESSION_COOKIE, "", secure=secure, max_age=0))
             elif resolved.needs_touch:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm import search_text
@@ -21,6 +21,9 @@ from crm.listing import Page, clamp_page
 from crm.organizations import service as organization_service
 from crm.organizations.models import Organization
 from crm.organizations.service import PermissionDenied, StaleEdit
+from crm.search import service as search_service
+
+SEARCH_KIND = "contact"
 
 EDITABLE_FIELDS = ["organization_id", "name", "title", "mobile", "phone", "email", "wechat", "notes"]
 AUDITED_FIELDS = [*EDITABLE_FIELDS, "archived_at"]
@@ -50,6 +53,7 @@ class ContactFilter:
 def _filtered(stmt: Select, flt: ContactFilter) -> Select:
     stmt = stmt.where(Contact.archived_at.is_not(None) if flt.archived else Contact.archived_at.is_(None))
     if flt.q:
+        stmt = search_service.narrow(stmt, Contact.id, SEARCH_KIND, flt.q)
         stmt = stmt.where(Contact.search_text.contains(search_text.query_text(flt.q), autoescape=True))
     if flt.organization_id:
         stmt = stmt.where(Contact.organization_id == flt.organization_id)
@@ -61,7 +65,7 @@ def list_page(session: Session, *, flt: ContactFilter, page: int, per_page: int)
     page = clamp_page(page, total, per_page)
     stmt = (
         _filtered(select(Contact), flt)
-        .options(selectinload(Contact.organization))
+        .options(joinedload(Contact.organization))
         .order_by(*ORDERINGS[flt.sort])
         .offset((page - 1) * per_page)
         .limit(per_page)
@@ -108,11 +112,13 @@ def refresh_search_text_for_organization(session: Session, *, organization_id: i
     """After an organization is renamed: its name is part of each of its contacts' searchable text.
     Core UPDATEs, so the contacts' versions (edit-conflict detection) are left alone."""
     for contact in session.scalars(select(Contact).where(Contact.organization_id == organization_id)):
+        text = _search_text(contact, organization_name)
         session.execute(
             sql_update(Contact).where(Contact.id == contact.id)
-            .values(search_text=_search_text(contact, organization_name))
+            .values(search_text=text)
             .execution_options(synchronize_session=False)
         )
+        search_service.reindex(session, kind=SEARCH_KIND, record_id=contact.id, text=text)
 
 
 def create(session: Session, *, data: dict[str, Any], actor: User) -> Contact:
@@ -120,6 +126,7 @@ def create(session: Session, *, data: dict[str, Any], actor: User) -> Contact:
     org = _apply(session, contact, data)
     session.add(contact)
     session.flush()
+    search_service.reindex(session, kind=SEARCH_KIND, record_id=contact.id, text=contact.search_text)
     organization_service.refresh_search_text(session, organization_id=org.id)
     audit_service.record(
         session,
@@ -155,6 +162,7 @@ def update(session: Session, *, contact: Contact, data: dict[str, Any], version:
         session.rollback()
         raise StaleEdit(get(session, contact.id), audit_service.changes_since(
             session, entity_type="contact", entity_id=contact.id, version=version)) from None
+    search_service.reindex(session, kind=SEARCH_KIND, record_id=contact.id, text=contact.search_text)
     for org_id in {old_org_id, org.id}:
         organization_service.refresh_search_text(session, organization_id=org_id)
     audit_service.record(

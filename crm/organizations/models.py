@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.auth.models import User
@@ -44,6 +44,11 @@ class IndustryChain(Base):
 
 class Organization(Base):
     __tablename__ = "organization"
+    __table_args__ = (
+        # The list pages: live (or archived) records in the order shown, so a page is an index range, not a sort.
+        Index("ix_organization_list_updated", "archived_at", "updated_at", "id"),
+        Index("ix_organization_list_name", "archived_at", "name_sort", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
@@ -61,11 +66,11 @@ class Organization(Base):
     tags: Mapped[str] = mapped_column(String(300), default="")  # ",a,b," so a tag filter is one LIKE
     description: Mapped[str] = mapped_column(Text, default="")
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
-    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Lower-cased name, English name, pinyin and initials, contact names: what the search box matches.
     search_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     owner: Mapped[User | None] = relationship(lazy="raise")
@@ -80,3 +85,19 @@ class Organization(Base):
     @property
     def is_archived(self) -> bool:
         return self.archived_at is not None
+
+
+class Tag(Base):
+    """A tag in use on organizations: the filter's choices come from this small table, not from a scan."""
+
+    __tablename__ = "tag"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(20), unique=True)
+
+
+class OrganizationTag(Base):
+    __tablename__ = "organization_tag"
+
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id"), primary_key=True, index=True)

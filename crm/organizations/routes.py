@@ -21,7 +21,7 @@ from crm.organizations import service
 from crm.organizations.deps import OrganizationDep
 from crm.organizations.models import Organization, OrganizationKind, Ownership
 from crm.organizations.schemas import KIND_LABELS, OWNERSHIP_LABELS, SORT_LABELS, SORTS, organization_fields
-from crm.web import FormDep, redirect, render
+from crm.web import FormDep, is_htmx, redirect, render
 
 router = APIRouter(prefix="/organizations")
 
@@ -62,9 +62,10 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
         "flt": flt,
         "params": {k: v for k, v in request.query_params.items() if k != "page"},
         "sort_labels": SORT_LABELS,
-        "tags": service.all_tags(session) if not request.headers.get("HX-Request") else [],
-        **_choices(session),
+        "kind_labels": KIND_LABELS,
     }
+    if not is_htmx(request):  # the results fragment needs none of the filter bar's choices
+        context.update(tags=service.all_tags(session), **_choices(session))
     return render(request, "organizations/index.html", context, block="results")
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, insert, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm import search_text
@@ -17,8 +17,11 @@ from crm.auth.models import User
 from crm.db import utcnow
 from crm.i18n import Msg
 from crm.listing import Page, clamp_page
-from crm.organizations.models import IndustryChain, Organization
+from crm.organizations.models import IndustryChain, Organization, OrganizationTag, Tag
 from crm.organizations.schemas import split_tags
+from crm.search import service as search_service
+
+SEARCH_KIND = "organization"
 
 EDITABLE_FIELDS = [
     "name", "name_en", "credit_code", "kind", "industry_chain_id", "ownership", "country_region",
@@ -72,7 +75,7 @@ class OrganizationFilter:
 def _filtered(stmt: Select, flt: OrganizationFilter) -> Select:
     stmt = stmt.where(Organization.archived_at.is_not(None) if flt.archived else Organization.archived_at.is_(None))
     if flt.q:
-        stmt = stmt.where(Organization.search_text.contains(search_text.query_text(flt.q), autoescape=True))
+        stmt = where_matches(stmt, flt.q)
     if flt.kind:
         stmt = stmt.where(Organization.kind == flt.kind)
     if flt.industry_chain_id:
@@ -82,8 +85,16 @@ def _filtered(stmt: Select, flt: OrganizationFilter) -> Select:
     if flt.owner_id:
         stmt = stmt.where(Organization.owner_id == flt.owner_id)
     if flt.tag:
-        stmt = stmt.where(Organization.tags.contains(f",{flt.tag},", autoescape=True))
+        stmt = stmt.where(Organization.id.in_(
+            select(OrganizationTag.organization_id).join(Tag, Tag.id == OrganizationTag.tag_id).where(Tag.name == flt.tag)
+        ))
     return stmt
+
+
+def where_matches(stmt: Select, q: str) -> Select:
+    """Organizations whose names, pinyin or contacts contain q: the bigram index narrows, the substring confirms."""
+    stmt = search_service.narrow(stmt, Organization.id, SEARCH_KIND, q)
+    return stmt.where(Organization.search_text.contains(search_text.query_text(q), autoescape=True))
 
 
 def list_page(session: Session, *, flt: OrganizationFilter, page: int, per_page: int) -> Page:
@@ -91,7 +102,7 @@ def list_page(session: Session, *, flt: OrganizationFilter, page: int, per_page:
     page = clamp_page(page, total, per_page)
     stmt = (
         _filtered(select(Organization), flt)
-        .options(selectinload(Organization.owner), selectinload(Organization.industry_chain))
+        .options(joinedload(Organization.owner), joinedload(Organization.industry_chain))
         .order_by(*ORDERINGS[flt.sort])
         .offset((page - 1) * per_page)
         .limit(per_page)
@@ -114,11 +125,23 @@ def industry_chains(session: Session, *, include_inactive: bool = False) -> list
     return list(session.scalars(stmt))
 
 
-def all_tags(session: Session, *, limit: int = 200) -> list[str]:
-    tags: set[str] = set()
-    for raw in session.scalars(select(Organization.tags).where(Organization.tags != "").distinct().limit(2000)):
-        tags.update(t for t in raw.split(",") if t)
-    return sorted(tags)[:limit]
+def all_tags(session: Session, *, limit: int = 300) -> list[str]:
+    in_use = select(OrganizationTag.tag_id).where(OrganizationTag.tag_id == Tag.id).exists()
+    return list(session.scalars(select(Tag.name).where(in_use).order_by(Tag.name).limit(limit)))
+
+
+def _sync_tags(session: Session, org: Organization) -> None:
+    """The organization_tag rows follow the tags column (which the form, the page and the audit trail use)."""
+    names = org.tags_list
+    existing = {t.name: t for t in session.scalars(select(Tag).where(Tag.name.in_(names)))} if names else {}
+    for name in names:
+        if name not in existing:
+            existing[name] = Tag(name=name)
+            session.add(existing[name])
+    session.flush()
+    session.execute(delete(OrganizationTag).where(OrganizationTag.organization_id == org.id))
+    if names:
+        session.execute(insert(OrganizationTag), [{"organization_id": org.id, "tag_id": existing[n].id} for n in names])
 
 
 def _stored_tags(normalized: str) -> str:
@@ -140,6 +163,10 @@ def _refresh_search_text(session: Session, org: Organization) -> None:
     org.search_text = search_text.build(org.name, org.name_en, *contact_names)
 
 
+def _index(session: Session, org: Organization) -> None:
+    search_service.reindex(session, kind=SEARCH_KIND, record_id=org.id, text=org.search_text)
+
+
 def refresh_search_text(session: Session, *, organization_id: int) -> None:
     """Called when a contact changes: its name is part of its organization's searchable text.
     A Core UPDATE, so the organization's version (edit-conflict detection) is left alone."""
@@ -148,12 +175,14 @@ def refresh_search_text(session: Session, *, organization_id: int) -> None:
         select(Organization.name, Organization.name_en).where(Organization.id == organization_id)
     ).one()
     contact_names = _contact_names(session, organization_id)
+    text = search_text.build(name, name_en, *contact_names)
     session.execute(
         sql_update(Organization)
         .where(Organization.id == organization_id)
-        .values(search_text=search_text.build(name, name_en, *contact_names))
+        .values(search_text=text)
         .execution_options(synchronize_session=False)
     )
+    search_service.reindex(session, kind=SEARCH_KIND, record_id=organization_id, text=text)
 
 
 def find_duplicate(
@@ -194,6 +223,8 @@ def create(session: Session, *, data: dict[str, Any], actor: User) -> Organizati
     _refresh_search_text(session, org)
     session.add(org)
     session.flush()
+    _sync_tags(session, org)
+    _index(session, org)
     audit_service.record(
         session,
         actor=actor,
@@ -227,6 +258,7 @@ def update(session: Session, *, org: Organization, data: dict[str, Any], version
         session.rollback()
         return org
     org.updated_at = utcnow()
+    previous_search_text = org.search_text
     _refresh_search_text(session, org)
     if "name" in changes:
         from crm.contacts import service as contact_service  # contacts import this module: resolve at call time
@@ -239,6 +271,10 @@ def update(session: Session, *, org: Organization, data: dict[str, Any], version
         fresh = get(session, org.id)
         raise StaleEdit(fresh, audit_service.changes_since(
             session, entity_type="organization", entity_id=org.id, version=version)) from None
+    if "tags" in changes:
+        _sync_tags(session, org)
+    if org.search_text != previous_search_text:
+        _index(session, org)
     audit_service.record(
         session,
         actor=actor,
@@ -294,7 +330,7 @@ def choices(session: Session, *, q: str = "", limit: int = 20) -> list[Organizat
     """Organizations for a picker (the contact form's organization field)."""
     stmt = select(Organization).where(Organization.archived_at.is_(None))
     if q:
-        stmt = stmt.where(Organization.search_text.contains(search_text.query_text(q), autoescape=True))
+        stmt = where_matches(stmt, q)
     return list(session.scalars(stmt.order_by(Organization.name_sort).limit(limit)))
 
 

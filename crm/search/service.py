@@ -1,0 +1,52 @@
+"""The bigram index behind every search box: keep it in step with records, and find candidates for a query."""
+
+from __future__ import annotations
+
+from sqlalchemy import CompoundSelect, Select, delete, insert, intersect, select
+from sqlalchemy.orm import Session
+
+from crm import search_text
+from crm.search.models import SearchTerm
+
+MAX_QUERY_TERMS = 6  # enough to narrow to a handful of candidates; the substring check does the rest
+
+
+def terms(text: str) -> set[str]:
+    """The distinct bigrams of a text, taken within each part and never across white space."""
+    grams: set[str] = set()
+    for part in text.split(search_text.SEPARATOR):
+        for word in part.split():
+            grams.update(word[i : i + 2] for i in range(len(word) - 1))
+    return grams
+
+
+def reindex(session: Session, *, kind: str, record_id: int, text: str) -> None:
+    session.execute(delete(SearchTerm).where(SearchTerm.kind == kind, SearchTerm.record_id == record_id))
+    rows = [{"term": t, "kind": kind, "record_id": record_id} for t in terms(text)]
+    if rows:
+        session.execute(insert(SearchTerm), rows)
+
+
+def candidate_ids(kind: str, query: str) -> Select | CompoundSelect | None:
+    """Ids of records that contain every bigram of the query, or None for a one-character query (no bigram:
+    the caller then relies on the substring match alone)."""
+    grams = sorted(terms(search_text.query_text(query)))
+    if not grams:
+        return None
+    if len(grams) > MAX_QUERY_TERMS:
+        step = len(grams) / MAX_QUERY_TERMS
+        grams = [grams[int(i * step)] for i in range(MAX_QUERY_TERMS)]
+    # One posting list per bigram, intersected: each part is a range of the primary key (term, kind, ...).
+    # (A GROUP BY over `term IN (...)` tempts SQLite into walking the whole kind through the other index.)
+    parts = [select(SearchTerm.record_id).where(SearchTerm.term == g, SearchTerm.kind == kind) for g in grams]
+    return parts[0] if len(parts) == 1 else intersect(*parts)
+
+
+def narrow(stmt: Select, id_column, kind: str, query: str) -> Select:
+    """Joins `stmt` to the query's candidates, so the database starts from the (short) candidate list and looks
+    records up by primary key, instead of walking the whole table and probing the list for each row."""
+    candidates = candidate_ids(kind, query)
+    if candidates is None:
+        return stmt
+    sub = candidates.subquery()
+    return stmt.join(sub, id_column == sub.c.record_id)
