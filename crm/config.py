@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     login_lock_minutes: int = 15
 
     page_size: int = 50
+    # Threads serving sync routes at once. Fewer threads than anyio's 40 means less GIL hand-over between
+    # requests that are all CPU-bound anyway (docs/performance.md).
+    worker_threads: int = 8
     db_echo: bool = False
 
     @model_validator(mode="after")

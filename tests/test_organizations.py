@@ -293,7 +293,7 @@ def test_the_search_index_follows_edits(officer_client, session, users):
     assert post(officer_client, f"/organizations/{org.id}", form).status_code == 303
 
     def found(q):
-        return "/organizations/%d" % org.id in officer_client.get(
+        return f"/organizations/{org.id}" in officer_client.get(
             "/organizations", params={"q": q}, headers={"HX-Request": "true"}).text
 
     assert found("制药") and found("lnzy") and not found("化工") and not found("lxhg")

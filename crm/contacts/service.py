@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, defer, joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm import search_text
@@ -65,7 +65,8 @@ def list_page(session: Session, *, flt: ContactFilter, page: int, per_page: int)
     page = clamp_page(page, total, per_page)
     stmt = (
         _filtered(select(Contact), flt)
-        .options(joinedload(Contact.organization))
+        .options(joinedload(Contact.organization).load_only(Organization.id, Organization.name),
+                 defer(Contact.notes, raiseload=True), defer(Contact.search_text, raiseload=True))
         .order_by(*ORDERINGS[flt.sort])
         .offset((page - 1) * per_page)
         .limit(per_page)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, defer, joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm import search_text
@@ -102,7 +102,8 @@ def list_page(session: Session, *, flt: OrganizationFilter, page: int, per_page:
     page = clamp_page(page, total, per_page)
     stmt = (
         _filtered(select(Organization), flt)
-        .options(joinedload(Organization.owner), joinedload(Organization.industry_chain))
+        .options(joinedload(Organization.owner), joinedload(Organization.industry_chain),
+                 defer(Organization.description, raiseload=True), defer(Organization.search_text, raiseload=True))
         .order_by(*ORDERINGS[flt.sort])
         .offset((page - 1) * per_page)
         .limit(per_page)
