@@ -3,8 +3,6 @@ self-protection and the audit of role changes."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
@@ -15,34 +13,19 @@ from crm.auth.models import User, WebSession
 from crm.i18n import gettext
 from tests.conftest import csrf_from, login, post
 from tests.factories import PASSWORD
+from tests.helpers import count_rows, field_error, input_value, reload
 
 
 def zh(msgid: str, **params) -> str:
     return str(escape(gettext("zh_CN", msgid, **params)))
 
 
-def field_error(html: str, name: str) -> str | None:
-    match = re.search(rf'<p class="field-error" id="{re.escape(name)}-error">(.*?)</p>', html, re.S)
-    return match.group(1) if match else None
 
 
-def input_value(html: str, name: str) -> str | None:
-    match = re.search(rf'<input [^>]*id="f-{re.escape(name)}" name="{re.escape(name)}"[^>]*?value="([^"]*)"', html)
-    return match.group(1) if match else None
 
 
-def user_count(session) -> int:
-    session.expire_all()
-    n = session.scalar(select(func.count(User.id)))
-    session.commit()  # end the read transaction: SQLite write sessions hold the write lock until then
-    return n
 
 
-def reload_user(session, user_id: int) -> User:
-    session.expire_all()
-    user = session.get(User, user_id)
-    session.commit()
-    return user
 
 
 def sign_in_attempt(client: TestClient, username: str, password: str):
@@ -84,7 +67,7 @@ def edit_data(user: dict, **overrides) -> dict[str, str]:
 
 
 def snapshot(session, user_id: int) -> dict:
-    user = reload_user(session, user_id)
+    user = reload(session, User, user_id)
     return {"display_name": user.display_name, "role": user.role, "version": user.version,
             "is_active": user.is_active}
 
@@ -95,18 +78,18 @@ def snapshot(session, user_id: int) -> dict:
 @pytest.mark.parametrize("who", ["officer", "manager"])
 def test_only_admins_reach_user_administration(client, other_client, session, users, ids, who):
     login(client, who)
-    before = user_count(session)
+    before = count_rows(session, User)
     for url in ("/admin/users", "/admin/users/new", f"/admin/users/{ids['officer2']}/edit"):
         response = client.get(url)
         assert response.status_code == 403, url
         assert zh("Your role does not allow this.") in response.text
     response = post(client, "/admin/users", new_user_data())
     assert response.status_code == 403
-    assert user_count(session) == before
+    assert count_rows(session, User) == before
     response = post(client, f"/admin/users/{ids['officer2']}", edit_data(snapshot(session, ids["officer2"]),
                                                                           role="admin"))
     assert response.status_code == 403
-    assert reload_user(session, ids["officer2"]).role == "officer"
+    assert reload(session, User, ids["officer2"]).role == "officer"
     response = post(client, f"/admin/users/{ids['officer2']}/password", {"password": "taken-over-1"})
     assert response.status_code == 403
     assert sign_in_attempt(other_client, "officer2", PASSWORD).status_code == 303  # password unchanged
@@ -159,7 +142,7 @@ BAD_NEW_USERS = [
 
 @pytest.mark.parametrize(("overrides", "field", "message"), BAD_NEW_USERS)
 def test_invalid_new_user_is_refused_and_nothing_written(admin_client, session, users, overrides, field, message):
-    before = user_count(session)
+    before = count_rows(session, User)
     session.expire_all()
     n_entries = session.scalar(select(func.count(AuditEntry.id)))
     session.commit()
@@ -172,7 +155,7 @@ def test_invalid_new_user_is_refused_and_nothing_written(admin_client, session, 
         assert input_value(response.text, "username") == data["username"]
     assert input_value(response.text, "display_name") == data["display_name"]
     assert input_value(response.text, "password") == ""  # a password is never sent back
-    assert user_count(session) == before
+    assert count_rows(session, User) == before
     session.expire_all()
     assert session.scalar(select(func.count(AuditEntry.id))) == n_entries
     assert session.scalar(select(func.count(User.id)).where(func.lower(User.username) == "wangfang")) == 0
@@ -189,7 +172,7 @@ def test_deactivated_user_is_signed_out_and_cannot_sign_in(admin_client, other_c
     response = post(admin_client, f"/admin/users/{ids['officer']}",
                     edit_data(snapshot(session, ids["officer"]), is_active=None))
     assert response.status_code == 303, response.text
-    assert reload_user(session, ids["officer"]).is_active is False
+    assert reload(session, User, ids["officer"]).is_active is False
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(WebSession).where(WebSession.user_id == ids["officer"])) == 0
     entry = session.scalar(select(AuditEntry).where(AuditEntry.entity_type == "user",
@@ -211,7 +194,7 @@ def test_deactivated_user_is_signed_out_and_cannot_sign_in(admin_client, other_c
     # reactivating lets them back in
     response = post(admin_client, f"/admin/users/{ids['officer']}", edit_data(snapshot(session, ids["officer"])))
     assert response.status_code == 303
-    assert reload_user(session, ids["officer"]).is_active is True
+    assert reload(session, User, ids["officer"]).is_active is True
     login(other_client, "officer")
 
 
@@ -269,7 +252,7 @@ def test_role_change_is_audited(admin_client, session, users, ids):
     response = post(admin_client, f"/admin/users/{ids['officer']}",
                     edit_data(snapshot(session, ids["officer"]), role="manager"))
     assert response.status_code == 303, response.text
-    assert reload_user(session, ids["officer"]).role == "manager"
+    assert reload(session, User, ids["officer"]).role == "manager"
     session.expire_all()
     entries = session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "user",
                                                        AuditEntry.entity_id == ids["officer"],
@@ -295,7 +278,7 @@ def test_edit_on_a_stale_version_is_refused(admin_client, session, users, ids):
     assert response.status_code == 422
     assert field_error(response.text, "version") == zh(
         "Someone else changed this user after you opened it. Reload and try again.")
-    assert reload_user(session, ids["officer"]).role == "officer"
+    assert reload(session, User, ids["officer"]).role == "officer"
 
 
 def test_unknown_user_is_404(admin_client, users):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy import update as sql_update
 
 from crm.audit import service as audit_service
@@ -20,6 +20,7 @@ from crm.organizations import service as organization_service
 from crm.organizations.models import Organization
 from tests.conftest import login, post
 from tests.factories import make_contact, make_org
+from tests.helpers import count_rows
 
 
 def zh(msgid: str, **params) -> str:
@@ -35,12 +36,6 @@ def entries_of(session, entity_type: str, entity_id: int) -> list[AuditEntry]:
     session.commit()  # end the read transaction: SQLite write sessions hold the write lock until then
     return rows
 
-
-def count(session, model) -> int:
-    session.expire_all()
-    n = session.scalar(select(func.count()).select_from(model))
-    session.commit()
-    return n
 
 
 def version_of(client: TestClient, org_id: int) -> str:
@@ -117,7 +112,7 @@ def test_each_organization_change_writes_one_entry_with_actor_and_diff(officer_c
 def test_refused_changes_write_no_entry(officer_client, session, users, ids):
     org = make_org(session, actor=users["officer"], name="鲁西新材料科技", description="旧描述")
     org_id = org.id
-    before = count(session, AuditEntry)
+    before = count_rows(session, AuditEntry)
 
     assert post(officer_client, "/organizations", org_form(ids["officer"], name="")).status_code == 422
     assert post(officer_client, "/organizations", org_form(ids["officer"], website="not a url")).status_code == 422
@@ -131,8 +126,8 @@ def test_refused_changes_write_no_entry(officer_client, session, users, ids):
         login(officer2, "officer2")  # neither owner nor manager
         assert post(officer2, f"/organizations/{org_id}/archive").status_code == 403
 
-    assert count(session, AuditEntry) == before
-    assert count(session, Organization) == 1
+    assert count_rows(session, AuditEntry) == before
+    assert count_rows(session, Organization) == 1
     session.expire_all()
     assert session.get(Organization, org_id).description == "旧描述"
     session.commit()
@@ -142,7 +137,7 @@ def test_change_and_its_entry_commit_together(app, session, users, ids, monkeypa
     """When writing the entry fails, the change it records is not saved either."""
     org = make_org(session, actor=users["officer"], name="鲁西新材料科技", description="旧描述")
     org_id = org.id
-    before = count(session, AuditEntry)
+    before = count_rows(session, AuditEntry)
     real_record = audit_service.record
 
     def record_then_fail(*args, **kwargs):
@@ -159,8 +154,8 @@ def test_change_and_its_entry_commit_together(app, session, users, ids, monkeypa
         assert post(c, f"/organizations/{org_id}/archive").status_code == 500
         monkeypatch.undo()
 
-    assert count(session, AuditEntry) == before
-    assert count(session, Organization) == 1
+    assert count_rows(session, AuditEntry) == before
+    assert count_rows(session, Organization) == 1
     session.expire_all()
     saved = session.get(Organization, org_id)
     assert (saved.description, saved.archived_at, saved.version) == ("旧描述", None, 1)
@@ -325,9 +320,9 @@ def test_no_route_changes_or_deletes_audit_entries(app, admin_client, session, u
             assert not (methods & UNSAFE_METHODS), (path, methods)
 
     entry_id = session.scalar(select(AuditEntry.id).order_by(AuditEntry.id))
-    before = count(session, AuditEntry)
+    before = count_rows(session, AuditEntry)
     for method in sorted(UNSAFE_METHODS):
         for url in ("/admin/audit", f"/admin/audit/{entry_id}", f"/admin/audit/{entry_id}/delete"):
             response = admin_client.request(method, url, headers={"X-CSRF-Token": admin_client.csrf})
             assert response.status_code in (404, 405), (method, url)
-    assert count(session, AuditEntry) == before
+    assert count_rows(session, AuditEntry) == before

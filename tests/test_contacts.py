@@ -18,6 +18,7 @@ from crm.organizations import service as organization_service
 from crm.organizations.models import Organization
 from tests.conftest import login, post
 from tests.factories import make_contact, make_org
+from tests.helpers import count_rows, field_error, input_value, reload, textarea_value
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -27,33 +28,14 @@ def zh(msgid: str, **params) -> str:
     return str(escape(gettext("zh_CN", msgid, **params)))
 
 
-def field_error(html: str, name: str) -> str | None:
-    match = re.search(rf'<p class="field-error" id="{re.escape(name)}-error">(.*?)</p>', html, re.S)
-    return match.group(1) if match else None
 
 
-def input_value(html: str, name: str) -> str | None:
-    match = re.search(rf'<input [^>]*id="f-{re.escape(name)}" name="{re.escape(name)}"[^>]*?value="([^"]*)"', html)
-    return match.group(1) if match else None
 
 
-def textarea_value(html: str, name: str) -> str | None:
-    match = re.search(rf'<textarea [^>]*id="f-{re.escape(name)}" name="{re.escape(name)}"[^>]*>(.*?)</textarea>', html, re.S)
-    return match.group(1) if match else None
 
 
-def contact_count(session) -> int:
-    session.expire_all()
-    n = session.scalar(select(func.count(Contact.id)))
-    session.commit()  # end the read transaction: SQLite write sessions hold the write lock until then
-    return n
 
 
-def reload_contact(session, contact_id: int) -> Contact:
-    session.expire_all()
-    contact = session.get(Contact, contact_id)
-    session.commit()
-    return contact
 
 
 def contact_data(org_id: int, **overrides) -> dict[str, str]:
@@ -148,7 +130,7 @@ def test_invalid_field_rerenders_form_and_writes_nothing(officer_client, session
             assert field_error(html, other) is None, other
     assert textarea_value(html, "notes") == "首次接触"
     assert f'name="organization_id" value="{org.id}"' in html  # the organization stays chosen
-    assert contact_count(session) == 0
+    assert count_rows(session, Contact) == 0
 
 
 @pytest.mark.parametrize("case", ["missing", "unknown", "archived"])
@@ -165,7 +147,7 @@ def test_missing_unknown_or_archived_organization_is_refused(officer_client, ses
     assert field_error(response.text, "organization_id") == message
     assert input_value(response.text, "name") == "王建国"
     assert input_value(response.text, "mobile") == "13800138000"
-    assert contact_count(session) == 0
+    assert count_rows(session, Contact) == 0
 
 
 def test_organization_id_too_large_for_the_database_is_refused_not_a_server_error(app, users, session, org):
@@ -177,7 +159,7 @@ def test_organization_id_too_large_for_the_database_is_refused_not_a_server_erro
         assert response.status_code == 422
         assert field_error(response.text, "organization_id") == zh("Choose one of the listed options.")
         assert c.get(f"/contacts/{huge}").status_code == 404
-    assert contact_count(session) == 0
+    assert count_rows(session, Contact) == 0
 
 
 # Escaping
@@ -228,12 +210,12 @@ def test_organization_found_by_contact_name_until_contact_archived(officer_clien
     confirm = officer_client.get(f"/contacts/{contact_id}/archive")
     assert confirm.status_code == 200
     assert f'action="/contacts/{contact_id}/archive"' in confirm.text
-    assert reload_contact(session, contact_id).archived_at is None  # the confirm page changes nothing
+    assert reload(session, Contact, contact_id).archived_at is None  # the confirm page changes nothing
 
     response = post(officer_client, f"/contacts/{contact_id}/archive")
     assert response.status_code == 303
     assert response.headers["location"] == f"/contacts/{contact_id}"
-    assert reload_contact(session, contact_id).archived_at is not None
+    assert reload(session, Contact, contact_id).archived_at is not None
     for q in ("祝文魁", "zwk"):
         assert not org_listed(officer_client.get("/organizations", params={"q": q}).text, org_id), q
     assert org_listed(officer_client.get("/organizations", params={"q": "鲁西"}).text, org_id)  # still there by name
@@ -243,7 +225,7 @@ def test_organization_found_by_contact_name_until_contact_archived(officer_clien
 
     response = post(officer_client, f"/contacts/{contact_id}/restore")
     assert response.status_code == 303
-    assert reload_contact(session, contact_id).archived_at is None
+    assert reload(session, Contact, contact_id).archived_at is None
     for q in ("祝文魁", "zwk"):
         assert org_listed(officer_client.get("/organizations", params={"q": q}).text, org_id), q
     assert contact_link in officer_client.get(f"/organizations/{org_id}").text
@@ -266,16 +248,16 @@ def test_officer_who_does_not_own_the_organization_cannot_archive(client, other_
     response = post(client, f"/contacts/{contact_id}/archive")
     assert response.status_code == 403
     assert zh("Your role does not allow this.") in response.text
-    assert reload_contact(session, contact_id).archived_at is None
+    assert reload(session, Contact, contact_id).archived_at is None
     shown = client.get(f"/contacts/{contact_id}").text
     assert f'href="/contacts/{contact_id}/archive"' not in shown  # no archive button offered
 
     login(other_client, "manager")  # a manager may, without owning the organization
     assert other_client.get(f"/contacts/{contact_id}/archive").status_code == 200
     assert post(other_client, f"/contacts/{contact_id}/archive").status_code == 303
-    assert reload_contact(session, contact_id).archived_at is not None
+    assert reload(session, Contact, contact_id).archived_at is not None
     assert post(client, f"/contacts/{contact_id}/restore").status_code == 403
-    assert reload_contact(session, contact_id).archived_at is not None
+    assert reload(session, Contact, contact_id).archived_at is not None
 
 
 # Editing
@@ -333,7 +315,7 @@ def test_edit_with_stale_version_is_refused_and_changes_nothing(officer_client, 
     assert input_value(html, "title") == "董事"  # the user's entry is kept
     assert '<input type="hidden" name="version" value="2">' in html  # saving again applies over the current version
 
-    saved = reload_contact(session, contact_id)
+    saved = reload(session, Contact, contact_id)
     assert (saved.title, saved.version) == ("总经理", 2)
     session.expire_all()
     n_updates = session.scalar(select(func.count(AuditEntry.id)).where(
@@ -406,7 +388,7 @@ def test_form_without_organization_id_lists_matches_for_organization_q(officer_c
     assert 'name="organization_q" value="fx"' in html
     assert field_error(html, "organization_id") == zh("This field is required.")
     assert input_value(html, "name") == "王建国"
-    assert contact_count(session) == 0
+    assert count_rows(session, Contact) == 0
 
     # choosing one of the listed organizations then saves
     response = post(officer_client, "/contacts", {**data, "organization_q": "fx", "organization_id": str(fosun_id)})

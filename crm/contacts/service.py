@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, defer, joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm import search_text
+from crm.archiving import set_archived
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
 from crm.auth.models import User
@@ -188,27 +189,13 @@ def can_archive(user: User, contact: Contact) -> bool:
 def _set_archived(session: Session, *, contact: Contact, actor: User, archived: bool) -> Contact:
     if not can_archive(actor, contact):
         raise PermissionDenied()
-    if contact.is_archived == archived:
-        return contact
-    if not archived:
-        _organization(session, contact.organization_id)
-    before = audit_service.snapshot(contact, ["archived_at"])
-    contact.archived_at = utcnow() if archived else None
-    contact.updated_at = utcnow()
-    session.flush()
-    organization_service.refresh_search_text(session, organization_id=contact.organization_id)
-    audit_service.record(
-        session,
-        actor=actor,
-        action=AuditAction.ARCHIVE if archived else AuditAction.RESTORE,
-        entity_type="contact",
-        entity_id=contact.id,
-        entity_label=f"{contact.name} · {contact.organization.name}",
-        entity_version=contact.version,
-        changes=audit_service.diff(before, audit_service.snapshot(contact, ["archived_at"])),
-        organization_id=contact.organization_id,
-    )
-    session.commit()
+    if not archived and contact.is_archived:
+        _organization(session, contact.organization_id)  # restoring into an archived organization: refused
+    if set_archived(session, record=contact, archived=archived, actor=actor, entity_type="contact",
+                    entity_label=f"{contact.name} · {contact.organization.name}",
+                    organization_id=contact.organization_id):
+        organization_service.refresh_search_text(session, organization_id=contact.organization_id)
+        session.commit()
     return contact
 
 

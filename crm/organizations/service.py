@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, defer, joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm import search_text
+from crm.archiving import set_archived
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction, AuditEntry
 from crm.auth.models import User
@@ -298,24 +299,9 @@ def can_archive(user: User, org: Organization) -> bool:
 def _set_archived(session: Session, *, org: Organization, actor: User, archived: bool) -> Organization:
     if not can_archive(actor, org):
         raise PermissionDenied()
-    if org.is_archived == archived:
-        return org
-    before = audit_service.snapshot(org, ["archived_at"])
-    org.archived_at = utcnow() if archived else None
-    org.updated_at = utcnow()
-    session.flush()
-    audit_service.record(
-        session,
-        actor=actor,
-        action=AuditAction.ARCHIVE if archived else AuditAction.RESTORE,
-        entity_type="organization",
-        entity_id=org.id,
-        entity_label=org.name,
-        entity_version=org.version,
-        changes=audit_service.diff(before, audit_service.snapshot(org, ["archived_at"])),
-        organization_id=org.id,
-    )
-    session.commit()
+    if set_archived(session, record=org, archived=archived, actor=actor, entity_type="organization",
+                    entity_label=org.name, organization_id=org.id):
+        session.commit()
     return org
 
 
