@@ -24,6 +24,7 @@ from crm.contacts import routes as contact_routes
 from crm.db import Database
 from crm.errors import BadRequest, NotFound
 from crm.i18n import Msg
+from crm.organizations import industry_routes
 from crm.organizations import routes as organization_routes
 from crm.web import STATIC_DIR, is_htmx, render
 
@@ -37,6 +38,7 @@ SIGNED_IN_ROUTERS = (
     organization_routes.router,
     contact_routes.router,
     user_admin_routes.router,
+    industry_routes.router,
     audit_routes.router,
 )
 

@@ -44,11 +44,11 @@ def _filter_from_query(request: Request) -> tuple[service.OrganizationFilter, in
         raise BadRequest(bad.message) from None
 
 
-def _choices(session) -> dict[str, Any]:
+def _choices(session, org: Organization | None = None) -> dict[str, Any]:
     return {
         "kind_labels": KIND_LABELS,
         "ownership_labels": OWNERSHIP_LABELS,
-        "industries": service.industry_chains(session),
+        "industries": service.industry_chains(session, keep_id=org.industry_chain_id if org else None),
         "owners": auth_service.active_users(session),
     }
 
@@ -71,13 +71,13 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
 
 def _form_context(request, session, *, form: FormResult, org: Organization | None, **extra: Any) -> dict[str, Any]:
     stale = extra.pop("stale", None)
-    return {"form": form, "org": org, "duplicate": None, "stale": stale, **_choices(session), **extra,
+    return {"form": form, "org": org, "duplicate": None, "stale": stale, **_choices(session, org), **extra,
             "refs": audit_service.reference_labels(session, stale or [], request.state.locale)}
 
 
-def _fields(session):
+def _fields(session, org: Organization | None = None):
     return organization_fields(
-        industry_ids=[str(i.id) for i in service.industry_chains(session)],
+        industry_ids=[str(i.id) for i in service.industry_chains(session, keep_id=org.industry_chain_id if org else None)],
         owner_ids=[str(u.id) for u in auth_service.active_users(session)],
     )
 
@@ -136,7 +136,7 @@ def edit(request: Request, session: SessionDep, user: CurrentUser, org: Organiza
 
 @router.post("/{organization_id}")
 def update(request: Request, session: SessionDep, user: CurrentUser, org: OrganizationDep, raw: FormDep) -> Response:
-    form = parse(_fields(session), raw)
+    form = parse(_fields(session, org), raw)
     version = parse_version(raw)
     if form.ok:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from crm.forms import Field
-from crm.i18n import N_
+from crm.i18n import N_, Msg
 from crm.organizations.models import OrganizationKind, Ownership
 from crm.validators import check_credit_code, check_url, normalize_credit_code
 
@@ -67,4 +67,18 @@ def organization_fields(*, industry_ids: list[str], owner_ids: list[str]) -> lis
         Field("tags", N_("Tags"), max_length=300, normalize=normalize_tags),
         Field("description", N_("Description"), max_length=5000, multiline=True),
         Field("owner_id", N_("Owning officer"), integer=True, choices=owner_ids),
+    ]
+
+
+def _check_sort_order(value: str) -> Msg | None:
+    if not value.isdigit() or int(value) > 9999:
+        return Msg("Enter a whole number from 0 to 9999.")
+    return None
+
+
+def industry_chain_fields() -> list[Field]:
+    return [
+        Field("name_zh", N_("Chinese name"), required=True, max_length=60),
+        Field("name_en", N_("English name"), required=True, max_length=80),
+        Field("sort_order", N_("Order in lists"), required=True, max_length=4, checks=[_check_sort_order]),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,11 +121,36 @@ def get(session: Session, organization_id: int) -> Organization | None:
     )
 
 
-def industry_chains(session: Session, *, include_inactive: bool = False) -> list[IndustryChain]:
+def industry_chains(session: Session, *, include_inactive: bool = False, keep_id: int | None = None) -> list[IndustryChain]:
+    """The chains to offer; `keep_id` keeps a retired chain in the list for the record that still has it."""
     stmt = select(IndustryChain).order_by(IndustryChain.sort_order, IndustryChain.id)
     if not include_inactive:
-        stmt = stmt.where(IndustryChain.is_active.is_(True))
+        stmt = stmt.where(IndustryChain.is_active.is_(True) | (IndustryChain.id == (keep_id or 0)))
     return list(session.scalars(stmt))
+
+
+class DuplicateIndustryChain(Exception):
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+def save_industry_chain(session: Session, *, chain: IndustryChain | None, data: dict[str, Any], active: bool) -> IndustryChain:
+    """Adds (chain=None) or changes an industry chain. Retiring one (active=False) keeps it on the organizations
+    filed under it and takes it out of the choices for new entries."""
+    for column in ("name_zh", "name_en"):
+        clash = select(IndustryChain.id).where(getattr(IndustryChain, column) == data[column])
+        if chain is not None:
+            clash = clash.where(IndustryChain.id != chain.id)
+        if session.scalar(clash):
+            raise DuplicateIndustryChain(column)
+    if chain is None:
+        chain = IndustryChain(code=f"custom_{uuid.uuid4().hex[:12]}")
+        session.add(chain)
+    chain.name_zh, chain.name_en = data["name_zh"], data["name_en"]
+    chain.sort_order, chain.is_active = int(data["sort_order"]), active
+    session.commit()
+    return chain
 
 
 def all_tags(session: Session, *, limit: int = 300) -> list[str]:
