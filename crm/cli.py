@@ -6,7 +6,8 @@ import argparse
 import getpass
 import os
 import sys
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from crm.config import get_settings
 from crm.db import Database
@@ -84,7 +85,8 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 def cmd_demo_load(args: argparse.Namespace) -> int:
     from crm import demo
 
-    anchor = date.fromisoformat(args.anchor) if args.anchor else date.today()
+    # The demo's "today" is the zone's today, not the server's (UTC here is still yesterday in Heze at 07:00).
+    anchor = date.fromisoformat(args.anchor) if args.anchor else datetime.now(ZoneInfo(get_settings().timezone)).date()
     database = _database()
     try:
         with database.write_session() as session:

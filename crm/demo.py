@@ -8,7 +8,7 @@ Dates: the seed's 2021-12-06 becomes the anchor (see shift()).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from crm.auth.models import Role, User
 from crm.contacts import service as contact_service
 from crm.organizations import service as organization_service
 from crm.organizations.models import IndustryChain
+from crm.tasks import service as task_service
 from crm.validators import credit_code_check_char
 
 DEMO_PASSWORD = "demo1234"  # noqa: S105 - the demo's documented password, created only by this loader
@@ -135,12 +136,26 @@ def load(session: Session, *, anchor: date) -> None:
             "email": email, "wechat": "", "notes": "",
         }, actor=officer)
 
+    seeded = {}
     for i, (name, name_en, kind, industry, ownership, region, city, tags, description, contacts) in enumerate(SEED_ORGANIZATIONS):
         fosun_visit = shift(date(2021, 12, 2), anchor)
         description = description.format(fosun_visit=f"{fosun_visit.month}月{fosun_visit.day}日")
-        org = create_org(i, name, name_en, kind, industry, ownership, region, city, tags, description)
+        seeded[name] = org = create_org(i, name, name_en, kind, industry, ownership, region, city, tags, description)
         for person, title, mobile, email in contacts:
             add_contact(org, person, title, mobile, email)
+
+    # The follow-ups the Fosun visit implies (Fosun "will speed up its investment study and look for more points
+    # of cooperation"); their wording and dates are the demo's, not the seed's.
+    fosun = seeded["复星集团"]
+    for title, days, priority in (
+        ("向复星集团寄送开发区新能源、生物医药产业资料", 1, "high"),
+        ("与复星集团商定第二轮洽谈时间", 10, "normal"),
+        ("整理复星集团考察大唐智创、玉皇新能源、精进电动、现代医药港的反馈", -1, "normal"),
+    ):
+        task_service.create(session, actor=officer, data={
+            "title": title, "description": "", "assignee_id": officer.id, "due_on": anchor + timedelta(days=days),
+            "due_time": None, "priority": priority, "organization_id": fosun.id, "contact_id": None,
+        })
 
     for i, (name, name_en, kind, industry, ownership, region, city, tags) in enumerate(INVENTED_ORGANIZATIONS):
         credit = invented_credit_code(i + 1) if region == "中国" and kind != "government" else None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -9,6 +12,7 @@ from crm.auth.deps import CurrentUser
 from crm.db import SessionDep
 from crm.organizations import service as organization_service
 from crm.organizations.schemas import KIND_LABELS
+from crm.tasks import service as task_service
 from crm.web import render
 
 router = APIRouter()
@@ -20,4 +24,7 @@ def home(request: Request, session: SessionDep, user: CurrentUser) -> Response:
         session, flt=organization_service.OrganizationFilter(owner_id=user.id), page=1, per_page=10
     )
     recent = organization_service.list_page(session, flt=organization_service.OrganizationFilter(), page=1, per_page=10)
-    return render(request, "home.html", {"mine": mine, "recent": recent, "kind_labels": KIND_LABELS})
+    today = datetime.now(ZoneInfo(request.app.state.settings.timezone)).date()
+    overdue, due_today = task_service.due_counts(session, assignee_id=user.id, today=today)
+    return render(request, "home.html", {"mine": mine, "recent": recent, "kind_labels": KIND_LABELS,
+                                         "overdue": overdue, "due_today": due_today})

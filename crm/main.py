@@ -26,6 +26,7 @@ from crm.errors import BadRequest, NotFound
 from crm.i18n import Msg
 from crm.organizations import industry_routes
 from crm.organizations import routes as organization_routes
+from crm.tasks import routes as task_routes
 from crm.web import STATIC_DIR, is_htmx, render
 
 log = logging.getLogger("crm")
@@ -37,6 +38,7 @@ SIGNED_IN_ROUTERS = (
     home.router,
     organization_routes.router,
     contact_routes.router,
+    task_routes.router,
     user_admin_routes.router,
     industry_routes.router,
     audit_routes.router,

@@ -6,8 +6,9 @@ from crm.contacts.models import Contact
 from crm.db import Base
 from crm.organizations.models import IndustryChain, Organization, OrganizationTag, Tag
 from crm.search.models import SearchTerm
+from crm.tasks.models import Task
 
 __all__ = [
     "AuditEntry", "Base", "Contact", "IndustryChain", "LoginThrottle", "Organization", "OrganizationTag", "SearchTerm",
-    "Tag", "User", "WebSession",
+    "Tag", "Task", "User", "WebSession",
 ]

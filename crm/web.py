@@ -61,7 +61,7 @@ def _make_environment() -> Environment:
         LOCALE_NAMES=LOCALE_NAMES,
         action_labels=audit_labels.ACTION_LABELS,
         entity_labels=audit_labels.ENTITY_LABELS,
-        field_labels=audit_labels.FIELD_LABELS,
+        field_label=audit_labels.field_label,
         entity_url=audit_labels.entity_url,
         audit_value=audit_labels.audit_value,
     )
@@ -128,6 +128,13 @@ def redirect(request: Request, url: str, *, flash: Msg | None = None) -> Respons
     if flash is not None:
         set_flash(request, response, flash)
     return response
+
+
+def safe_next(value: str | None) -> str:
+    """A redirect target from user input: a path on this site, never another host."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value[:500]
+    return "/"
 
 
 # Flash messages: a signed cookie holding message ids, translated when shown.

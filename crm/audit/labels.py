@@ -7,8 +7,9 @@ from typing import Any
 from crm.i18n import N_
 
 ACTION_LABELS = {"create": N_("created"), "update": N_("changed"), "archive": N_("archived"), "restore": N_("restored")}
-ENTITY_LABELS = {"organization": N_("organization"), "contact": N_("contact"), "user": N_("user")}
-ENTITY_URLS = {"organization": "/organizations/{id}", "contact": "/contacts/{id}", "user": "/admin/users/{id}/edit"}
+ENTITY_LABELS = {"organization": N_("organization"), "contact": N_("contact"), "user": N_("user"), "task": N_("task")}
+ENTITY_URLS = {"organization": "/organizations/{id}", "contact": "/contacts/{id}", "user": "/admin/users/{id}/edit",
+               "task": "/tasks/{id}"}
 
 FIELD_LABELS = {
     "name": N_("Name"),
@@ -38,7 +39,20 @@ FIELD_LABELS = {
     "locale": N_("Language"),
     "is_active": N_("Active"),
     "password": N_("Password"),
+    "assignee_id": N_("Who"),
+    "due_on": N_("Due date"),
+    "due_time": N_("Time"),
+    "priority": N_("Priority"),
+    "status": N_("Status"),
+    "contact_id": N_("Contact"),
 }
+
+# Where a record type names a field differently (a task's title is "what", a contact's title is a job title).
+ENTITY_FIELD_LABELS = {"task": {"title": N_("What"), "description": N_("Details")}}
+
+
+def field_label(entity_type: str, field: str) -> str:
+    return ENTITY_FIELD_LABELS.get(entity_type, {}).get(field) or FIELD_LABELS.get(field, field)
 
 
 def entity_url(entry: Any) -> str:
@@ -49,8 +63,10 @@ def entity_url(entry: Any) -> str:
 def _enum_labels() -> dict[str, dict[str, str]]:
     from crm.auth.schemas import ROLE_LABELS
     from crm.organizations.schemas import KIND_LABELS, OWNERSHIP_LABELS
+    from crm.tasks.schemas import PRIORITY_LABELS, STATUS_LABELS
 
-    return {"kind": dict(KIND_LABELS), "ownership": dict(OWNERSHIP_LABELS), "role": dict(ROLE_LABELS)}
+    return {"kind": dict(KIND_LABELS), "ownership": dict(OWNERSHIP_LABELS), "role": dict(ROLE_LABELS),
+            "priority": dict(PRIORITY_LABELS), "status": dict(STATUS_LABELS)}
 
 
 def audit_value(field: str, value: Any, refs: dict, gettext) -> str:

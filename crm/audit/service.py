@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +15,7 @@ from crm.auth.models import User
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
+    if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
@@ -127,16 +127,23 @@ def search(session: Session, *, flt: AuditFilter, offset: int, limit: int) -> tu
 
 def reference_labels(session: Session, entries: list[AuditEntry], locale: str) -> dict[str, dict[int, str]]:
     """Names for the ids in entries' changes (owner, organization, industry chain), loaded before rendering."""
+    from crm.contacts.models import Contact
     from crm.organizations.models import IndustryChain, Organization  # audit is generic; labels are looked up late
 
-    wanted: dict[str, set[int]] = {"owner_id": set(), "organization_id": set(), "industry_chain_id": set()}
+    wanted: dict[str, set[int]] = {"owner_id": set(), "assignee_id": set(), "organization_id": set(),
+                                   "industry_chain_id": set(), "contact_id": set()}
     for entry in entries:
         for field, change in (entry.changes or {}).items():
             if field in wanted:
                 wanted[field].update(v for v in change if isinstance(v, int))
     refs: dict[str, dict[int, str]] = {}
-    if wanted["owner_id"]:
-        refs["owner_id"] = dict(session.execute(select(User.id, User.display_name).where(User.id.in_(wanted["owner_id"]))).all())
+    user_ids = wanted["owner_id"] | wanted["assignee_id"]
+    if user_ids:
+        names = dict(session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids))).all())
+        refs["owner_id"] = refs["assignee_id"] = names
+    if wanted["contact_id"]:
+        refs["contact_id"] = dict(session.execute(
+            select(Contact.id, Contact.name).where(Contact.id.in_(wanted["contact_id"]))).all())
     if wanted["organization_id"]:
         refs["organization_id"] = dict(session.execute(
             select(Organization.id, Organization.name).where(Organization.id.in_(wanted["organization_id"]))).all())

@@ -9,16 +9,10 @@ from crm.auth import service
 from crm.auth.middleware import LANG_COOKIE, SESSION_COOKIE, session_cookie
 from crm.db import SessionDep
 from crm.i18n import LOCALES, Msg
-from crm.web import FormDep, redirect, render
+from crm.web import FormDep, redirect, render, safe_next
 
 public_router = APIRouter()
 router = APIRouter()  # included behind the signed-in-user requirement
-
-
-def safe_next(value: str | None) -> str:
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value[:500]
-    return "/"
 
 
 @public_router.get("/login")

@@ -20,6 +20,7 @@ from crm.i18n import Msg
 from crm.listing import BadListQuery, parse_id, parse_page, parse_sort
 from crm.organizations import service as organization_service
 from crm.organizations.service import PermissionDenied, StaleEdit
+from crm.tasks import service as task_service
 from crm.validators import as_id
 from crm.web import FormDep, redirect, render
 
@@ -99,6 +100,7 @@ def show(request: Request, session: SessionDep, user: CurrentUser, contact: Cont
     history = audit_service.entity_history(session, entity_type="contact", entity_id=contact.id)
     context = {
         "contact": contact,
+        "tasks": task_service.open_for(session, contact_id=contact.id),
         "history": history,
         "refs": audit_service.reference_labels(session, history, request.state.locale),
         "can_archive": service.can_archive(user, contact),

@@ -21,6 +21,7 @@ from crm.organizations import service
 from crm.organizations.deps import OrganizationDep
 from crm.organizations.models import Organization, OrganizationKind, Ownership
 from crm.organizations.schemas import KIND_LABELS, OWNERSHIP_LABELS, SORT_LABELS, SORTS, organization_fields
+from crm.tasks import service as task_service
 from crm.web import FormDep, is_htmx, redirect, render
 
 router = APIRouter(prefix="/organizations")
@@ -110,6 +111,7 @@ def show(request: Request, session: SessionDep, user: CurrentUser, org: Organiza
     context = {
         "org": org,
         "contacts": contact_service.for_organization(session, organization_id=org.id),
+        "tasks": task_service.open_for(session, organization_id=org.id),
         "timeline": timeline,
         "refs": audit_service.reference_labels(session, timeline, request.state.locale),
         "kind_labels": KIND_LABELS,

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from enum import StrEnum
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, Time
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.auth.models import User
+from crm.contacts.models import Contact
+from crm.db import Base, UTCDateTime, utcnow
+from crm.organizations.models import Organization
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class TaskPriority(StrEnum):
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+class Task(Base):
+    """A follow-up (跟进事项): what, who, by when, and the record it concerns (visits and projects come later)."""
+
+    __tablename__ = "task"
+    __table_args__ = (Index("ix_task_assignee_status_due", "assignee_id", "status", "due_on", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    assignee_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    due_on: Mapped[date] = mapped_column(Date)
+    due_time: Mapped[time | None] = mapped_column(Time)
+    priority: Mapped[str] = mapped_column(String(10), default=TaskPriority.NORMAL)
+    status: Mapped[str] = mapped_column(String(12), default=TaskStatus.OPEN)
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    assignee: Mapped[User] = relationship(foreign_keys=[assignee_id], lazy="raise")
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id], lazy="raise")
+    organization: Mapped[Organization | None] = relationship(lazy="raise")
+    contact: Mapped[Contact | None] = relationship(lazy="raise")
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == TaskStatus.OPEN

@@ -1,0 +1,228 @@
+"""Follow-up tasks: "My tasks" (and the team's, for managers), forms, and one-click changes from the list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from crm.audit import service as audit_service
+from crm.auth import service as auth_service
+from crm.auth.deps import CurrentUser, Forbidden
+from crm.auth.models import User
+from crm.contacts import service as contact_service
+from crm.db import SessionDep
+from crm.errors import BadRequest
+from crm.forms import FormResult, parse, parse_version
+from crm.i18n import Msg
+from crm.listing import BadListQuery, parse_choice, parse_id, parse_page
+from crm.organizations import service as organization_service
+from crm.organizations.service import PermissionDenied, StaleEdit
+from crm.tasks import service
+from crm.tasks.deps import TaskDep
+from crm.tasks.models import Task, TaskStatus
+from crm.tasks.schemas import (
+    GROUP_LABELS,
+    PRIORITY_LABELS,
+    STATUS_LABELS,
+    reassign_fields,
+    reschedule_fields,
+    task_fields,
+)
+from crm.validators import as_id
+from crm.web import FormDep, is_htmx, redirect, render, safe_next
+
+router = APIRouter(prefix="/tasks")
+
+
+def _today(request: Request):
+    return datetime.now(ZoneInfo(request.app.state.settings.timezone)).date()
+
+
+def _labels() -> dict[str, Any]:
+    return {"priority_labels": PRIORITY_LABELS, "status_labels": STATUS_LABELS, "group_labels": GROUP_LABELS}
+
+
+def _list_context(request: Request, session, user: User) -> dict[str, Any]:
+    """My tasks, or (managers, `?team=1`) everyone's, filtered by assignee and status."""
+    params = request.query_params
+    team = user.is_manager and params.get("team") == "1"
+    context: dict[str, Any] = {"team": team, "today": _today(request), "users": auth_service.active_users(session),
+                               "params": {k: v for k, v in params.items() if k != "page"}, **_labels()}
+    if team:
+        try:
+            assignee_id = parse_id(params, "assignee")
+            status = parse_choice(params, "status", [s.value for s in TaskStatus])
+            page = parse_page(params)
+        except BadListQuery as bad:
+            raise BadRequest(bad.message) from None
+        context["page"] = service.team_page(session, assignee_id=assignee_id, status=status, page=page,
+                                            per_page=request.app.state.settings.page_size)
+        context["flt"] = {"assignee": assignee_id, "status": status}
+    else:
+        context["groups"] = service.my_tasks(session, assignee_id=user.id, today=context["today"])
+    return context
+
+
+@router.get("")
+def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    return render(request, "tasks/index.html", _list_context(request, session, user), block="tasks")
+
+
+def _assignee_ids(session) -> list[str]:
+    return [str(u.id) for u in auth_service.active_users(session)]
+
+
+def _form_context(request: Request, session, *, form: FormResult, task: Task | None, **extra: Any) -> dict[str, Any]:
+    org_id, contact_id = as_id(form.values.get("organization_id", "")), as_id(form.values.get("contact_id", ""))
+    stale = extra.pop("stale", None)
+    return {
+        "form": form, "task": task, "users": auth_service.active_users(session), "stale": stale,
+        "organization": organization_service.get(session, org_id) if org_id else None,
+        "contact": contact_service.get(session, contact_id) if contact_id else None,
+        "refs": audit_service.reference_labels(session, stale or [], request.state.locale),
+        **_labels(), **extra,
+    }
+
+
+@router.get("/new")
+def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    params = request.query_params
+    values = {"assignee_id": str(user.id), "priority": "normal", "due_on": _today(request).isoformat(),
+              "organization_id": params.get("organization", "") if as_id(params.get("organization", "")) else "",
+              "contact_id": params.get("contact", "") if as_id(params.get("contact", "")) else ""}
+    return render(request, "tasks/form.html", _form_context(request, session, form=FormResult(values=values), task=None))
+
+
+@router.post("")
+def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDep) -> Response:
+    form = parse(task_fields(assignee_ids=_assignee_ids(session)), raw)
+    if form.ok:
+        try:
+            task = service.create(session, data=form.data, actor=user)
+            return redirect(request, _back_to(task), flash=Msg("Follow-up “%(title)s” added.", title=task.title))
+        except service.InvalidLink as bad:
+            session.rollback()
+            form.add_error(bad.field, bad.message)
+    return render(request, "tasks/form.html", _form_context(request, session, form=form, task=None),
+                  block="form", status_code=422)
+
+
+def _back_to(task: Task) -> str:
+    if task.contact_id:
+        return f"/contacts/{task.contact_id}"
+    if task.organization_id:
+        return f"/organizations/{task.organization_id}"
+    return f"/tasks/{task.id}"
+
+
+@router.get("/{task_id}")
+def show(request: Request, session: SessionDep, user: CurrentUser, task: TaskDep) -> Response:
+    history = audit_service.entity_history(session, entity_type="task", entity_id=task.id)
+    return render(request, "tasks/show.html", {
+        "task": task, "history": history, "can_change": service.can_change(user, task), "today": _today(request),
+        "refs": audit_service.reference_labels(session, history, request.state.locale), **_labels()})
+
+
+def _values_of(task: Task) -> dict[str, str]:
+    return {"title": task.title, "description": task.description, "assignee_id": str(task.assignee_id),
+            "due_on": task.due_on.isoformat(), "due_time": task.due_time.strftime("%H:%M") if task.due_time else "",
+            "priority": task.priority, "organization_id": str(task.organization_id or ""),
+            "contact_id": str(task.contact_id or "")}
+
+
+@router.get("/{task_id}/edit")
+def edit(request: Request, session: SessionDep, user: CurrentUser, task: TaskDep) -> Response:
+    if not service.can_change(user, task):
+        raise Forbidden()
+    return render(request, "tasks/form.html",
+                  _form_context(request, session, form=FormResult(values=_values_of(task)), task=task, version=task.version))
+
+
+@router.post("/{task_id}")
+def update(request: Request, session: SessionDep, user: CurrentUser, task: TaskDep, raw: FormDep) -> Response:
+    form = parse(task_fields(assignee_ids=_assignee_ids(session)), raw)
+    version = parse_version(raw)
+    if form.ok:
+        try:
+            service.update(session, task=task, data=form.data, version=version, actor=user)
+            return redirect(request, f"/tasks/{task.id}", flash=Msg("Changes saved."))
+        except PermissionDenied:
+            raise Forbidden() from None
+        except StaleEdit as stale:
+            current = service.get(session, task.id)
+            return render(request, "tasks/form.html",
+                          _form_context(request, session, form=form, task=current, version=current.version,
+                                        stale=stale.changes), block="form", status_code=409)
+        except service.InvalidLink as bad:
+            session.rollback()
+            form.add_error(bad.field, bad.message)
+    return render(request, "tasks/form.html", _form_context(request, session, form=form, task=task, version=version),
+                  block="form", status_code=422)
+
+
+def _after_quick_change(request: Request, session, user: User, task: Task, raw, message: Msg) -> Response:
+    """htmx: the task list again, so the task moves to its new group in place; otherwise back to `next`."""
+    if is_htmx(request):
+        return render(request, "tasks/index.html", _list_context(request, session, user), block="tasks",
+                      headers={"HX-Trigger": "tasks-changed"})
+    next_url = str(raw.get("next", ""))
+    return redirect(request, safe_next(next_url) if next_url else f"/tasks/{task.id}", flash=message)
+
+
+def _quick(action):
+    def handler(request: Request, session: SessionDep, user: CurrentUser, task: TaskDep, raw: FormDep) -> Response:
+        try:
+            message = action(session, task, user, raw)
+        except PermissionDenied:
+            raise Forbidden() from None
+        except _QuickInputError as bad:
+            raise BadRequest(bad.message) from None
+        return _after_quick_change(request, session, user, task, raw, message)
+
+    return handler
+
+
+class _QuickInputError(Exception):
+    def __init__(self, message: Msg) -> None:
+        super().__init__(message.msgid)
+        self.message = message
+
+
+def _complete(session, task, user, raw) -> Msg:
+    service.set_status(session, task=task, status=TaskStatus.DONE, actor=user)
+    return Msg("“%(title)s” done.", title=task.title)
+
+
+def _reopen(session, task, user, raw) -> Msg:
+    service.set_status(session, task=task, status=TaskStatus.OPEN, actor=user)
+    return Msg("“%(title)s” reopened.", title=task.title)
+
+
+def _cancel(session, task, user, raw) -> Msg:
+    service.set_status(session, task=task, status=TaskStatus.CANCELLED, actor=user)
+    return Msg("“%(title)s” cancelled.", title=task.title)
+
+
+def _reassign(session, task, user, raw) -> Msg:
+    form = parse(reassign_fields(assignee_ids=_assignee_ids(session)), raw)
+    if not form.ok:
+        raise _QuickInputError(form.errors["assignee_id"])
+    service.reassign(session, task=task, assignee_id=form.data["assignee_id"], actor=user)
+    return Msg("“%(title)s” reassigned.", title=task.title)
+
+
+def _reschedule(session, task, user, raw) -> Msg:
+    form = parse(reschedule_fields(), raw)
+    if not form.ok:
+        raise _QuickInputError(form.errors["due_on"])
+    service.reschedule(session, task=task, due_on=form.data["due_on"], actor=user)
+    return Msg("“%(title)s” rescheduled.", title=task.title)
+
+
+for _name, _action in (("complete", _complete), ("reopen", _reopen), ("cancel", _cancel),
+                       ("reassign", _reassign), ("reschedule", _reschedule)):
+    router.add_api_route(f"/{{task_id}}/{_name}", _quick(_action), methods=["POST"], name=f"task_{_name}")

@@ -1,0 +1,224 @@
+"""Follow-up tasks: create and change them, one click to complete, reassign or reschedule, and "My tasks"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.exc import StaleDataError
+
+from crm.audit import service as audit_service
+from crm.audit.models import AuditAction
+from crm.auth.models import User
+from crm.contacts.models import Contact
+from crm.db import utcnow
+from crm.i18n import Msg
+from crm.listing import Page, clamp_page
+from crm.organizations.models import Organization
+from crm.organizations.service import PermissionDenied, StaleEdit
+from crm.tasks.models import Task, TaskStatus
+
+EDITABLE_FIELDS = ["title", "description", "assignee_id", "due_on", "due_time", "priority", "organization_id", "contact_id"]
+AUDITED_FIELDS = [*EDITABLE_FIELDS, "status"]
+MY_TASKS_LIMIT = 500  # open tasks shown on "My tasks"; the team list pages through the rest
+RECENTLY_DONE_DAYS = 14
+
+
+class InvalidLink(Exception):
+    def __init__(self, field_name: str, message: Msg) -> None:
+        super().__init__(message.msgid)
+        self.field = field_name
+        self.message = message
+
+
+def _with_relations(stmt: Select) -> Select:
+    return stmt.options(
+        joinedload(Task.assignee), joinedload(Task.created_by), joinedload(Task.organization), joinedload(Task.contact)
+    )
+
+
+def get(session: Session, task_id: int) -> Task | None:
+    return session.scalar(_with_relations(select(Task).where(Task.id == task_id)))
+
+
+def can_change(user: User, task: Task) -> bool:
+    return user.is_manager or user.id in (task.assignee_id, task.created_by_id)
+
+
+def _typed(data: dict[str, Any]) -> dict[str, Any]:
+    typed = dict(data)
+    if isinstance(typed.get("due_on"), str):
+        typed["due_on"] = date.fromisoformat(typed["due_on"])
+    if "due_time" in typed:
+        typed["due_time"] = time.fromisoformat(typed["due_time"]) if typed["due_time"] else None
+    return typed
+
+
+def _check_links(session: Session, data: dict[str, Any]) -> None:
+    """The record a task concerns must exist; a contact brings its organization along."""
+    if data.get("contact_id"):
+        contact = session.get(Contact, data["contact_id"])
+        if contact is None:
+            raise InvalidLink("contact_id", Msg("There is no such contact."))
+        if data.get("organization_id") and data["organization_id"] != contact.organization_id:
+            raise InvalidLink("contact_id", Msg("This contact belongs to another organization."))
+        data["organization_id"] = contact.organization_id
+    if data.get("organization_id") and session.get(Organization, data["organization_id"]) is None:
+        raise InvalidLink("organization_id", Msg("There is no such organization."))
+
+
+def _audit(session: Session, *, task: Task, actor: User, action: AuditAction, changes: dict) -> None:
+    audit_service.record(
+        session, actor=actor, action=action, entity_type="task", entity_id=task.id, entity_label=task.title,
+        entity_version=task.version, changes=changes, organization_id=task.organization_id,
+    )
+
+
+def create(session: Session, *, data: dict[str, Any], actor: User) -> Task:
+    data = _typed(data)
+    _check_links(session, data)
+    task = Task(**{k: data.get(k) for k in EDITABLE_FIELDS}, created_by_id=actor.id, status=TaskStatus.OPEN)
+    task.description = task.description or ""
+    session.add(task)
+    session.flush()
+    after = audit_service.snapshot(task, AUDITED_FIELDS)
+    _audit(session, task=task, actor=actor, action=AuditAction.CREATE,
+           changes=audit_service.diff({}, {k: v for k, v in after.items() if v not in (None, "")}))
+    session.commit()
+    return task
+
+
+def _change(session: Session, *, task: Task, actor: User, version: int | None, values: dict[str, Any]) -> Task:
+    """Applies `values` to a task the actor may change, refusing an edit made on an older version."""
+    if not can_change(actor, task):
+        raise PermissionDenied()
+    if version is not None and version != task.version:
+        session.rollback()
+        raise StaleEdit(task, audit_service.changes_since(session, entity_type="task", entity_id=task.id, version=version))
+    before = audit_service.snapshot(task, AUDITED_FIELDS)
+    for key, value in values.items():
+        setattr(task, key, value)
+    changes = audit_service.diff(before, audit_service.snapshot(task, AUDITED_FIELDS))
+    if not changes:
+        session.rollback()
+        return task
+    task.updated_at = utcnow()
+    try:
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        raise StaleEdit(get(session, task.id), audit_service.changes_since(
+            session, entity_type="task", entity_id=task.id, version=version or 0)) from None
+    _audit(session, task=task, actor=actor, action=AuditAction.UPDATE, changes=changes)
+    session.commit()
+    return task
+
+
+def update(session: Session, *, task: Task, data: dict[str, Any], version: int | None, actor: User) -> Task:
+    if version is None:
+        raise StaleEdit(task, [])
+    data = _typed(data)
+    _check_links(session, data)
+    return _change(session, task=task, actor=actor, version=version, values={k: data.get(k) for k in EDITABLE_FIELDS})
+
+
+def set_status(session: Session, *, task: Task, status: TaskStatus, actor: User) -> Task:
+    completed_at = utcnow() if status == TaskStatus.DONE else None
+    return _change(session, task=task, actor=actor, version=None, values={"status": status.value, "completed_at": completed_at})
+
+
+def reassign(session: Session, *, task: Task, assignee_id: int, actor: User) -> Task:
+    return _change(session, task=task, actor=actor, version=None, values={"assignee_id": assignee_id})
+
+
+def reschedule(session: Session, *, task: Task, due_on: str, actor: User) -> Task:
+    return _change(session, task=task, actor=actor, version=None, values={"due_on": date.fromisoformat(due_on)})
+
+
+@dataclass
+class TaskGroups:
+    overdue: list[Task] = field(default_factory=list)
+    today: list[Task] = field(default_factory=list)
+    week: list[Task] = field(default_factory=list)
+    later: list[Task] = field(default_factory=list)
+    done: list[Task] = field(default_factory=list)
+    more_open: int = 0
+
+    def items(self) -> list[tuple[str, list[Task]]]:
+        return [("overdue", self.overdue), ("today", self.today), ("week", self.week), ("later", self.later),
+                ("done", self.done)]
+
+    @property
+    def open_count(self) -> int:
+        return len(self.overdue) + len(self.today) + len(self.week) + len(self.later) + self.more_open
+
+
+def my_tasks(session: Session, *, assignee_id: int, today: date) -> TaskGroups:
+    """Open tasks by when they are due (overdue, today, the rest of this week, later) and the recently done."""
+    open_stmt = (
+        _with_relations(select(Task))
+        .where(Task.assignee_id == assignee_id, Task.status == TaskStatus.OPEN)
+        .order_by(Task.due_on, Task.due_time.is_(None), Task.due_time, Task.id)
+        .limit(MY_TASKS_LIMIT + 1)
+    )
+    groups = TaskGroups()
+    open_tasks = list(session.scalars(open_stmt).unique())
+    if len(open_tasks) > MY_TASKS_LIMIT:
+        open_tasks = open_tasks[:MY_TASKS_LIMIT]
+        groups.more_open = (session.scalar(select(func.count(Task.id)).where(
+            Task.assignee_id == assignee_id, Task.status == TaskStatus.OPEN)) or 0) - MY_TASKS_LIMIT
+    week_end = today + timedelta(days=6 - today.weekday())
+    for task in open_tasks:
+        if task.due_on < today:
+            groups.overdue.append(task)
+        elif task.due_on == today:
+            groups.today.append(task)
+        elif task.due_on <= week_end:
+            groups.week.append(task)
+        else:
+            groups.later.append(task)
+    done_stmt = (
+        _with_relations(select(Task))
+        .where(Task.assignee_id == assignee_id, Task.status == TaskStatus.DONE,
+               Task.completed_at >= utcnow() - timedelta(days=RECENTLY_DONE_DAYS))
+        .order_by(Task.completed_at.desc(), Task.id.desc())
+        .limit(20)
+    )
+    groups.done = list(session.scalars(done_stmt).unique())
+    return groups
+
+
+def team_page(session: Session, *, assignee_id: int | None, status: str, page: int, per_page: int) -> Page:
+    """For managers: everyone's tasks, optionally one assignee's, by due date."""
+    stmt = select(Task)
+    if assignee_id:
+        stmt = stmt.where(Task.assignee_id == assignee_id)
+    if status:
+        stmt = stmt.where(Task.status == status)
+    total = session.scalar(stmt.with_only_columns(func.count(Task.id)).order_by(None)) or 0
+    page = clamp_page(page, total, per_page)
+    rows = session.scalars(
+        _with_relations(stmt).order_by(Task.due_on, Task.id).offset((page - 1) * per_page).limit(per_page)
+    ).unique()
+    return Page(items=list(rows), total=total, page=page, per_page=per_page)
+
+
+def open_for(session: Session, *, organization_id: int | None = None, contact_id: int | None = None) -> list[Task]:
+    """Open follow-ups concerning a record, for its page."""
+    stmt = _with_relations(select(Task)).where(Task.status == TaskStatus.OPEN)
+    if organization_id:
+        stmt = stmt.where(Task.organization_id == organization_id)
+    if contact_id:
+        stmt = stmt.where(Task.contact_id == contact_id)
+    return list(session.scalars(stmt.order_by(Task.due_on, Task.id).limit(100)).unique())
+
+
+def due_counts(session: Session, *, assignee_id: int, today: date) -> tuple[int, int]:
+    """(overdue, due today) for the home page."""
+    base = select(func.count(Task.id)).where(Task.assignee_id == assignee_id, Task.status == TaskStatus.OPEN)
+    overdue = session.scalar(base.where(Task.due_on < today)) or 0
+    due_today = session.scalar(base.where(Task.due_on == today)) or 0
+    return overdue, due_today
