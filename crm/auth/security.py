@@ -51,7 +51,3 @@ def token_digest(token: str) -> str:
 def csrf_token_for(secret_key: str, binding: str) -> str:
     """A CSRF token bound to the session (or, before sign-in, to the anonymous cookie)."""
     return hmac.new(secret_key.encode(), f"csrf:{binding}".encode(), hashlib.sha256).hexdigest()
-
-
-def csrf_matches(secret_key: str, binding: str, token: str) -> bool:
-    return bool(token) and hmac.compare_digest(csrf_token_for(secret_key, binding), token)

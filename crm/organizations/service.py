@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, select
@@ -17,7 +17,6 @@ from crm.audit import service as audit_service
 from crm.audit.models import AuditAction, AuditEntry
 from crm.auth.models import User
 from crm.db import utcnow
-from crm.i18n import Msg
 from crm.listing import Page, clamp_page
 from crm.organizations.models import IndustryChain, Organization, OrganizationTag, Tag
 from crm.organizations.schemas import split_tags
@@ -71,7 +70,6 @@ class OrganizationFilter:
     tag: str = ""
     archived: bool = False
     sort: str = "-updated"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _filtered(stmt: Select, flt: OrganizationFilter) -> Select:
@@ -345,7 +343,3 @@ def choices(session: Session, *, q: str = "", limit: int = 20) -> list[Organizat
     if q:
         stmt = where_matches(stmt, q)
     return list(session.scalars(stmt.order_by(Organization.name_sort).limit(limit)))
-
-
-def stale_message() -> Msg:
-    return Msg("Someone else saved this record after you opened it. Nothing was overwritten: review their changes below, then apply yours again.")
