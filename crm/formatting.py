@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from jinja2 import pass_context
+from markupsafe import Markup, escape
 
 
 @pass_context
@@ -22,11 +24,26 @@ def local_date(context, value: datetime | None) -> str:
     return value.astimezone(ZoneInfo(context["timezone"])).strftime("%Y-%m-%d")
 
 
+def highlight(text: str | None, query: str) -> Markup:
+    """`text` escaped, with each case-insensitive occurrence of `query` wrapped in <mark>."""
+    text = text or ""
+    if not query:
+        return escape(text)
+    pattern = re.compile(re.escape(query), re.IGNORECASE)
+    parts, last = [], 0
+    for match in pattern.finditer(text):
+        parts.append(escape(text[last:match.start()]))
+        parts.append(Markup("<mark>%s</mark>") % match.group(0))
+        last = match.end()
+    parts.append(escape(text[last:]))
+    return Markup("").join(parts)
+
+
 def iso_utc(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 
 
-FILTERS = {"local_datetime": local_datetime, "local_date": local_date, "iso_utc": iso_utc}
+FILTERS = {"local_datetime": local_datetime, "local_date": local_date, "iso_utc": iso_utc, "highlight": highlight}
 
 
 def label_options(labels: dict, gettext) -> list[tuple[str, str]]:

@@ -26,6 +26,7 @@ from crm.errors import BadRequest, NotFound
 from crm.i18n import Msg
 from crm.organizations import industry_routes
 from crm.organizations import routes as organization_routes
+from crm.search import routes as search_routes
 from crm.tasks import routes as task_routes
 from crm.web import STATIC_DIR, is_htmx, render
 
@@ -36,6 +37,7 @@ PUBLIC_ROUTERS = (auth_routes.public_router,)
 SIGNED_IN_ROUTERS = (
     auth_routes.router,
     home.router,
+    search_routes.router,
     organization_routes.router,
     contact_routes.router,
     task_routes.router,

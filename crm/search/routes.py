@@ -1,0 +1,34 @@
+"""The header's search box: organizations and contacts (visits and projects join as they land), grouped by kind."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from crm.auth.deps import CurrentUser
+from crm.contacts import service as contact_service
+from crm.db import SessionDep
+from crm.organizations import service as organization_service
+from crm.organizations.schemas import KIND_LABELS
+from crm.web import is_htmx, render
+
+router = APIRouter(prefix="/search")
+
+PER_KIND = 8
+
+
+@router.get("")
+def search(request: Request, session: SessionDep, user: CurrentUser, q: str = "") -> Response:
+    q = q.strip()[:100]
+    if not q and is_htmx(request):
+        return HTMLResponse("")  # the box was cleared: the drop-down closes
+    groups = []
+    if q:
+        organizations = organization_service.list_page(
+            session, flt=organization_service.OrganizationFilter(q=q, sort="name"), page=1, per_page=PER_KIND)
+        contacts = contact_service.list_page(
+            session, flt=contact_service.ContactFilter(q=q, sort="name"), page=1, per_page=PER_KIND)
+        groups = [("organizations", organizations), ("contacts", contacts)]
+    context = {"q": q, "groups": groups, "kind_labels": KIND_LABELS,
+               "total": sum(page.total for _, page in groups)}
+    return render(request, "search/index.html", context, block="results")
