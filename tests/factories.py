@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from itertools import count
 
 from sqlalchemy.orm import Session
@@ -12,6 +13,8 @@ from crm.contacts import service as contact_service
 from crm.contacts.models import Contact
 from crm.organizations import service as organization_service
 from crm.organizations.models import Organization
+from crm.tasks import service as task_service
+from crm.tasks.models import Task
 
 PASSWORD = "secret-pass-1"
 _seq = count(1)
@@ -39,3 +42,11 @@ def make_contact(session: Session, *, actor: User, organization: Organization, n
             "wechat": "", "notes": ""}
     data.update(fields)
     return contact_service.create(session, data=data, actor=actor)
+
+
+def make_task(session: Session, *, actor: User, **fields) -> Task:
+    """A follow-up, by default assigned to `actor`, due 2026-12-02, linked to nothing; `fields` override."""
+    data = {"title": f"跟进事项{next(_seq)}", "description": "", "assignee_id": actor.id, "due_on": date(2026, 12, 2),
+            "due_time": None, "priority": "normal", "organization_id": None, "contact_id": None}
+    data.update(fields)
+    return task_service.create(session, data=data, actor=actor)

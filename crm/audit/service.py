@@ -15,7 +15,9 @@ from crm.auth.models import User
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, (datetime, date, time)):
+    if isinstance(value, time):
+        return value.isoformat(timespec="minutes")
+    if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)

@@ -50,8 +50,11 @@ def _list_context(request: Request, session, user: User) -> dict[str, Any]:
     """My tasks, or (managers, `?team=1`) everyone's, filtered by assignee and status."""
     params = request.query_params
     team = user.is_manager and params.get("team") == "1"
+    query = str(request.query_params)
     context: dict[str, Any] = {"team": team, "today": _today(request), "users": auth_service.active_users(session),
-                               "params": {k: v for k, v in params.items() if k != "page"}, **_labels()}
+                               "params": {k: v for k, v in params.items() if k != "page"}, "quick_error": None,
+                               "list_query": f"?{query}" if query else "", "list_url": "/tasks" + (f"?{query}" if query else ""),
+                               **_labels()}
     if team:
         try:
             assignee_id = parse_id(params, "assignee")
@@ -144,6 +147,8 @@ def edit(request: Request, session: SessionDep, user: CurrentUser, task: TaskDep
 
 @router.post("/{task_id}")
 def update(request: Request, session: SessionDep, user: CurrentUser, task: TaskDep, raw: FormDep) -> Response:
+    if not service.can_change(user, task):
+        raise Forbidden()
     form = parse(task_fields(assignee_ids=_assignee_ids(session)), raw)
     version = parse_version(raw)
     if form.ok:
@@ -175,11 +180,14 @@ def _after_quick_change(request: Request, session, user: User, task: Task, raw, 
 
 def _quick(action):
     def handler(request: Request, session: SessionDep, user: CurrentUser, task: TaskDep, raw: FormDep) -> Response:
+        if not service.can_change(user, task):
+            raise Forbidden()
         try:
             message = action(session, task, user, raw)
-        except PermissionDenied:
-            raise Forbidden() from None
         except _QuickInputError as bad:
+            if is_htmx(request):  # the list stays in place, with the reason above it
+                context = {**_list_context(request, session, user), "quick_error": bad.message}
+                return render(request, "tasks/index.html", context, block="tasks", status_code=422)
             raise BadRequest(bad.message) from None
         return _after_quick_change(request, session, user, task, raw, message)
 

@@ -118,8 +118,10 @@ def _change(session: Session, *, task: Task, actor: User, version: int | None, v
 
 
 def update(session: Session, *, task: Task, data: dict[str, Any], version: int | None, actor: User) -> Task:
+    if not can_change(actor, task):
+        raise PermissionDenied()
     if version is None:
-        raise StaleEdit(task, [])
+        raise StaleEdit(task, audit_service.changes_since(session, entity_type="task", entity_id=task.id, version=0))
     data = _typed(data)
     _check_links(session, data)
     return _change(session, task=task, actor=actor, version=version, values={k: data.get(k) for k in EDITABLE_FIELDS})
@@ -180,11 +182,11 @@ def my_tasks(session: Session, *, assignee_id: int, today: date) -> TaskGroups:
             groups.week.append(task)
         else:
             groups.later.append(task)
-    done_stmt = (
+    done_stmt = (  # done or cancelled lately: closed tasks stay in sight for a while, and can be reopened
         _with_relations(select(Task))
-        .where(Task.assignee_id == assignee_id, Task.status == TaskStatus.DONE,
-               Task.completed_at >= utcnow() - timedelta(days=RECENTLY_DONE_DAYS))
-        .order_by(Task.completed_at.desc(), Task.id.desc())
+        .where(Task.assignee_id == assignee_id, Task.status != TaskStatus.OPEN,
+               func.coalesce(Task.completed_at, Task.updated_at) >= utcnow() - timedelta(days=RECENTLY_DONE_DAYS))
+        .order_by(func.coalesce(Task.completed_at, Task.updated_at).desc(), Task.id.desc())
         .limit(20)
     )
     groups.done = list(session.scalars(done_stmt).unique())
