@@ -1,8 +1,19 @@
 """Exceptions routes raise to get an error page in the site's layout."""
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class NotFound(Exception):
     pass
+
+
+def found(record: T | None) -> T:
+    """The record, or a 404 page when there is none: the body of every fetch-or-404 dependency."""
+    if record is None:
+        raise NotFound()
+    return record
 
 
 class BadRequest(Exception):

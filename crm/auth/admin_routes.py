@@ -12,7 +12,7 @@ from crm.auth.deps import RequireAdmin, require_admin
 from crm.auth.models import User
 from crm.auth.schemas import ROLE_LABELS, password_fields, user_fields
 from crm.db import RecordId, SessionDep
-from crm.errors import NotFound
+from crm.errors import found
 from crm.forms import FormResult, parse, parse_version
 from crm.i18n import LOCALE_NAMES, Msg
 from crm.web import FormDep, redirect, render
@@ -21,10 +21,7 @@ router = APIRouter(prefix="/admin/users", dependencies=[Depends(require_admin)])
 
 
 def user_by_id(user_id: RecordId, session: SessionDep) -> User:
-    user = service.get_user(session, user_id)
-    if user is None:
-        raise NotFound()
-    return user
+    return found(service.get_user(session, user_id))
 
 
 UserDep = Annotated[User, Depends(user_by_id)]

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from crm.auth.deps import RequireAdmin, require_admin
 from crm.db import RecordId, SessionDep
-from crm.errors import NotFound
+from crm.errors import found
 from crm.forms import FormResult, parse
 from crm.i18n import Msg
 from crm.organizations import service
@@ -21,10 +21,7 @@ router = APIRouter(prefix="/admin/industries", dependencies=[Depends(require_adm
 
 
 def chain_by_id(chain_id: RecordId, session: SessionDep) -> IndustryChain:
-    chain = session.get(IndustryChain, chain_id)
-    if chain is None:
-        raise NotFound()
-    return chain
+    return found(service.get_industry_chain(session, chain_id))
 
 
 ChainDep = Annotated[IndustryChain, Depends(chain_by_id)]

@@ -119,6 +119,10 @@ def get(session: Session, organization_id: int) -> Organization | None:
     )
 
 
+def get_industry_chain(session: Session, chain_id: int) -> IndustryChain | None:
+    return session.get(IndustryChain, chain_id)
+
+
 def industry_chains(session: Session, *, include_inactive: bool = False, keep_id: int | None = None) -> list[IndustryChain]:
     """The chains to offer; `keep_id` keeps a retired chain in the list for the record that still has it."""
     stmt = select(IndustryChain).order_by(IndustryChain.sort_order, IndustryChain.id)
