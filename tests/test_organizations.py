@@ -308,3 +308,19 @@ def test_tag_filter_offers_only_tags_in_use(officer_client, session, users):
     assert '<option value="外资"' in page and '<option value="重点"' not in page
     assert "甲机构" in officer_client.get("/organizations", params={"tag": "外资"}, headers={"HX-Request": "true"}).text
     assert "甲机构" not in officer_client.get("/organizations", params={"tag": "重点"}, headers={"HX-Request": "true"}).text
+
+
+def test_credit_code_is_checked_inline_as_it_is_typed(officer_client, session, users):
+    def check(code, **params):
+        response = officer_client.get("/organizations/check-credit-code", params={"credit_code": code, **params},
+                                      headers={"HX-Request": "true"})
+        assert response.status_code == 200 and "<html" not in response.text
+        return response.text
+
+    assert "应为 18 位" in check("9137")
+    assert "校验位不符" in check("91370000163044926X")
+    assert check(VALID_CODE).strip() == ""
+    assert check("").strip() == ""
+    existing = make_org(session, actor=users["officer"], name="已有机构", credit_code=VALID_CODE)
+    assert f'href="/organizations/{existing.id}"' in check(VALID_CODE.lower())
+    assert check(VALID_CODE, organization=str(existing.id)).strip() == ""  # its own code, when editing it

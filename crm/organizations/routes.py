@@ -22,6 +22,8 @@ from crm.organizations.deps import OrganizationDep
 from crm.organizations.models import Organization, OrganizationKind, Ownership
 from crm.organizations.schemas import KIND_LABELS, OWNERSHIP_LABELS, SORT_LABELS, SORTS, organization_fields
 from crm.tasks import service as task_service
+from crm.validators import as_id, normalize_credit_code
+from crm.validators import check_credit_code as check_credit_code_value
 from crm.web import FormDep, is_htmx, redirect, render
 
 router = APIRouter(prefix="/organizations")
@@ -87,6 +89,19 @@ def _fields(session, org: Organization | None = None):
 def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     form = FormResult(values={"kind": request.query_params.get("kind", "investor"), "owner_id": str(user.id)})
     return render(request, "organizations/form.html", _form_context(request, session, form=form, org=None))
+
+
+@router.get("/check-credit-code")
+def check_credit_code(request: Request, session: SessionDep, user: CurrentUser, credit_code: str = "",
+                      organization: str = "") -> Response:
+    """Inline check while the code is typed: its error text, or the record already holding it, or nothing."""
+    code = normalize_credit_code(credit_code[:40])
+    error = check_credit_code_value(code) if code else None
+    duplicate = None
+    if code and error is None:
+        match = service.find_duplicate(session, name="", credit_code=code, exclude_id=as_id(organization))
+        duplicate = match[1] if match and match[0] == "credit_code" else None
+    return render(request, "organizations/_credit_code_check.html", {"error": error, "duplicate": duplicate})
 
 
 @router.post("")

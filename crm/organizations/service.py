@@ -225,6 +225,8 @@ def find_duplicate(
         existing = session.scalar(stmt)
         if existing:
             return "credit_code", existing
+    if not name:
+        return None
     stmt = select(Organization).where(Organization.name_normalized == search_text.normalize_name(name))
     if exclude_id:
         stmt = stmt.where(Organization.id != exclude_id)
