@@ -33,9 +33,9 @@ class Settings(BaseSettings):
     login_lock_minutes: int = 15
 
     page_size: int = 50
-    # Threads serving sync routes at once. Fewer threads than anyio's 40 means less GIL hand-over between
-    # requests that are all CPU-bound anyway (docs/performance.md).
-    worker_threads: int = 8
+    # Threads serving sync routes at once in one worker (anyio's default is 40). On SQLite every request is
+    # CPU-bound, and one thread measured best (docs/performance.md); on PostgreSQL threads overlap network waits.
+    worker_threads: int | None = None
     db_echo: bool = False
 
     @model_validator(mode="after")
@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'crm.sqlite3').resolve()}"
+
+    @cached_property
+    def resolved_worker_threads(self) -> int:
+        if self.worker_threads:
+            return self.worker_threads
+        return 1 if self.resolved_database_url.startswith("sqlite") else 8
 
     @cached_property
     def resolved_secret_key(self) -> str:

@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.resolved_worker_threads
         yield
 
     app = FastAPI(
