@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from math import ceil
 from typing import Any
 
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
 from crm.i18n import Msg
 from crm.validators import as_id
 
@@ -17,12 +20,24 @@ class BadListQuery(Exception):
         self.message = message
 
 
+LOOKAHEAD_PAGES = 10
+
+
 @dataclass
 class Page:
     items: list[Any]
     total: int
     page: int
     per_page: int
+    more: bool = False  # `total` is a lower bound: counting stopped LOOKAHEAD_PAGES past this page
+
+    @property
+    def total_text(self) -> str:
+        return f"{self.total}+" if self.more else str(self.total)
+
+    @property
+    def pages_text(self) -> str:
+        return f"{self.pages}+" if self.more else str(self.pages)
 
     @property
     def pages(self) -> int:
@@ -80,3 +95,12 @@ def parse_id(params: Mapping[str, str], name: str) -> int | None:
 
 def clamp_page(page: int, total: int, per_page: int) -> int:
     return min(page, max(1, ceil(total / per_page)))
+
+
+def count_up_to(session: Session, ids: Select, *, page: int, per_page: int) -> tuple[int, bool]:
+    """How many rows `ids` selects, counting no further than LOOKAHEAD_PAGES pages past `page`: an exact count of
+    20,000 rows costs more than the page itself, and nobody needs more than "the next ten pages exist".
+    Returns (count, True) when it stopped at the limit."""
+    cap = (page + LOOKAHEAD_PAGES) * per_page
+    counted = session.scalar(select(func.count()).select_from(ids.limit(cap + 1).subquery())) or 0
+    return (cap, True) if counted > cap else (counted, False)

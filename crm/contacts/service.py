@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, defer, joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -18,7 +18,7 @@ from crm.auth.models import User
 from crm.contacts.models import Contact
 from crm.db import utcnow
 from crm.i18n import Msg
-from crm.listing import Page, clamp_page
+from crm.listing import Page, clamp_page, count_up_to
 from crm.organizations import service as organization_service
 from crm.organizations.models import Organization
 from crm.organizations.service import PermissionDenied, StaleEdit
@@ -62,7 +62,7 @@ def _filtered(stmt: Select, flt: ContactFilter) -> Select:
 
 
 def list_page(session: Session, *, flt: ContactFilter, page: int, per_page: int) -> Page:
-    total = session.scalar(_filtered(select(func.count()).select_from(Contact), flt)) or 0
+    total, more = count_up_to(session, _filtered(select(Contact.id), flt), page=page, per_page=per_page)
     page = clamp_page(page, total, per_page)
     stmt = (
         _filtered(select(Contact), flt)
@@ -72,7 +72,7 @@ def list_page(session: Session, *, flt: ContactFilter, page: int, per_page: int)
         .offset((page - 1) * per_page)
         .limit(per_page)
     )
-    return Page(items=list(session.scalars(stmt)), total=total, page=page, per_page=per_page)
+    return Page(items=list(session.scalars(stmt)), total=total, page=page, per_page=per_page, more=more)
 
 
 def for_organization(session: Session, *, organization_id: int) -> list[Contact]:

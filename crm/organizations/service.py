@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy import Select, delete, insert, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, defer, joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -17,7 +17,7 @@ from crm.audit import service as audit_service
 from crm.audit.models import AuditAction, AuditEntry
 from crm.auth.models import User
 from crm.db import utcnow
-from crm.listing import Page, clamp_page
+from crm.listing import Page, clamp_page, count_up_to
 from crm.organizations.models import IndustryChain, Organization, OrganizationTag, Tag
 from crm.organizations.schemas import split_tags
 from crm.search import service as search_service
@@ -98,7 +98,7 @@ def where_matches(stmt: Select, q: str) -> Select:
 
 
 def list_page(session: Session, *, flt: OrganizationFilter, page: int, per_page: int) -> Page:
-    total = session.scalar(_filtered(select(func.count()).select_from(Organization), flt)) or 0
+    total, more = count_up_to(session, _filtered(select(Organization.id), flt), page=page, per_page=per_page)
     page = clamp_page(page, total, per_page)
     stmt = (
         _filtered(select(Organization), flt)
@@ -108,7 +108,7 @@ def list_page(session: Session, *, flt: OrganizationFilter, page: int, per_page:
         .offset((page - 1) * per_page)
         .limit(per_page)
     )
-    return Page(items=list(session.scalars(stmt)), total=total, page=page, per_page=per_page)
+    return Page(items=list(session.scalars(stmt)), total=total, page=page, per_page=per_page, more=more)
 
 
 def get(session: Session, organization_id: int) -> Organization | None:
