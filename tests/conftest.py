@@ -143,6 +143,13 @@ class TestSession(Session):
 
 
 @pytest.fixture
+def other_client(app) -> Iterator[TestClient]:
+    """A second browser on the same app, for another user."""
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as c:
+        yield c
+
+
+@pytest.fixture
 def session(db):
     with TestSession(bind=db.engine, expire_on_commit=False) as s:
         yield s

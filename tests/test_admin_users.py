@@ -34,11 +34,6 @@ def sign_in_attempt(client: TestClient, username: str, password: str):
                                        "csrf_token": csrf_from(page.text), "next": "/"})
 
 
-@pytest.fixture
-def other_client(app):
-    with TestClient(app, base_url="http://testserver", follow_redirects=False) as c:
-        yield c
-
 
 @pytest.fixture
 def admin_client(client, users):

@@ -47,11 +47,6 @@ def contact_data(org_id: int, **overrides) -> dict[str, str]:
     return data
 
 
-@pytest.fixture
-def other_client(app):
-    with TestClient(app, base_url="http://testserver", follow_redirects=False) as c:
-        yield c
-
 
 @pytest.fixture
 def org(session, users):

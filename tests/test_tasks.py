@@ -106,8 +106,8 @@ def fosun(session, users):
 
 
 @pytest.fixture
-def other_client(app):
-    """other_client(username) → another signed-in browser session in the same test."""
+def client_as(app):
+    """client_as(username) → another signed-in browser session in the same test."""
     clients = []
 
     def make(username: str) -> TestClient:
@@ -423,7 +423,7 @@ def test_reschedule_to_a_bad_date_is_refused_and_changes_nothing(officer_client,
     assert task_audit(session, task.id, "update") == []
 
 
-def test_reassign_with_htmx_moves_the_task_to_the_other_officers_list(officer_client, session, users, today, other_client):
+def test_reassign_with_htmx_moves_the_task_to_the_other_officers_list(officer_client, session, users, today, client_as):
     officer, officer2 = users["officer"], users["officer2"]
     task = make_task(session, actor=officer, title="对接复星集团", due_on=today)
     response = officer_client.post(f"/tasks/{task.id}/reassign",
@@ -432,7 +432,7 @@ def test_reassign_with_htmx_moves_the_task_to_the_other_officers_list(officer_cl
     assert "对接复星集团" not in response.text
     assert task_groups(officer_client.get("/tasks").text) == {}
 
-    assert task_groups(other_client("officer2").get("/tasks").text) == {"今天": ["对接复星集团"]}
+    assert task_groups(client_as("officer2").get("/tasks").text) == {"今天": ["对接复星集团"]}
     assert reload(session, Task, task.id).assignee_id == officer2.id
     [entry] = task_audit(session, task.id, "update")
     assert entry.changes == {"assignee_id": [officer.id, officer2.id]}
@@ -666,10 +666,10 @@ def test_edit_is_audited_with_old_and_new_values(officer_client, session, users,
     assert entry.organization_id == fosun.id
 
 
-def test_an_edit_on_a_stale_copy_is_refused_with_409_and_changes_nothing(officer_client, session, users, other_client):
+def test_an_edit_on_a_stale_copy_is_refused_with_409_and_changes_nothing(officer_client, session, users, client_as):
     task = make_task(session, actor=users["officer"], title="寄送资料", due_on=date(2026, 12, 7))
     stale_form = _edit_form(task, title="寄送全部资料")  # the officer opened the form at version 1
-    manager = other_client("manager")
+    manager = client_as("manager")
     assert post(manager, f"/tasks/{task.id}/reschedule", {"due_on": "2026-12-09"}).status_code == 303
     before = snapshot(session, task.id)
     assert before[-1] == 2

@@ -19,9 +19,10 @@ from crm.forms import FormResult, parse, parse_version
 from crm.i18n import Msg
 from crm.listing import BadListQuery, parse_id, parse_page, parse_sort
 from crm.organizations import service as organization_service
-from crm.organizations.service import PermissionDenied, StaleEdit
+from crm.organizations.service import PermissionDenied
 from crm.tasks import service as task_service
 from crm.validators import as_id
+from crm.versioning import StaleEdit
 from crm.web import FormDep, redirect, render
 
 router = APIRouter(prefix="/contacts")

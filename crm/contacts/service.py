@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, defer, joinedload, selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from crm import search_text
 from crm.archiving import set_archived
@@ -21,8 +20,9 @@ from crm.i18n import Msg
 from crm.listing import Page, clamp_page, count_up_to
 from crm.organizations import service as organization_service
 from crm.organizations.models import Organization
-from crm.organizations.service import PermissionDenied, StaleEdit
+from crm.organizations.service import PermissionDenied
 from crm.search import service as search_service
+from crm.versioning import flush_versioned, require_version
 
 SEARCH_KIND = "contact"
 
@@ -146,10 +146,7 @@ def create(session: Session, *, data: dict[str, Any], actor: User) -> Contact:
 
 
 def update(session: Session, *, contact: Contact, data: dict[str, Any], version: int | None, actor: User) -> Contact:
-    if version is None or version != contact.version:
-        session.rollback()
-        raise StaleEdit(contact, audit_service.changes_since(
-            session, entity_type="contact", entity_id=contact.id, version=version or 0))
+    require_version(session, record=contact, entity_type="contact", version=version)
     old_org_id = contact.organization_id
     before = audit_service.snapshot(contact, AUDITED_FIELDS)
     org = _apply(session, contact, data)
@@ -158,12 +155,7 @@ def update(session: Session, *, contact: Contact, data: dict[str, Any], version:
         session.rollback()
         return contact
     contact.updated_at = utcnow()
-    try:
-        session.flush()
-    except StaleDataError:
-        session.rollback()
-        raise StaleEdit(get(session, contact.id), audit_service.changes_since(
-            session, entity_type="contact", entity_id=contact.id, version=version)) from None
+    flush_versioned(session, record=contact, entity_type="contact", version=version, reload=get)
     search_service.reindex(session, kind=SEARCH_KIND, record_id=contact.id, text=contact.search_text)
     for org_id in {old_org_id, org.id}:
         organization_service.refresh_search_text(session, organization_id=org_id)

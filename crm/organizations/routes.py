@@ -24,6 +24,7 @@ from crm.organizations.schemas import KIND_LABELS, OWNERSHIP_LABELS, SORT_LABELS
 from crm.tasks import service as task_service
 from crm.validators import as_id, normalize_credit_code
 from crm.validators import check_credit_code as check_credit_code_value
+from crm.versioning import StaleEdit
 from crm.web import FormDep, is_htmx, redirect, render
 
 router = APIRouter(prefix="/organizations")
@@ -159,7 +160,7 @@ def update(request: Request, session: SessionDep, user: CurrentUser, org: Organi
         try:
             service.update(session, org=org, data=form.data, version=version, actor=user)
             return redirect(request, f"/organizations/{org.id}", flash=Msg("Changes saved."))
-        except service.StaleEdit as stale:
+        except StaleEdit as stale:
             current = service.get(session, org.id)
             return render(request, "organizations/form.html",
                           _form_context(request, session, form=form, org=current, version=current.version,

@@ -9,18 +9,18 @@ from typing import Any
 from sqlalchemy import Select, delete, insert, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, defer, joinedload, selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from crm import search_text
 from crm.archiving import set_archived
 from crm.audit import service as audit_service
-from crm.audit.models import AuditAction, AuditEntry
+from crm.audit.models import AuditAction
 from crm.auth.models import User
 from crm.db import utcnow
 from crm.listing import Page, clamp_page, count_up_to
 from crm.organizations.models import IndustryChain, Organization, OrganizationTag, Tag
 from crm.organizations.schemas import split_tags
 from crm.search import service as search_service
+from crm.versioning import flush_versioned, require_version
 
 SEARCH_KIND = "organization"
 
@@ -45,15 +45,6 @@ class DuplicateOrganization(Exception):
         super().__init__(field)
         self.field = field
         self.existing = existing
-
-
-class StaleEdit(Exception):
-    """The form was filled in on an older version; `changes` says what others saved since."""
-
-    def __init__(self, current: Organization | Any, changes: list[AuditEntry]) -> None:
-        super().__init__("stale edit")
-        self.current = current
-        self.changes = changes
 
 
 class PermissionDenied(Exception):
@@ -273,10 +264,7 @@ def create(session: Session, *, data: dict[str, Any], actor: User) -> Organizati
 
 
 def update(session: Session, *, org: Organization, data: dict[str, Any], version: int | None, actor: User) -> Organization:
-    if version is None or version != org.version:
-        session.rollback()
-        raise StaleEdit(org, audit_service.changes_since(
-            session, entity_type="organization", entity_id=org.id, version=version or 0))
+    require_version(session, record=org, entity_type="organization", version=version)
     duplicate = find_duplicate(
         session, name=data["name"], credit_code=data.get("credit_code") or None, exclude_id=org.id
     )
@@ -296,13 +284,7 @@ def update(session: Session, *, org: Organization, data: dict[str, Any], version
         from crm.contacts import service as contact_service  # contacts import this module: resolve at call time
 
         contact_service.refresh_search_text_for_organization(session, organization_id=org.id, organization_name=org.name)
-    try:
-        session.flush()
-    except StaleDataError:
-        session.rollback()
-        fresh = get(session, org.id)
-        raise StaleEdit(fresh, audit_service.changes_since(
-            session, entity_type="organization", entity_id=org.id, version=version)) from None
+    flush_versioned(session, record=org, entity_type="organization", version=version, reload=get)
     if "tags" in changes:
         _sync_tags(session, org)
     if org.search_text != previous_search_text:

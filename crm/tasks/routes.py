@@ -20,7 +20,7 @@ from crm.forms import FormResult, parse, parse_version
 from crm.i18n import Msg
 from crm.listing import BadListQuery, parse_choice, parse_id, parse_page
 from crm.organizations import service as organization_service
-from crm.organizations.service import PermissionDenied, StaleEdit
+from crm.organizations.service import PermissionDenied
 from crm.tasks import service
 from crm.tasks.deps import TaskDep
 from crm.tasks.models import Task, TaskStatus
@@ -33,6 +33,7 @@ from crm.tasks.schemas import (
     task_fields,
 )
 from crm.validators import as_id
+from crm.versioning import StaleEdit
 from crm.web import FormDep, is_htmx, redirect, render, safe_next
 
 router = APIRouter(prefix="/tasks")

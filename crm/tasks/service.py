@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload
-from sqlalchemy.orm.exc import StaleDataError
 
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
@@ -18,8 +17,9 @@ from crm.db import utcnow
 from crm.i18n import Msg
 from crm.listing import Page, clamp_page
 from crm.organizations.models import Organization
-from crm.organizations.service import PermissionDenied, StaleEdit
+from crm.organizations.service import PermissionDenied
 from crm.tasks.models import Task, TaskStatus
+from crm.versioning import flush_versioned, require_version
 
 EDITABLE_FIELDS = ["title", "description", "assignee_id", "due_on", "due_time", "priority", "organization_id", "contact_id"]
 AUDITED_FIELDS = [*EDITABLE_FIELDS, "status"]
@@ -95,9 +95,8 @@ def _change(session: Session, *, task: Task, actor: User, version: int | None, v
     """Applies `values` to a task the actor may change, refusing an edit made on an older version."""
     if not can_change(actor, task):
         raise PermissionDenied()
-    if version is not None and version != task.version:
-        session.rollback()
-        raise StaleEdit(task, audit_service.changes_since(session, entity_type="task", entity_id=task.id, version=version))
+    if version is not None:  # one-click changes carry none: they apply to whatever is current
+        require_version(session, record=task, entity_type="task", version=version)
     before = audit_service.snapshot(task, AUDITED_FIELDS)
     for key, value in values.items():
         setattr(task, key, value)
@@ -106,12 +105,7 @@ def _change(session: Session, *, task: Task, actor: User, version: int | None, v
         session.rollback()
         return task
     task.updated_at = utcnow()
-    try:
-        session.flush()
-    except StaleDataError:
-        session.rollback()
-        raise StaleEdit(get(session, task.id), audit_service.changes_since(
-            session, entity_type="task", entity_id=task.id, version=version or 0)) from None
+    flush_versioned(session, record=task, entity_type="task", version=version, reload=get)
     _audit(session, task=task, actor=actor, action=AuditAction.UPDATE, changes=changes)
     session.commit()
     return task
@@ -120,8 +114,7 @@ def _change(session: Session, *, task: Task, actor: User, version: int | None, v
 def update(session: Session, *, task: Task, data: dict[str, Any], version: int | None, actor: User) -> Task:
     if not can_change(actor, task):
         raise PermissionDenied()
-    if version is None:
-        raise StaleEdit(task, audit_service.changes_since(session, entity_type="task", entity_id=task.id, version=0))
+    require_version(session, record=task, entity_type="task", version=version)
     data = _typed(data)
     _check_links(session, data)
     return _change(session, task=task, actor=actor, version=version, values={k: data.get(k) for k in EDITABLE_FIELDS})
