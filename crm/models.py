@@ -1,5 +1,6 @@
 """Every model, imported in one place for Alembic and metadata.create_all."""
 
+from crm.attachments.models import Attachment
 from crm.audit.models import AuditEntry
 from crm.auth.models import LoginThrottle, User, WebSession
 from crm.contacts.models import Contact
@@ -7,8 +8,10 @@ from crm.db import Base
 from crm.organizations.models import IndustryChain, Organization, OrganizationTag, Tag
 from crm.search.models import SearchTerm
 from crm.tasks.models import Task
+from crm.visits.models import TourStop, Visit, VisitHost, VisitIndustry, VisitMember, VisitOrganization
 
 __all__ = [
-    "AuditEntry", "Base", "Contact", "IndustryChain", "LoginThrottle", "Organization", "OrganizationTag", "SearchTerm",
-    "Tag", "Task", "User", "WebSession",
+    "Attachment", "AuditEntry", "Base", "Contact", "IndustryChain", "LoginThrottle", "Organization", "OrganizationTag", "SearchTerm",
+    "Tag", "Task", "TourStop", "User", "Visit", "VisitHost", "VisitIndustry", "VisitMember", "VisitOrganization",
+    "WebSession",
 ]

@@ -6,10 +6,12 @@ from typing import Any
 
 from crm.i18n import N_
 
-ACTION_LABELS = {"create": N_("created"), "update": N_("changed"), "archive": N_("archived"), "restore": N_("restored")}
-ENTITY_LABELS = {"organization": N_("organization"), "contact": N_("contact"), "user": N_("user"), "task": N_("task")}
+ACTION_LABELS = {"create": N_("created"), "update": N_("changed"), "archive": N_("archived"), "restore": N_("restored"),
+                 "delete": N_("deleted")}
+ENTITY_LABELS = {"organization": N_("organization"), "contact": N_("contact"), "user": N_("user"), "task": N_("task"),
+                 "visit": N_("visit")}
 ENTITY_URLS = {"organization": "/organizations/{id}", "contact": "/contacts/{id}", "user": "/admin/users/{id}/edit",
-               "task": "/tasks/{id}"}
+               "task": "/tasks/{id}", "visit": "/visits/{id}"}
 
 FIELD_LABELS = {
     "name": N_("Name"),
@@ -45,6 +47,27 @@ FIELD_LABELS = {
     "priority": N_("Priority"),
     "status": N_("Status"),
     "contact_id": N_("Contact"),
+    "visit_id": N_("Visit"),
+    "starts_at": N_("Starts"),
+    "ends_at": N_("Ends"),
+    "place": N_("Place"),
+    "leaders": N_("Leaders on our side"),
+    "purpose": N_("Purpose"),
+    "summary": N_("What was discussed"),
+    "outcome": N_("Outcome"),
+    "interest_level": N_("Stated interest"),
+    "estimated_investment": N_("Estimated investment (10k CNY)"),
+    "officer_id": N_("Responsible officer"),
+    "organizations": N_("Organizations"),
+    "members": N_("Delegation members"),
+    "hosts": N_("Our attendees"),
+    "industries": N_("Industry chains of interest"),
+    "stops": N_("Tour"),
+    "stop_organization_id": N_("Tour stop"),
+    "stop_starts_at": N_("Tour stop time"),
+    "stop_host": N_("Host at the enterprise"),
+    "stop_shown": N_("Shown or asked"),
+    "stop_note": N_("Tour stop note"),
 }
 
 # Where a record type names a field differently (a task's title is "what", a contact's title is a job title).
@@ -69,15 +92,23 @@ def _enum_labels() -> dict[str, dict[str, str]]:
             "priority": dict(PRIORITY_LABELS), "status": dict(STATUS_LABELS)}
 
 
+def _visit_enum_labels() -> dict[str, dict[str, str]]:
+    from crm.visits import schemas as visit_schemas
+
+    return {"kind": dict(visit_schemas.KIND_LABELS), "status": dict(visit_schemas.STATUS_LABELS),
+            "interest_level": dict(visit_schemas.INTEREST_LABELS)}
+
+
 def audit_value(field: str, value: Any, refs: dict, gettext) -> str:
     """An audited value as a reader wants to see it: labels instead of codes, names instead of ids."""
     if value is None or value == "":
         return ""
     if field in refs and value in refs[field]:
         return refs[field][value]
-    enum = _enum_labels().get(field)
-    if enum and value in enum:
-        return gettext(enum[value])
+    for enums in (_enum_labels(), _visit_enum_labels()):  # a visit's kinds and statuses differ from others' codes
+        enum = enums.get(field)
+        if enum and value in enum:
+            return gettext(enum[value])
     if field == "tags" and isinstance(value, str):
         return "，".join(t for t in value.split(",") if t)
     if isinstance(value, bool):

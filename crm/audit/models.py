@@ -16,6 +16,7 @@ class AuditAction(StrEnum):
     UPDATE = "update"
     ARCHIVE = "archive"
     RESTORE = "restore"
+    DELETE = "delete"
 
 
 class AuditEntry(Base):

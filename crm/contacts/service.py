@@ -124,6 +124,13 @@ def refresh_search_text_for_organization(session: Session, *, organization_id: i
 
 
 def create(session: Session, *, data: dict[str, Any], actor: User) -> Contact:
+    contact = add(session, data=data, actor=actor)
+    session.commit()
+    return contact
+
+
+def add(session: Session, *, data: dict[str, Any], actor: User) -> Contact:
+    """Creates a contact in the caller's transaction (a visit form adds delegation members this way)."""
     contact = Contact()
     org = _apply(session, contact, data)
     session.add(contact)
@@ -141,7 +148,6 @@ def create(session: Session, *, data: dict[str, Any], actor: User) -> Contact:
         changes=audit_service.diff({}, {k: v for k, v in audit_service.snapshot(contact, AUDITED_FIELDS).items() if v not in (None, "")}),
         organization_id=org.id,
     )
-    session.commit()
     return contact
 
 

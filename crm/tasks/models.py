@@ -10,6 +10,7 @@ from crm.auth.models import User
 from crm.contacts.models import Contact
 from crm.db import Base, UTCDateTime, utcnow
 from crm.organizations.models import Organization
+from crm.visits.models import Visit
 
 
 class TaskStatus(StrEnum):
@@ -25,7 +26,7 @@ class TaskPriority(StrEnum):
 
 
 class Task(Base):
-    """A follow-up (跟进事项): what, who, by when, and the record it concerns (visits and projects come later)."""
+    """A follow-up (跟进事项): what, who, by when, and the record it concerns (projects come later)."""
 
     __tablename__ = "task"
     __table_args__ = (Index("ix_task_assignee_status_due", "assignee_id", "status", "due_on", "id"),)
@@ -40,6 +41,7 @@ class Task(Base):
     status: Mapped[str] = mapped_column(String(12), default=TaskStatus.OPEN)
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visit.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -50,6 +52,7 @@ class Task(Base):
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id], lazy="raise")
     organization: Mapped[Organization | None] = relationship(lazy="raise")
     contact: Mapped[Contact | None] = relationship(lazy="raise")
+    visit: Mapped[Visit | None] = relationship(lazy="raise")
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -34,6 +34,7 @@ from crm.tasks.schemas import (
 )
 from crm.validators import as_id
 from crm.versioning import StaleEdit
+from crm.visits import service as visit_service
 from crm.web import FormDep, is_htmx, redirect, render, safe_next
 
 router = APIRouter(prefix="/tasks")
@@ -82,11 +83,13 @@ def _assignee_ids(session) -> list[str]:
 
 def _form_context(request: Request, session, *, form: FormResult, task: Task | None, **extra: Any) -> dict[str, Any]:
     org_id, contact_id = as_id(form.values.get("organization_id", "")), as_id(form.values.get("contact_id", ""))
+    visit_id = as_id(form.values.get("visit_id", ""))
     stale = extra.pop("stale", None)
     return {
         "form": form, "task": task, "users": auth_service.active_users(session), "stale": stale,
         "organization": organization_service.get(session, org_id) if org_id else None,
         "contact": contact_service.get(session, contact_id) if contact_id else None,
+        "visit": visit_service.get(session, visit_id) if visit_id else None,
         "refs": audit_service.reference_labels(session, stale or [], request.state.locale),
         **_labels(), **extra,
     }
@@ -97,7 +100,8 @@ def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     params = request.query_params
     values = {"assignee_id": str(user.id), "priority": "normal", "due_on": _today(request).isoformat(),
               "organization_id": params.get("organization", "") if as_id(params.get("organization", "")) else "",
-              "contact_id": params.get("contact", "") if as_id(params.get("contact", "")) else ""}
+              "contact_id": params.get("contact", "") if as_id(params.get("contact", "")) else "",
+              "visit_id": params.get("visit", "") if as_id(params.get("visit", "")) else ""}
     return render(request, "tasks/form.html", _form_context(request, session, form=FormResult(values=values), task=None))
 
 
@@ -116,6 +120,8 @@ def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDe
 
 
 def _back_to(task: Task) -> str:
+    if task.visit_id:
+        return f"/visits/{task.visit_id}"
     if task.contact_id:
         return f"/contacts/{task.contact_id}"
     if task.organization_id:
@@ -135,7 +141,7 @@ def _values_of(task: Task) -> dict[str, str]:
     return {"title": task.title, "description": task.description, "assignee_id": str(task.assignee_id),
             "due_on": task.due_on.isoformat(), "due_time": task.due_time.strftime("%H:%M") if task.due_time else "",
             "priority": task.priority, "organization_id": str(task.organization_id or ""),
-            "contact_id": str(task.contact_id or "")}
+            "contact_id": str(task.contact_id or ""), "visit_id": str(task.visit_id or "")}
 
 
 @router.get("/{task_id}/edit")

@@ -40,6 +40,7 @@ def task_fields(*, assignee_ids: list[str]) -> list[Field]:
         Field("priority", N_("Priority"), required=True, choices=[p.value for p in TaskPriority]),
         Field("organization_id", N_("Organization"), integer=True),
         Field("contact_id", N_("Contact"), integer=True),
+        Field("visit_id", N_("Visit"), integer=True),
     ]
 
 

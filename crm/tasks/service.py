@@ -20,8 +20,10 @@ from crm.organizations.models import Organization
 from crm.organizations.service import PermissionDenied
 from crm.tasks.models import Task, TaskStatus
 from crm.versioning import flush_versioned, require_version
+from crm.visits.models import Visit
 
-EDITABLE_FIELDS = ["title", "description", "assignee_id", "due_on", "due_time", "priority", "organization_id", "contact_id"]
+EDITABLE_FIELDS = ["title", "description", "assignee_id", "due_on", "due_time", "priority", "organization_id", "contact_id",
+                   "visit_id"]
 AUDITED_FIELDS = [*EDITABLE_FIELDS, "status"]
 MY_TASKS_LIMIT = 500  # open tasks shown on "My tasks"; the team list pages through the rest
 RECENTLY_DONE_DAYS = 14
@@ -36,7 +38,8 @@ class InvalidLink(Exception):
 
 def _with_relations(stmt: Select) -> Select:
     return stmt.options(
-        joinedload(Task.assignee), joinedload(Task.created_by), joinedload(Task.organization), joinedload(Task.contact)
+        joinedload(Task.assignee), joinedload(Task.created_by), joinedload(Task.organization), joinedload(Task.contact),
+        joinedload(Task.visit).load_only(Visit.id, Visit.title, Visit.starts_at),
     )
 
 
@@ -68,6 +71,8 @@ def _check_links(session: Session, data: dict[str, Any]) -> None:
         data["organization_id"] = contact.organization_id
     if data.get("organization_id") and session.get(Organization, data["organization_id"]) is None:
         raise InvalidLink("organization_id", Msg("There is no such organization."))
+    if data.get("visit_id") and session.get(Visit, data["visit_id"]) is None:
+        raise InvalidLink("visit_id", Msg("There is no such visit."))
 
 
 def _audit(session: Session, *, task: Task, actor: User, action: AuditAction, changes: dict) -> None:
@@ -78,6 +83,13 @@ def _audit(session: Session, *, task: Task, actor: User, action: AuditAction, ch
 
 
 def create(session: Session, *, data: dict[str, Any], actor: User) -> Task:
+    task = add(session, data=data, actor=actor)
+    session.commit()
+    return task
+
+
+def add(session: Session, *, data: dict[str, Any], actor: User) -> Task:
+    """Creates a task in the caller's transaction (a visit's follow-ups are created with the visit)."""
     data = _typed(data)
     _check_links(session, data)
     task = Task(**{k: data.get(k) for k in EDITABLE_FIELDS}, created_by_id=actor.id, status=TaskStatus.OPEN)
@@ -87,7 +99,6 @@ def create(session: Session, *, data: dict[str, Any], actor: User) -> Task:
     after = audit_service.snapshot(task, AUDITED_FIELDS)
     _audit(session, task=task, actor=actor, action=AuditAction.CREATE,
            changes=audit_service.diff({}, {k: v for k, v in after.items() if v not in (None, "")}))
-    session.commit()
     return task
 
 
@@ -201,13 +212,16 @@ def team_page(session: Session, *, assignee_id: int | None, status: str, page: i
     return Page(items=list(rows), total=total, page=page, per_page=per_page)
 
 
-def open_for(session: Session, *, organization_id: int | None = None, contact_id: int | None = None) -> list[Task]:
+def open_for(session: Session, *, organization_id: int | None = None, contact_id: int | None = None,
+             visit_id: int | None = None) -> list[Task]:
     """Open follow-ups concerning a record, for its page."""
     stmt = _with_relations(select(Task)).where(Task.status == TaskStatus.OPEN)
     if organization_id:
         stmt = stmt.where(Task.organization_id == organization_id)
     if contact_id:
         stmt = stmt.where(Task.contact_id == contact_id)
+    if visit_id:
+        stmt = stmt.where(Task.visit_id == visit_id)
     return list(session.scalars(stmt.order_by(Task.due_on, Task.id).limit(100)).unique())
 
 
