@@ -24,6 +24,17 @@ def local_date(context, value: datetime | None) -> str:
     return value.astimezone(ZoneInfo(context["timezone"])).strftime("%Y-%m-%d")
 
 
+@pass_context
+def prose_date(context, value: datetime | None) -> str:
+    """A date as it reads in a sentence: 12月2日 in Chinese, 2 Dec in English."""
+    if value is None:
+        return ""
+    local = value.astimezone(ZoneInfo(context["timezone"]))
+    if str(context.get("locale", "")).startswith("zh"):
+        return f"{local.month}月{local.day}日"
+    return f"{local.day} {local.strftime('%b')}"
+
+
 def highlight(text: str | None, query: str) -> Markup:
     """`text` escaped, with each case-insensitive occurrence of `query` wrapped in <mark>."""
     text = text or ""
@@ -39,11 +50,21 @@ def highlight(text: str | None, query: str) -> Markup:
     return Markup("").join(parts)
 
 
+def snippet(text: str | None, query: str, width: int = 40) -> Markup:
+    """The part of a long text around the first match of `query`, highlighted; empty when it does not match."""
+    text = text or ""
+    at = text.lower().find(query.lower()) if query else -1
+    if at < 0:
+        return Markup("")
+    start, end = max(0, at - width), min(len(text), at + len(query) + width)
+    return (Markup("…") if start else Markup("")) + highlight(text[start:end], query) + (Markup("…") if end < len(text) else Markup(""))
+
+
 def iso_utc(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 
 
-FILTERS = {"local_datetime": local_datetime, "local_date": local_date, "iso_utc": iso_utc, "highlight": highlight}
+FILTERS = {"local_datetime": local_datetime, "prose_date": prose_date, "local_date": local_date, "iso_utc": iso_utc, "highlight": highlight, "snippet": snippet}
 
 
 def label_options(labels: dict, gettext) -> list[tuple[str, str]]:
@@ -59,4 +80,10 @@ def user_options(users) -> list[tuple[str, str]]:
     return [(str(user.id), user.display_name) for user in users]
 
 
-GLOBALS = {"label_options": label_options, "industry_options": industry_options, "user_options": user_options}
+def name_options(records) -> list[tuple[str, str]]:
+    """(id, name) pairs for a select of records that have a name (organizations, contacts)."""
+    return [(str(record.id), record.name) for record in records]
+
+
+GLOBALS = {"label_options": label_options, "industry_options": industry_options, "user_options": user_options,
+           "name_options": name_options}

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crm import home
+from crm.attachments import routes as attachment_routes
 from crm.audit import routes as audit_routes
 from crm.auth import admin_routes as user_admin_routes
 from crm.auth import routes as auth_routes
@@ -28,6 +29,8 @@ from crm.organizations import industry_routes
 from crm.organizations import routes as organization_routes
 from crm.search import routes as search_routes
 from crm.tasks import routes as task_routes
+from crm.visits import calendar_routes as visit_calendar_routes
+from crm.visits import routes as visit_routes
 from crm.web import STATIC_DIR, is_htmx, render
 
 log = logging.getLogger("crm")
@@ -41,9 +44,12 @@ SIGNED_IN_ROUTERS = (
     organization_routes.router,
     contact_routes.router,
     task_routes.router,
+    visit_calendar_routes.router,  # /visits/calendar and /visits/export.ics, before /visits/{visit_id}
+    visit_routes.router,  # after the calendar's router: /visits/calendar is not a visit id
     user_admin_routes.router,
     industry_routes.router,
     audit_routes.router,
+    attachment_routes.router,
 )
 
 

@@ -68,6 +68,7 @@ FIELD_LABELS = {
     "stop_host": N_("Host at the enterprise"),
     "stop_shown": N_("Shown or asked"),
     "stop_note": N_("Tour stop note"),
+    "attachments": N_("Attachments"),
 }
 
 # Where a record type names a field differently (a task's title is "what", a contact's title is a job title).

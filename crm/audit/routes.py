@@ -20,7 +20,7 @@ from crm.web import render
 
 router = APIRouter(prefix="/admin/audit", dependencies=[Depends(require_admin)])
 
-ENTITY_TYPES = ("organization", "contact", "task", "user")
+ENTITY_TYPES = ("organization", "contact", "visit", "task", "user")
 
 
 def _parse_date(raw: str) -> date | None:

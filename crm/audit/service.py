@@ -7,7 +7,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from crm.audit.models import AuditAction, AuditEntry
@@ -69,21 +69,6 @@ def changes_since(session: Session, *, entity_type: str, entity_id: int, version
             AuditEntry.entity_version > version,
         )
         .order_by(AuditEntry.at, AuditEntry.id)
-    )
-    return list(session.scalars(stmt))
-
-
-def organization_timeline(session: Session, *, organization_id: int, limit: int = 100) -> list[AuditEntry]:
-    stmt = (
-        select(AuditEntry)
-        .where(
-            or_(
-                AuditEntry.organization_id == organization_id,
-                (AuditEntry.entity_type == "organization") & (AuditEntry.entity_id == organization_id),
-            )
-        )
-        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-        .limit(limit)
     )
     return list(session.scalars(stmt))
 

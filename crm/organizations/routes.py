@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from crm import timeline as org_timeline
 from crm.audit import service as audit_service
 from crm.auth import service as auth_service
 from crm.auth.deps import CurrentUser, Forbidden
 from crm.auth.models import User
 from crm.contacts import service as contact_service
-from crm.db import SessionDep
+from crm.db import SessionDep, utcnow
 from crm.errors import BadRequest
 from crm.forms import FormResult, parse, parse_version
 from crm.i18n import Msg
@@ -25,6 +26,9 @@ from crm.tasks import service as task_service
 from crm.validators import as_id, normalize_credit_code
 from crm.validators import check_credit_code as check_credit_code_value
 from crm.versioning import StaleEdit
+from crm.visits import service as visit_service
+from crm.visits.schemas import KIND_LABELS as VISIT_KIND_LABELS
+from crm.visits.schemas import STATUS_LABELS as VISIT_STATUS_LABELS
 from crm.web import FormDep, is_htmx, redirect, render
 
 router = APIRouter(prefix="/organizations")
@@ -121,15 +125,35 @@ def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDe
     return render(request, "organizations/form.html", _form_context(request, session, form=form, org=None), block="form", status_code=422)
 
 
+def _timeline_context(request: Request, session, org: Organization, *, page: int) -> dict[str, Any]:
+    timeline = org_timeline.organization_timeline(session, organization_id=org.id, page=page,
+                                                  per_page=request.app.state.settings.page_size)
+    entries = [item.entry for item in timeline.items if item.entry is not None]
+    return {"timeline": timeline, "refs": audit_service.reference_labels(session, entries, request.state.locale),
+            "visit_kind_labels": VISIT_KIND_LABELS, "visit_status_labels": VISIT_STATUS_LABELS}
+
+
+@router.get("/{organization_id}/timeline")
+def timeline(request: Request, session: SessionDep, user: CurrentUser, org: OrganizationDep) -> Response:
+    """One page of the timeline: the htmx fragment the timeline's pager swaps in, or the whole page."""
+    try:
+        page = parse_page(request.query_params)
+    except BadListQuery as bad:
+        raise BadRequest(bad.message) from None
+    context = {"org": org, **_timeline_context(request, session, org, page=page)}
+    return render(request, "organizations/timeline.html", context, block="timeline")
+
+
 @router.get("/{organization_id}")
 def show(request: Request, session: SessionDep, user: CurrentUser, org: OrganizationDep) -> Response:
-    timeline = audit_service.organization_timeline(session, organization_id=org.id)
     context = {
         "org": org,
         "contacts": contact_service.for_organization(session, organization_id=org.id),
         "tasks": task_service.open_for(session, organization_id=org.id),
-        "timeline": timeline,
-        "refs": audit_service.reference_labels(session, timeline, request.state.locale),
+        "visits": visit_service.list_page(session, flt=visit_service.VisitFilter(organization_id=org.id), page=1, per_page=5),
+        "upcoming": visit_service.in_range(session, flt=visit_service.VisitFilter(
+            organization_id=org.id, status="planned", since=utcnow()), limit=5),
+        **_timeline_context(request, session, org, page=1),
         "kind_labels": KIND_LABELS,
         "ownership_labels": OWNERSHIP_LABELS,
         "can_archive": service.can_archive(user, org),

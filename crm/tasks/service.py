@@ -225,6 +225,13 @@ def open_for(session: Session, *, organization_id: int | None = None, contact_id
     return list(session.scalars(stmt.order_by(Task.due_on, Task.id).limit(100)).unique())
 
 
+def for_visit(session: Session, *, visit_id: int) -> list[Task]:
+    """A visit's follow-ups, open first, then by due date."""
+    stmt = (_with_relations(select(Task)).where(Task.visit_id == visit_id)
+            .order_by((Task.status != TaskStatus.OPEN), Task.due_on, Task.id).limit(200))
+    return list(session.scalars(stmt).unique())
+
+
 def due_counts(session: Session, *, assignee_id: int, today: date) -> tuple[int, int]:
     """(overdue, due today) for the home page."""
     base = select(func.count(Task.id)).where(Task.assignee_id == assignee_id, Task.status == TaskStatus.OPEN)

@@ -75,7 +75,7 @@ class Visit(Base):
     hosts: Mapped[list[VisitHost]] = relationship(lazy="raise", cascade="all, delete-orphan")
     industries: Mapped[list[VisitIndustry]] = relationship(lazy="raise", cascade="all, delete-orphan")
     stops: Mapped[list[TourStop]] = relationship(
-        lazy="raise", order_by="TourStop.position", cascade="all, delete-orphan")
+        lazy="raise", order_by="TourStop.position", cascade="all, delete-orphan", back_populates="visit")
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -149,3 +149,4 @@ class TourStop(Base):
     note: Mapped[str] = mapped_column(Text, default="")
 
     organization: Mapped[Organization] = relationship(lazy="raise")
+    visit: Mapped[Visit] = relationship(lazy="raise", back_populates="stops")

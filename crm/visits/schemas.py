@@ -132,15 +132,21 @@ def row_indexes(raw: Mapping[str, Any], kind: str) -> list[int]:
     return sorted(found)[:MAX_ROWS]
 
 
+# A row counts as left empty when these are blank (a new follow-up row comes with its assignee and date filled in).
+SIGNIFICANT = {"followup": ("title",), "newmember": ("name", "title")}
+
+
 def parse_rows(raw: Mapping[str, Any], kind: str, fields: list[Field], form: FormResult,
                *, keep_blank: bool = False) -> Rows:
-    """Parses rows named `kind-N-field` into `form` (values and errors under their full names). A row left wholly
-    blank is dropped, unless `keep_blank` (the form is being re-shown, and the user added it)."""
+    """Parses rows named `kind-N-field` into `form` (values and errors under their full names). A row left empty
+    is dropped, unless `keep_blank` (the form is being re-shown, and the user added it)."""
     rows = Rows(kind)
+    significant = SIGNIFICANT.get(kind, tuple(f.name for f in fields))
     for index in row_indexes(raw, kind):
         prefix = f"{kind}-{index}-"
         own = {f.name: raw.get(prefix + f.name, "") for f in fields}
-        if not keep_blank and all(not (v.strip() if isinstance(v, str) else v) for v in own.values()):
+        own = {k: v if isinstance(v, str) else "" for k, v in own.items()}
+        if not keep_blank and all(not own[name].strip() for name in significant):
             continue
         result = parse(fields, own)
         rows.indexes.append(index)
@@ -161,3 +167,15 @@ def multi_ids(raw: Any, name: str, limit: int = 100) -> list[int]:
         if number is not None and number not in ids:
             ids.append(number)
     return ids
+
+
+def quick_log_fields() -> list[Field]:
+    """The phone-first quick log: what kind, with whom, when, what happened, and one next step."""
+    return [
+        Field("kind", N_("Kind"), required=True, choices=[k.value for k in VisitKind]),
+        Field("organization_id", N_("Organization"), required=True, integer=True),
+        Field("starts_at", N_("When"), required=True, max_length=25, checks=[check_datetime]),
+        Field("summary", N_("What happened"), required=True, max_length=20000, multiline=True),
+        Field("followup_title", N_("Next step"), max_length=200),
+        Field("followup_due_on", N_("Due date"), max_length=10, checks=[check_date]),
+    ]

@@ -475,7 +475,15 @@ def upcoming(session: Session, *, now: datetime, days: int = 14, limit: int = 8)
 
 
 def search_page(session: Session, *, q: str, per_page: int) -> Page:
-    return list_page(session, flt=VisitFilter(q=q), page=1, per_page=per_page)
+    """The header search's visits: like the list, with the summary and outcome for a snippet of the match."""
+    flt = VisitFilter(q=q)
+    total, more = count_up_to(session, _filtered(select(Visit.id), flt), page=1, per_page=per_page)
+    stmt = (_filtered(select(Visit), flt)
+            .options(selectinload(Visit.organizations).joinedload(VisitOrganization.organization).load_only(
+                Organization.id, Organization.name), defer(Visit.search_text, raiseload=True),
+                defer(Visit.leaders, raiseload=True))
+            .order_by(Visit.starts_at.desc(), Visit.id.desc()).limit(per_page))
+    return Page(items=list(session.scalars(stmt)), total=total, page=1, per_page=per_page, more=more)
 
 
 def count_in(session: Session, *, flt: VisitFilter) -> int:

@@ -1,0 +1,74 @@
+"""An organization's timeline: the changes to it and its records (audit), the visits it made, and the tour stops
+it hosted, newest first, one page at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import String, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from crm.audit.models import AuditEntry
+from crm.listing import Page, clamp_page, count_up_to
+from crm.organizations.models import Organization
+from crm.visits.models import TourStop, Visit, VisitOrganization
+
+
+@dataclass
+class TimelineItem:
+    kind: str  # "audit", "visit" or "stop"
+    at: datetime
+    entry: AuditEntry | None = None
+    visit: Visit | None = None
+    stop: TourStop | None = None
+
+
+def _sources(organization_id: int):
+    audits = select(literal("audit", String).label("kind"), AuditEntry.id.label("id"), AuditEntry.at.label("at")).where(
+        or_(AuditEntry.organization_id == organization_id,
+            (AuditEntry.entity_type == "organization") & (AuditEntry.entity_id == organization_id)))
+    visits = (select(literal("visit", String), Visit.id, Visit.starts_at)
+              .join(VisitOrganization, VisitOrganization.visit_id == Visit.id)
+              .where(VisitOrganization.organization_id == organization_id))
+    stops = (select(literal("stop", String), TourStop.id, func.coalesce(TourStop.starts_at, Visit.starts_at))
+             .join(Visit, Visit.id == TourStop.visit_id)
+             .where(TourStop.organization_id == organization_id))
+    return union_all(audits, visits, stops).subquery()
+
+
+def organization_timeline(session: Session, *, organization_id: int, page: int, per_page: int) -> Page:
+    merged = _sources(organization_id)
+    total, more = count_up_to(session, select(merged.c.id), page=page, per_page=per_page)
+    page = clamp_page(page, total, per_page)
+    rows = session.execute(
+        select(merged.c.kind, merged.c.id, merged.c.at)
+        .order_by(merged.c.at.desc(), merged.c.kind, merged.c.id.desc())
+        .offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    wanted: dict[str, list[int]] = {"audit": [], "visit": [], "stop": []}
+    for kind, record_id, _ in rows:
+        wanted[kind].append(record_id)
+    entries = {e.id: e for e in session.scalars(select(AuditEntry).where(AuditEntry.id.in_(wanted["audit"])))} \
+        if wanted["audit"] else {}
+    visit_options = (selectinload(Visit.organizations).joinedload(VisitOrganization.organization)
+                     .load_only(Organization.id, Organization.name))
+    visits = {v.id: v for v in session.scalars(
+        select(Visit).where(Visit.id.in_(wanted["visit"])).options(visit_options))} if wanted["visit"] else {}
+    stops = {s.id: s for s in session.scalars(
+        select(TourStop).where(TourStop.id.in_(wanted["stop"]))
+        .options(joinedload(TourStop.visit).options(visit_options)))} if wanted["stop"] else {}
+    items = []
+    for kind, record_id, at in rows:
+        item = TimelineItem(kind=kind, at=at)
+        if kind == "audit" and record_id in entries:
+            item.entry = entries[record_id]
+        elif kind == "visit" and record_id in visits:
+            item.visit = visits[record_id]
+        elif kind == "stop" and record_id in stops:
+            item.stop = stops[record_id]
+            item.visit = item.stop.visit
+        else:
+            continue
+        items.append(item)
+    return Page(items=items, total=total, page=page, per_page=per_page, more=more)

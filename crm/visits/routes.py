@@ -1,0 +1,495 @@
+"""Visit pages: the list, the visit form (with tour, delegation and follow-ups), the visit page with its tour
+changed in place, and the phone-first quick log."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from crm.audit import service as audit_service
+from crm.auth import service as auth_service
+from crm.auth.deps import CurrentUser, Forbidden
+from crm.db import RecordId, SessionDep
+from crm.errors import BadRequest, NotFound
+from crm.forms import FormResult, parse, parse_version
+from crm.i18n import Msg, gettext
+from crm.listing import BadListQuery, parse_choice, parse_id, parse_page
+from crm.organizations import service as organization_service
+from crm.organizations.service import PermissionDenied
+from crm.tasks import service as task_service
+from crm.tasks.schemas import STATUS_LABELS as TASK_STATUS_LABELS
+from crm.validators import as_id
+from crm.versioning import StaleEdit
+from crm.visits import service
+from crm.visits.deps import VisitDep
+from crm.visits.models import Visit, VisitKind, VisitStatus
+from crm.visits.schemas import (
+    INTEREST_LABELS,
+    KIND_LABELS,
+    ROW_KINDS,
+    STATUS_LABELS,
+    followup_fields,
+    multi_ids,
+    new_member_fields,
+    parse_rows,
+    quick_log_fields,
+    stop_fields,
+    to_local_input,
+    visit_fields,
+)
+from crm.web import FormDep, is_htmx, redirect, render
+
+router = APIRouter(prefix="/visits")
+
+
+def _tz(request: Request) -> str:
+    return request.app.state.settings.timezone
+
+
+def _now_local(request: Request) -> datetime:
+    return datetime.now(ZoneInfo(_tz(request)))
+
+
+def _labels() -> dict[str, Any]:
+    return {"kind_labels": KIND_LABELS, "status_labels": STATUS_LABELS, "interest_labels": INTEREST_LABELS,
+            "task_status_labels": TASK_STATUS_LABELS}
+
+
+# The list
+
+def _parse_day(params, name: str) -> date | None:
+    raw = params.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw[:10])
+    except ValueError:
+        raise BadListQuery(Msg("“%(value)s” is not a date: use the form 2026-12-02.", value=raw[:20])) from None
+
+
+def filter_from_query(request: Request) -> service.VisitFilter:
+    """The list's filters from the query string (the calendar and the export read the same ones)."""
+    params = request.query_params
+    tz = ZoneInfo(_tz(request))
+    try:
+        since, until = _parse_day(params, "from"), _parse_day(params, "to")
+        return service.VisitFilter(
+            q=params.get("q", "").strip()[:100],
+            kind=parse_choice(params, "kind", [k.value for k in VisitKind]),
+            status=parse_choice(params, "status", [s.value for s in VisitStatus]),
+            organization_id=parse_id(params, "organization"),
+            officer_id=parse_id(params, "officer"),
+            since=datetime.combine(since, datetime.min.time(), tz) if since else None,
+            until=datetime.combine(until + timedelta(days=1), datetime.min.time(), tz) if until else None,
+        )
+    except BadListQuery as bad:
+        raise BadRequest(bad.message) from None
+
+
+@router.get("")
+def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    flt = filter_from_query(request)
+    try:
+        page_number = parse_page(request.query_params)
+    except BadListQuery as bad:
+        raise BadRequest(bad.message) from None
+    page = service.list_page(session, flt=flt, page=page_number, per_page=request.app.state.settings.page_size)
+    params = {k: v for k, v in request.query_params.items() if k != "page"}
+    context = {"page": page, "flt": flt, "params": params, **_labels(),
+               "organization": organization_service.get(session, flt.organization_id) if flt.organization_id else None}
+    if not is_htmx(request):
+        context["officers"] = auth_service.active_users(session)
+    return render(request, "visits/index.html", context, block="results")
+
+
+# The visit form
+
+def _user_ids(session) -> list[str]:
+    return [str(u.id) for u in auth_service.active_users(session)]
+
+
+def _parse_visit(session, raw, *, keep_blank_rows: bool, with_stops: bool) -> tuple[FormResult, service.VisitInput]:
+    user_ids = _user_ids(session)
+    form = parse(visit_fields(user_ids=user_ids), raw)
+    stops = parse_rows(raw, "stop", stop_fields(), form, keep_blank=keep_blank_rows) if with_stops else None
+    followups = parse_rows(raw, "followup", followup_fields(user_ids=user_ids), form, keep_blank=keep_blank_rows)
+    members = parse_rows(raw, "newmember", new_member_fields(), form, keep_blank=keep_blank_rows)
+    visit_input = service.VisitInput(
+        data=form.data,
+        organization_ids=multi_ids(raw, "organization_ids"),
+        member_ids=multi_ids(raw, "member_ids", limit=200),
+        host_ids=multi_ids(raw, "host_ids"),
+        industry_ids=multi_ids(raw, "industry_ids"),
+        new_members=list(zip(members.indexes, members.data, strict=True)),
+        stops=list(zip(stops.indexes, stops.data, strict=True)) if stops else [],
+        followups=list(zip(followups.indexes, followups.data, strict=True)),
+    )
+    return form, visit_input
+
+
+def _row_order(form: FormResult, kind: str) -> list[int]:
+    prefix = f"{kind}-"
+    return sorted({int(key.split("-")[1]) for key in form.values if key.startswith(prefix)})
+
+
+def _renumber(form: FormResult, kind: str, order: list[int]) -> None:
+    """Rewrites the rows of `kind` so they are numbered 0.. in `order` (after a move or removal)."""
+    prefix = f"{kind}-"
+    old = {k: v for k, v in form.values.items() if k.startswith(prefix)}
+    for key in old:
+        del form.values[key]
+    for position, index in enumerate(order):
+        for key, value in old.items():
+            if key.startswith(f"{kind}-{index}-"):
+                form.values[f"{kind}-{position}-{key.split('-', 2)[2]}"] = value
+
+
+def _blank_row(form: FormResult, kind: str, defaults: dict[str, str]) -> None:
+    order = _row_order(form, kind)
+    index = (max(order) + 1) if order else 0
+    for name, value in defaults.items():
+        form.values[f"{kind}-{index}-{name}"] = value
+    if not defaults:
+        form.values[f"{kind}-{index}-title"] = ""
+
+
+def _row_defaults(request: Request, user, kind: str, visit_input: service.VisitInput) -> dict[str, str]:
+    if kind == "followup":
+        return {"title": "", "assignee_id": str(user.id), "due_on": (_now_local(request).date() + timedelta(days=7)).isoformat()}
+    if kind == "newmember":
+        first = visit_input.organization_ids[0] if visit_input.organization_ids else ""
+        return {"name": "", "title": "", "organization_id": str(first)}
+    return {"organization_id": "", "starts_at": "", "host": "", "shown": "", "note": ""}
+
+
+def _apply_form_action(request: Request, user, action: str, form: FormResult, visit_input: service.VisitInput) -> None:
+    """The form's own buttons: add, remove or move a row, or refresh after the organizations changed."""
+    verb, _, target = action.partition(":")
+    if verb == "add" and target in ROW_KINDS:
+        _blank_row(form, target, _row_defaults(request, user, target, visit_input))
+    elif verb in ("remove", "up", "down"):
+        kind, _, index_text = target.partition("-")
+        if kind not in ROW_KINDS or not index_text.isdigit():
+            return
+        order = _row_order(form, kind)
+        index = int(index_text)
+        if index not in order:
+            return
+        position = order.index(index)
+        if verb == "remove":
+            order.remove(index)
+        elif verb == "up" and position > 0:
+            order[position - 1], order[position] = order[position], order[position - 1]
+        elif verb == "down" and position < len(order) - 1:
+            order[position + 1], order[position] = order[position], order[position + 1]
+        _renumber(form, kind, order)
+
+
+def _form_context(request: Request, session, *, form: FormResult, visit_input: service.VisitInput,
+                  visit: Visit | None, **extra: Any) -> dict[str, Any]:
+    stale = extra.pop("stale", None)
+    organizations = service.organizations_by_id(session, visit_input.organization_ids)
+    stop_org_ids = [as_id(v) for k, v in form.values.items() if k.startswith("stop-") and k.endswith("-organization_id")]
+    return {
+        "form": form, "visit": visit, "stale": stale, **_labels(),
+        "organizations": organizations,
+        "member_choices": service.member_choices(session, [o.id for o in organizations]),
+        "selected_members": set(visit_input.member_ids),
+        "selected_hosts": set(visit_input.host_ids),
+        "selected_industries": set(visit_input.industry_ids),
+        "users": auth_service.active_users(session),
+        "industries": organization_service.industry_chains(session),
+        "zone_enterprises": service.zone_enterprises(session, keep_ids=[i for i in stop_org_ids if i]),
+        "rows": {kind: _row_order(form, kind) for kind in ROW_KINDS},
+        "refs": audit_service.reference_labels(session, stale or [], request.state.locale),
+        **extra,
+    }
+
+
+def _render_form(request: Request, session, *, status_code: int = 200, **context: Any) -> Response:
+    return render(request, "visits/form.html", _form_context(request, session, **context), block="form",
+                  status_code=status_code)
+
+
+@router.get("/new")
+def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    params = request.query_params
+    start = _now_local(request).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    values = {"kind": params.get("kind", "inbound") if params.get("kind") in {k.value for k in VisitKind} else "inbound",
+              "status": "planned", "officer_id": str(user.id),
+              "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
+              "ends_at": (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")}
+    form = FormResult(values=values)
+    org_id = as_id(params.get("organization", ""))
+    visit_input = service.VisitInput(data={}, organization_ids=[org_id] if org_id else [], host_ids=[user.id])
+    _blank_row(form, "stop", _row_defaults(request, user, "stop", visit_input))
+    _blank_row(form, "followup", _row_defaults(request, user, "followup", visit_input))
+    return render(request, "visits/form.html",
+                  _form_context(request, session, form=form, visit_input=visit_input, visit=None))
+
+
+@router.post("")
+def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDep) -> Response:
+    action = str(raw.get("form_action", ""))[:40]
+    form, visit_input = _parse_visit(session, raw, keep_blank_rows=bool(action), with_stops=True)
+    if action:
+        _apply_form_action(request, user, action, form, visit_input)
+        form.errors.clear()
+        return _render_form(request, session, form=form, visit_input=visit_input, visit=None)
+    if form.ok:
+        try:
+            visit = service.create(session, visit_input=visit_input, actor=user, timezone=_tz(request))
+            return redirect(request, f"/visits/{visit.id}", flash=Msg("Visit “%(title)s” saved.", title=visit.title))
+        except service.InvalidVisit as bad:
+            for name, message in bad.errors.items():
+                form.add_error(name, message)
+    return _render_form(request, session, form=form, visit_input=visit_input, visit=None, status_code=422)
+
+
+@router.get("/organization-options")
+def organization_options(request: Request, session: SessionDep, user: CurrentUser, q: str = "",
+                         action: str = "/visits", name: str = "organization_ids") -> Response:
+    """Organizations matching what is typed, as choices to add to a visit's organizations."""
+    q = q.strip()[:100]
+    options = organization_service.choices(session, q=q, limit=12) if q else []
+    action = action if action.startswith("/visits") and "//" not in action else "/visits"
+    return render(request, "visits/_organization_options.html",
+                  {"options": options, "q": q, "action": action[:100],
+                   "input_name": name if name in ("organization_ids", "organization_id") else "organization_ids"})
+
+
+# The phone-first quick log
+
+def _quick_context(request: Request, session, form: FormResult) -> dict[str, Any]:
+    org_id = as_id(form.values.get("organization_id", ""))
+    return {"form": form, "organization": organization_service.get(session, org_id) if org_id else None,
+            "users": auth_service.active_users(session), **_labels()}
+
+
+@router.get("/quick")
+def quick_form(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    now = _now_local(request)
+    form = FormResult(values={"kind": "meeting", "starts_at": now.strftime("%Y-%m-%dT%H:%M"),
+                              "followup_due_on": (now.date() + timedelta(days=3)).isoformat()})
+    return render(request, "visits/quick.html", _quick_context(request, session, form))
+
+
+@router.post("/quick")
+def quick_log(request: Request, session: SessionDep, user: CurrentUser, raw: FormDep) -> Response:
+    form = parse(quick_log_fields(), raw)
+    if form.data.get("followup_title") and not form.data.get("followup_due_on"):
+        form.add_error("followup_due_on", Msg("Say by when the next step is due."))
+    if form.ok:
+        data = form.data
+        org = organization_service.get(session, data["organization_id"])
+        title = f"{org.name} · {gettext(request.state.locale, KIND_LABELS[data['kind']])}" if org else ""
+        visit_input = service.VisitInput(
+            data={"title": title[:200], "kind": data["kind"], "status": VisitStatus.DONE,
+                  "starts_at": data["starts_at"], "ends_at": data["starts_at"], "summary": data["summary"],
+                  "officer_id": user.id, "estimated_investment": ""},
+            organization_ids=[data["organization_id"]], host_ids=[user.id],
+            followups=[(0, {"title": data["followup_title"], "assignee_id": user.id,
+                            "due_on": data["followup_due_on"]})] if data["followup_title"] else [],
+        )
+        try:
+            visit = service.create(session, visit_input=visit_input, actor=user, timezone=_tz(request))
+            return redirect(request, f"/visits/{visit.id}", flash=Msg("Visit “%(title)s” saved.", title=visit.title))
+        except service.InvalidVisit as bad:
+            for name, message in bad.errors.items():
+                form.add_error("organization_id" if name == "organization_ids" else name.replace("followup-0-", "followup_"),
+                               message)
+    return render(request, "visits/quick.html", _quick_context(request, session, form), block="form", status_code=422)
+
+
+# One visit
+
+def _show_context(request: Request, session, visit: Visit, user, **extra: Any) -> dict[str, Any]:
+    history = audit_service.entity_history(session, entity_type="visit", entity_id=visit.id)
+    return {
+        "visit": visit, "history": history, "can_change": service.can_change(user, visit),
+        "tasks": task_service.for_visit(session, visit_id=visit.id),
+        "zone_enterprises": service.zone_enterprises(session, keep_ids=[s.organization_id for s in visit.stops]),
+        "refs": audit_service.reference_labels(session, history, request.state.locale),
+        "stop_form": extra.pop("stop_form", FormResult()), "stop_error": extra.pop("stop_error", None),
+        "editing": extra.pop("editing", None),
+        "today": _now_local(request).date(), **_labels(), **extra,
+    }
+
+
+@router.get("/{visit_id}")
+def show(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep) -> Response:
+    return render(request, "visits/show.html", _show_context(request, session, visit, user))
+
+
+def _values_of(visit: Visit, timezone: str) -> dict[str, str]:
+    return {
+        "title": visit.title, "kind": visit.kind, "status": visit.status,
+        "starts_at": to_local_input(visit.starts_at, timezone), "ends_at": to_local_input(visit.ends_at, timezone),
+        "place": visit.place, "leaders": visit.leaders, "purpose": visit.purpose, "summary": visit.summary,
+        "outcome": visit.outcome, "interest_level": visit.interest_level,
+        "estimated_investment": str(visit.estimated_investment) if visit.estimated_investment is not None else "",
+        "officer_id": str(visit.officer_id),
+    }
+
+
+def _input_of(visit: Visit) -> service.VisitInput:
+    return service.VisitInput(
+        data={}, organization_ids=[vo.organization_id for vo in visit.organizations],
+        member_ids=[m.contact_id for m in visit.members], host_ids=[h.user_id for h in visit.hosts],
+        industry_ids=[i.industry_chain_id for i in visit.industries])
+
+
+def _require_change(user, visit: Visit) -> None:
+    if not service.can_change(user, visit):
+        raise Forbidden()
+
+
+@router.get("/{visit_id}/edit")
+def edit(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep) -> Response:
+    _require_change(user, visit)
+    form = FormResult(values=_values_of(visit, _tz(request)))
+    visit_input = _input_of(visit)
+    _blank_row(form, "followup", _row_defaults(request, user, "followup", visit_input))
+    return render(request, "visits/form.html",
+                  _form_context(request, session, form=form, visit_input=visit_input, visit=visit, version=visit.version))
+
+
+@router.post("/{visit_id}")
+def update(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep, raw: FormDep) -> Response:
+    _require_change(user, visit)
+    action = str(raw.get("form_action", ""))[:40]
+    form, visit_input = _parse_visit(session, raw, keep_blank_rows=bool(action), with_stops=False)
+    version = parse_version(raw)
+    if action:
+        _apply_form_action(request, user, action, form, visit_input)
+        form.errors.clear()
+        return _render_form(request, session, form=form, visit_input=visit_input, visit=visit, version=version)
+    if form.ok:
+        try:
+            service.update(session, visit=visit, visit_input=visit_input, version=version, actor=user,
+                           timezone=_tz(request))
+            return redirect(request, f"/visits/{visit.id}", flash=Msg("Changes saved."))
+        except PermissionDenied:
+            raise Forbidden() from None
+        except StaleEdit as stale:
+            current = service.get(session, visit.id)
+            return _render_form(request, session, form=form, visit_input=visit_input, visit=current,
+                                version=current.version, stale=stale.changes,
+                                current_values=_values_of(current, _tz(request)), status_code=409)
+        except service.InvalidVisit as bad:
+            for name, message in bad.errors.items():
+                form.add_error(name, message)
+    return _render_form(request, session, form=form, visit_input=visit_input, visit=visit, version=version,
+                        status_code=422)
+
+
+@router.get("/{visit_id}/delete")
+def confirm_delete(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep) -> Response:
+    _require_change(user, visit)
+    return render(request, "visits/delete.html", {"visit": visit, "tasks": task_service.for_visit(session, visit_id=visit.id)})
+
+
+@router.post("/{visit_id}/delete")
+def delete(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep) -> Response:
+    _require_change(user, visit)
+    title = visit.title
+    service.delete_visit(session, visit=visit, actor=user)
+    return redirect(request, "/visits", flash=Msg("Visit “%(title)s” deleted.", title=title))
+
+
+# The tour, changed in place on the visit page
+
+def _stops_response(request: Request, session, visit_id: int, user, *, status_code: int = 200, flash: Msg | None = None,
+                    **extra: Any) -> Response:
+    """The tour block again for htmx; otherwise the page (with the error or the stop being edited) or a redirect."""
+    session.expire_all()
+    visit = service.get(session, visit_id)
+    if is_htmx(request):
+        return render(request, "visits/show.html", _show_context(request, session, visit, user, **extra),
+                      block="stops", status_code=status_code)
+    if status_code >= 400 or extra.get("editing"):
+        return render(request, "visits/show.html", _show_context(request, session, visit, user, **extra),
+                      status_code=status_code)
+    return redirect(request, f"/visits/{visit_id}#stops", flash=flash)
+
+
+@router.get("/{visit_id}/stops")
+def stops(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep) -> Response:
+    if not is_htmx(request):
+        return redirect(request, f"/visits/{visit.id}#stops")
+    return _stops_response(request, session, visit.id, user)
+
+
+@router.post("/{visit_id}/stops")
+def add_stop(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep, raw: FormDep) -> Response:
+    _require_change(user, visit)
+    form = FormResult()
+    rows = parse_rows({f"stop-0-{k}": v for k, v in raw.items() if isinstance(v, str)}, "stop", stop_fields(), form,
+                      keep_blank=True)
+    if form.ok:
+        try:
+            service.add_stop(session, visit=visit, row=rows.data[0], actor=user, timezone=_tz(request))
+            return _stops_response(request, session, visit.id, user, flash=Msg("Tour stop added."))
+        except service.InvalidVisit as bad:
+            for name, message in bad.errors.items():
+                form.add_error(name.replace("stop-new-", "stop-0-"), message)
+    return _stops_response(request, session, visit.id, user, status_code=422, stop_form=form)
+
+
+@router.post("/{visit_id}/stops/order")
+def reorder_stops(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep, raw: FormDep) -> Response:
+    _require_change(user, visit)
+    ids = [as_id(v) for v in raw.getlist("stop_ids")[: service.MAX_STOPS + 1]]
+    try:
+        if None in ids:
+            raise service.InvalidOrder()
+        service.reorder_stops(session, visit=visit, stop_ids=ids, actor=user)
+    except service.InvalidOrder:
+        return _stops_response(request, session, visit.id, user, status_code=422,
+                               stop_error=Msg("The tour has changed since this page was loaded, or the order names "
+                                              "stops of another visit. Nothing was moved; here is the current tour."))
+    return _stops_response(request, session, visit.id, user, flash=Msg("Tour order saved."))
+
+
+@router.post("/{visit_id}/stops/{stop_id}/delete")
+def remove_stop(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep, stop_id: RecordId) -> Response:
+    _require_change(user, visit)
+    if service.find_stop(visit, stop_id) is None:
+        raise NotFound()
+    service.remove_stop(session, visit=visit, stop_id=stop_id, actor=user)
+    return _stops_response(request, session, visit.id, user, flash=Msg("Tour stop removed."))
+
+
+@router.get("/{visit_id}/stops/{stop_id}/edit")
+def edit_stop(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep, stop_id: RecordId) -> Response:
+    _require_change(user, visit)
+    stop = service.find_stop(visit, stop_id)
+    if stop is None:
+        raise NotFound()
+    values = {"stop-0-organization_id": str(stop.organization_id), "stop-0-starts_at": to_local_input(stop.starts_at, _tz(request)),
+              "stop-0-host": stop.host, "stop-0-shown": stop.shown, "stop-0-note": stop.note}
+    return _stops_response(request, session, visit.id, user, editing=stop_id, stop_form=FormResult(values=values))
+
+
+@router.post("/{visit_id}/stops/{stop_id}")
+def update_stop(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep, stop_id: RecordId,
+                raw: FormDep) -> Response:
+    _require_change(user, visit)
+    stop = service.find_stop(visit, stop_id)
+    if stop is None:
+        raise NotFound()
+    form = FormResult()
+    rows = parse_rows({f"stop-0-{k}": v for k, v in raw.items() if isinstance(v, str)}, "stop", stop_fields(), form,
+                      keep_blank=True)
+    if form.ok:
+        try:
+            service.update_stop(session, visit=visit, stop=stop, row=rows.data[0], actor=user, timezone=_tz(request))
+            return _stops_response(request, session, visit.id, user, flash=Msg("Tour stop saved."))
+        except service.InvalidVisit as bad:
+            for message in bad.errors.values():
+                form.add_error("stop-0-organization_id", message)
+    return _stops_response(request, session, visit.id, user, status_code=422, editing=stop_id, stop_form=form)
