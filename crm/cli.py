@@ -93,7 +93,7 @@ def cmd_demo_load(args: argparse.Namespace) -> int:
             if args.if_empty and not demo.is_empty(session):
                 print("database has data: demo not loaded")
                 return 0
-            demo.load(session, anchor=anchor)
+            demo.load(session, anchor=anchor, timezone=get_settings().timezone)
     finally:
         database.dispose()
     print(f"demo data loaded (anchor {anchor.isoformat()})")

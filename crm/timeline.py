@@ -49,15 +49,15 @@ def organization_timeline(session: Session, *, organization_id: int, page: int, 
     wanted: dict[str, list[int]] = {"audit": [], "visit": [], "stop": []}
     for kind, record_id, _ in rows:
         wanted[kind].append(record_id)
-    entries = {e.id: e for e in session.scalars(select(AuditEntry).where(AuditEntry.id.in_(wanted["audit"])))} \
-        if wanted["audit"] else {}
+    # Each kind is loaded whether or not this page has any, so a page costs the same queries whatever its mix.
+    entries = {e.id: e for e in session.scalars(select(AuditEntry).where(AuditEntry.id.in_(wanted["audit"])))}
     visit_options = (selectinload(Visit.organizations).joinedload(VisitOrganization.organization)
                      .load_only(Organization.id, Organization.name))
     visits = {v.id: v for v in session.scalars(
-        select(Visit).where(Visit.id.in_(wanted["visit"])).options(visit_options))} if wanted["visit"] else {}
+        select(Visit).where(Visit.id.in_(wanted["visit"])).options(visit_options))}
     stops = {s.id: s for s in session.scalars(
         select(TourStop).where(TourStop.id.in_(wanted["stop"]))
-        .options(joinedload(TourStop.visit).options(visit_options)))} if wanted["stop"] else {}
+        .options(joinedload(TourStop.visit).options(visit_options)))}
     items = []
     for kind, record_id, at in rows:
         item = TimelineItem(kind=kind, at=at)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from itertools import count
 
 from sqlalchemy.orm import Session
@@ -15,6 +15,7 @@ from crm.organizations import service as organization_service
 from crm.organizations.models import Organization
 from crm.tasks import service as task_service
 from crm.tasks.models import Task
+from crm.visits.models import TourStop, Visit, VisitOrganization
 
 PASSWORD = "secret-pass-1"
 _seq = count(1)
@@ -50,3 +51,19 @@ def make_task(session: Session, *, actor: User, **fields) -> Task:
             "due_time": None, "priority": "normal", "organization_id": None, "contact_id": None}
     data.update(fields)
     return task_service.create(session, data=data, actor=actor)
+
+
+def make_visit(session: Session, *, title: str, officer: User, organizations=(), starts_at: datetime | None = None,
+               ends_at: datetime | None = None, status: str = "planned", kind: str = "inbound", place: str = "",
+               outcome: str = "", stops=()) -> Visit:
+    """A visit inserted directly (no audit, no search terms): by default 2026-12-02 09:30–11:30 in Beijing time.
+    `organizations` in order (the first leads); `stops` are zone enterprises toured, in order."""
+    starts_at = starts_at or datetime(2026, 12, 2, 1, 30, tzinfo=UTC)
+    visit = Visit(title=title, kind=kind, status=status, starts_at=starts_at,
+                  ends_at=ends_at or starts_at + timedelta(hours=2), place=place, outcome=outcome,
+                  officer_id=officer.id, created_by_id=officer.id, search_text="")
+    visit.organizations = [VisitOrganization(organization_id=org.id, position=i) for i, org in enumerate(organizations)]
+    visit.stops = [TourStop(organization_id=org.id, position=i) for i, org in enumerate(stops)]
+    session.add(visit)
+    session.commit()
+    return visit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,13 +13,26 @@ from crm import cli, demo
 from crm.auth.models import User
 from crm.contacts.models import Contact
 from crm.organizations.models import Organization
+from crm.tasks.models import Task
+from crm.visits import service as visit_service
+from crm.visits.models import Visit, VisitOrganization
 from tests.conftest import csrf_from, login
 
 ZONE_ENTERPRISES = ["大唐智创", "玉皇新能源", "精进电动", "现代医药港"]
+HEZE = ZoneInfo("Asia/Shanghai")
 
 
 def org_named(session, name: str) -> Organization | None:
     return session.scalar(select(Organization).where(Organization.name == name))
+
+
+def visits_of(session, org: Organization) -> list[Visit]:
+    ids = session.scalars(select(VisitOrganization.visit_id).where(VisitOrganization.organization_id == org.id))
+    return [visit_service.get(session, visit_id) for visit_id in ids]
+
+
+def local_date(moment) -> date:
+    return moment.astimezone(HEZE).date()
 
 
 def test_demo_load_creates_the_seed_zone(app, client, session):
@@ -75,6 +89,50 @@ def test_demo_visit_date_follows_the_anchor(db, session):
     session.commit()
     assert description.startswith("11月26日率团到开发区考察洽谈合作")
     assert "12月2日" not in description
+    [visit] = visits_of(session, org_named(session, "复星集团"))
+    session.commit()
+    assert local_date(visit.starts_at) == date(2026, 11, 26)
+
+
+def test_demo_visits(db, session):
+    """The seed's Fosun visit with its tour, delegation, host and follow-ups; a month of invented visits around it."""
+    anchor = date(2026, 12, 6)
+    demo.load(session, anchor=anchor)
+    fosun = org_named(session, "复星集团")
+    [visit] = visits_of(session, fosun)
+    assert (visit.kind, visit.status) == ("inbound", "done")
+    assert local_date(visit.starts_at) == anchor - timedelta(days=4)
+    assert [s.organization.name for s in visit.stops] == ZONE_ENTERPRISES
+    assert all("听介绍、进车间" in s.shown and "产品研发、资金投入及运营情况" in s.shown for s in visit.stops)
+    stop_times = [s.starts_at for s in visit.stops]
+    assert stop_times == sorted(stop_times) and all(local_date(t) == local_date(visit.starts_at) for t in stop_times)
+    assert [m.contact.name for m in visit.members] == ["祝文魁"]
+    assert [h.user.display_name for h in visit.hosts] == ["练建军"]
+    assert visit.leader_lines == ["党工委书记、管委会主任 练建军"]
+    assert "加快项目投资研讨" in visit.outcome and "寻找更多合作结合点" in visit.outcome
+    assert {i.industry_chain.code for i in visit.industries} == {"new_energy", "biomedicine"}
+
+    # Fosun's follow-ups are the visit's, not standalone duplicates
+    fosun_tasks = session.scalars(select(Task).where(Task.organization_id == fosun.id)).all()
+    titles = {t.title for t in fosun_tasks}
+    assert "向复星集团寄送开发区新能源、生物医药产业资料" in titles and "与复星集团商定第二轮洽谈时间" in titles
+    assert {t.visit_id for t in fosun_tasks} == {visit.id}
+    materials = next(t for t in fosun_tasks if "产业资料" in t.title)
+    assert anchor < materials.due_on <= anchor + timedelta(days=7)
+
+    visits = session.scalars(select(Visit)).all()
+    planned = [v for v in visits if v.status == "planned"]
+    done = [v for v in visits if v.status == "done"]
+    assert 15 <= len(visits) <= 30
+    assert len(planned) >= 5 and all(anchor < local_date(v.starts_at) <= anchor + timedelta(days=21) for v in planned)
+    assert len(done) >= 10 and all(anchor - timedelta(days=28) <= local_date(v.starts_at) < anchor for v in done)
+    assert {v.kind for v in visits} == {"inbound", "outbound", "meeting", "remote", "signing", "aftercare"}
+    assert len({v.officer_id for v in visits}) == 2  # the officer's and the manager's
+    followups = session.scalars(select(Task).where(Task.visit_id.is_not(None))).all()
+    assert any(t.due_on < anchor for t in followups)  # some overdue
+    assert any(anchor <= t.due_on <= anchor + timedelta(days=3) for t in followups)  # some due soon
+    assert session.scalar(select(func.count(Task.id)).where(Task.visit_id.is_(None))) == 0
+    session.commit()
 
 
 # The console command

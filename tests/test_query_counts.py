@@ -3,9 +3,11 @@
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
+from crm.organizations.models import Organization
 from crm.tasks import service as task_service
+from crm.visits import service as visit_service
 from tests.factories import make_contact, make_org
 
 
@@ -32,26 +34,43 @@ def _queries(client, db, url) -> int:
     return len(statements)
 
 
+def _hub(session, users):
+    """The zone enterprise every counted visit tours: its timeline grows with the rows."""
+    hub = session.scalar(select(Organization).where(Organization.name == "计数园区企业"))
+    return hub or make_org(session, actor=users["officer"], name="计数园区企业", kind="zone_enterprise")
+
+
+# The visits are dated in the past, so each timeline page mixes the same kinds of entries (the hub's own creation
+# is the newest), whatever the number of rows: the count compares like with like.
 def _add(session, users, n, start):
     officer = users["officer"]
+    hub = _hub(session, users)
     for i in range(start, start + n):
         org = make_org(session, actor=officer, name=f"计数机构{i:03d}", tags=f"标签{i % 3}")
-        make_contact(session, actor=officer, organization=org, name=f"联系人{i:03d}")
+        contact = make_contact(session, actor=officer, organization=org, name=f"联系人{i:03d}")
         task_service.create(session, actor=officer, data={
             "title": f"跟进{i}", "description": "", "assignee_id": officer.id, "due_on": "2026-12-01",
             "due_time": None, "priority": "normal", "organization_id": org.id, "contact_id": None})
+        visit_service.create(session, actor=officer, timezone="Asia/Shanghai", visit_input=visit_service.VisitInput(
+            data={"title": f"计数考察{i}", "kind": "inbound", "status": "planned", "starts_at": "2020-12-02T09:00",
+                  "ends_at": "2020-12-02T12:00", "summary": "计数", "officer_id": officer.id, "estimated_investment": ""},
+            organization_ids=[org.id], member_ids=[contact.id], host_ids=[officer.id],
+            stops=[(0, {"organization_id": hub.id, "starts_at": "", "host": "", "shown": "计数", "note": ""})]))
 
 
 @pytest.mark.parametrize("username, url", [
     ("officer", "/organizations"), ("officer", "/organizations?q=%E8%AE%A1%E6%95%B0"), ("officer", "/contacts"),
     ("officer", "/tasks"), ("manager", "/tasks?team=1"), ("officer", "/search?q=%E8%AE%A1%E6%95%B0"),
-    ("officer", "/"), ("admin", "/admin/audit"),
+    ("officer", "/"), ("admin", "/admin/audit"), ("officer", "/visits"), ("officer", "/visits?q=%E8%AE%A1%E6%95%B0"),
+    ("officer", "/visits/calendar?month=2020-12"), ("officer", "/visits/export.ics?from=2020-12-01"),
+    ("officer", "/organizations/{hub}"), ("officer", "/organizations/{hub}/timeline"),
 ])
 def test_query_count_is_the_same_for_5_and_50_rows(client, db, session, users, username, url):
     from tests.conftest import login
 
     login(client, username)
     _add(session, users, 5, 0)
+    url = url.format(hub=_hub(session, users).id)
     few = _queries(client, db, url)
     _add(session, users, 45, 5)
     many = _queries(client, db, url)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crm import demo
 from crm.audit.models import AuditEntry
@@ -750,30 +750,38 @@ def test_home_page_with_nothing_overdue(officer_client, session, users, today):
 
 # Demo
 
-def test_demo_creates_the_fosun_follow_ups_for_the_officer(session):
+def test_demo_creates_the_fosun_follow_ups_as_the_visits(session):
     anchor = date(2026, 12, 6)
     demo.load(session, anchor=anchor)
     session.expire_all()
     fosun = session.scalar(select(Organization).where(Organization.name == "复星集团"))
-    tasks = session.scalars(select(Task).order_by(Task.due_on)).all()
+    tasks = session.scalars(select(Task).where(Task.organization_id == fosun.id).order_by(Task.due_on)).all()
     assert len(tasks) == 3
-    assert {t.organization_id for t in tasks} == {fosun.id}
-    officer_ids = {t.assignee_id for t in tasks}
-    assert {session.get(User, i).username for i in officer_ids} == {"officer"}
-    assert [t.due_on - anchor for t in tasks] == [timedelta(days=-1), timedelta(days=1), timedelta(days=10)]
+    assert len({t.visit_id for t in tasks}) == 1 and tasks[0].visit_id is not None  # all three: the Fosun visit's
+    assignees = [session.get(User, t.assignee_id).username for t in tasks]
+    assert assignees == ["officer", "officer", "manager"]
+    assert [t.due_on - anchor for t in tasks] == [timedelta(days=-1), timedelta(days=2), timedelta(days=14)]
     assert all(t.status == "open" for t in tasks)
     assert "整理复星集团考察" in tasks[0].title  # the overdue one: feedback on the visit
-    assert [t.priority for t in tasks].count("high") == 1
-    officer_id = officer_ids.pop()
-    assert task_service.due_counts(session, assignee_id=officer_id, today=anchor) == (1, 0)
+    assert "第二轮洽谈" in tasks[2].title
+    every_task = session.scalars(select(Task)).all()
     audited = session.scalars(select(AuditEntry.entity_id).where(AuditEntry.entity_type == "task")).all()
-    assert sorted(audited) == sorted(t.id for t in tasks)
+    assert sorted(audited) == sorted(t.id for t in every_task)
+    officer_id = tasks[0].assignee_id
+    overdue = sum(1 for t in every_task if t.assignee_id == officer_id and t.due_on < anchor)
+    due_today = sum(1 for t in every_task if t.assignee_id == officer_id and t.due_on == anchor)
+    assert overdue >= 2  # the Fosun feedback and the invented visits' late follow-ups
+    assert task_service.due_counts(session, assignee_id=officer_id, today=anchor) == (overdue, due_today)
 
 
-def test_demo_officer_sees_one_overdue_fosun_follow_up(client, session, today):
+def test_demo_officer_sees_the_overdue_fosun_follow_up(client, session, today):
     demo.load(session, anchor=today)
+    officer_id = session.scalar(select(User.id).where(User.username == "officer"))
+    overdue = session.scalar(select(func.count(Task.id)).where(Task.assignee_id == officer_id, Task.due_on < today))
+    session.commit()
     login(client, "officer", demo.DEMO_PASSWORD)
     groups = task_groups(client.get("/tasks").text)
-    assert groups["已逾期"] == ["整理复星集团考察大唐智创、玉皇新能源、精进电动、现代医药港的反馈"]
-    assert "与复星集团商定第二轮洽谈时间" in groups["以后"]
-    assert "逾期 1 项" in _task_summary(client.get("/").text)
+    assert "整理复星集团考察大唐智创、玉皇新能源、精进电动、现代医药港的反馈" in groups["已逾期"]
+    assert len(groups["已逾期"]) == overdue
+    assert all("与复星集团商定第二轮洽谈时间" not in titles for titles in groups.values())  # the manager's
+    assert f"逾期 {overdue} 项" in _task_summary(client.get("/").text)

@@ -277,7 +277,7 @@ def _description(visit: Visit, *, timezone: str, locale: str) -> str:
     lines = [line(N_("Kind"), _(KIND_LABELS.get(visit.kind, visit.kind)))]
     names = [vo.organization.name for vo in visit.organizations]
     if names:
-        lines.append(line(N_("Organizations"), ", ".join(names)))
+        lines.append(line(N_("Organizations"), ("、" if locale.startswith("zh") else ", ").join(names)))
     if visit.stops:
         zone = ZoneInfo(timezone)
         lines.append(_("%(label)s:", label=_("Tour")))
