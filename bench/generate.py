@@ -1,31 +1,41 @@
-"""A fresh benchmark database: 20,000 organizations and 60,000 contacts, inserted with Core executemany.
+"""A fresh benchmark database: 20,000 organizations, 60,000 contacts and (bench/activity.py) 200,000 visits with
+600,000 tour stops, 400,000 tasks and their audit trail, inserted in one transaction with executemany.
 
 Derived columns are computed exactly as the services compute them (crm/organizations/service.py,
-crm/contacts/service.py): name_normalized, name_sort, tags ",a,b,", and search_text — an organization's
-includes the names of its unarchived contacts.
+crm/contacts/service.py, crm/visits/service.py): name_normalized, name_sort, tags ",a,b,", and search_text — an
+organization's includes the names of its unarchived contacts — and the search_term rows of every search_text.
 """
 
 from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Iterator
+import sqlite3
+import time
+from array import array
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from pypinyin import lazy_pinyin
-from sqlalchemy import select
+from sqlalchemy import Table, make_url, select
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
+from bench import activity
 from crm import migrate, search_text
+from crm.audit.models import AuditEntry
 from crm.auth import service as auth_service
+from crm.auth.models import User
 from crm.contacts.models import Contact
 from crm.db import Database
 from crm.organizations.models import IndustryChain, Organization, OrganizationKind, OrganizationTag, Ownership, Tag
 from crm.search import service as search_service
-from crm.search.models import SearchTerm
+from crm.tasks.models import Task
 from crm.validators import credit_code_check_char
+from crm.visits.models import TourStop, Visit, VisitHost, VisitIndustry, VisitMember, VisitOrganization
 
+_DIALECT = SQLiteDialect_pysqlite()
 ORGANIZATIONS = 20_000
 CONTACTS = 60_000
 USERNAME = "bench-officer"
@@ -64,6 +74,14 @@ TITLES = ["总经理", "董事长", "投资总监", "副总经理", "战略发�
 class Generated:
     industry_ids: dict[str, int]
     person_name: str  # a three-character Chinese contact name present in the data
+    timeline_org_id: int  # a zone enterprise with exactly activity.TIMELINE_ENTRIES timeline entries
+    busiest_org_id: int  # the zone enterprise most tours stop at
+    busiest_entries: int  # its timeline entries
+    week: tuple[str, str]  # a past Monday and Sunday, ISO dates
+    week_visits: int
+    timeline_org_visits: int
+    word_visits: dict[str, int] = field(default_factory=dict)  # header-search word: visits whose text has it
+    search_terms: int = 0
 
 
 @contextmanager
@@ -143,8 +161,81 @@ def _contacts(rng: random.Random, org_ids: list[int], foreign: set[int], now: da
     return rows
 
 
-def generate(url: str, *, seed: int = 20211206) -> Generated:
-    """Migrate the (empty) database at `url`, add the benchmark's officer, its organizations and contacts."""
+def _insert(cur: sqlite3.Cursor, table: Table, rows: list[dict]) -> None:
+    """Core's executemany without its per-row overhead: each column's own bind processor (UTC datetimes, dates,
+    JSON, numerics) applied to the values, its scalar default filled in when a row leaves it out."""
+    if not rows:
+        return
+    columns = list(table.c)
+    fill = {c.name: getattr(c.default.arg, "value", c.default.arg)  # StrEnum defaults as plain str
+            for c in columns if c.default is not None and c.default.is_scalar}
+    missing = [c.name for c in columns if c.name not in rows[0] and c.name not in fill and not c.nullable]
+    if missing:
+        raise ValueError(f"{table.name}: no value for {missing}")
+    processors = [c.type._cached_bind_processor(_DIALECT) for c in columns]
+    names = [c.name for c in columns]
+
+    def values():
+        for row in rows:
+            out = []
+            for name, process in zip(names, processors, strict=True):
+                value = row.get(name, fill.get(name))
+                out.append(process(value) if process is not None and value is not None else value)
+            yield tuple(out)
+
+    cur.executemany(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", values())
+
+
+def _insert_terms(cur: sqlite3.Cursor, kinds: list[tuple[str, list[dict]]]) -> int:
+    """search_term rows for each record's search_text, inserted in primary-key order (term, kind, record_id) with the
+    (kind, record_id) index dropped and rebuilt afterwards: tens of millions of rows, appended rather than scattered."""
+    postings: dict[tuple[str, str], array] = {}
+    for kind, rows in kinds:
+        for row in rows:  # in id order, so each posting list comes out sorted
+            for term in search_service.terms(row["search_text"]):
+                key = (term, kind)
+                if (ids := postings.get(key)) is None:
+                    ids = postings[key] = array("i")
+                ids.append(row["id"])
+    index_sql = cur.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'search_term' "
+                            "AND sql IS NOT NULL").fetchall()
+    for (sql,) in index_sql:
+        cur.execute(f"DROP INDEX {sql.split()[2]}")
+    # Python orders str by code point, SQLite's BINARY collation by UTF-8 bytes: the same order.
+    cur.executemany("INSERT INTO search_term (term, kind, record_id) VALUES (?, ?, ?)",
+                    ((term, kind, record_id) for term, kind in sorted(postings) for record_id in postings[term, kind]))
+    for (sql,) in index_sql:
+        cur.execute(sql)
+    return sum(len(ids) for ids in postings.values())
+
+
+@contextmanager
+def _bulk_connection(path: str) -> Iterator[sqlite3.Cursor]:
+    """One transaction without a journal or fsync, for building the throwaway database only; WAL again afterwards,
+    as the app runs it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        cur = conn.cursor()
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-1000000", "temp_store=MEMORY",
+                       "locking_mode=EXCLUSIVE"):
+            cur.execute(f"PRAGMA {pragma}")
+        cur.execute("BEGIN")
+        yield cur
+        cur.execute("COMMIT")
+        cur.execute("PRAGMA locking_mode=NORMAL")
+        cur.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+
+
+def generate(url: str, *, seed: int = 20211206, log: Callable[[str], None] = print) -> Generated:
+    """Migrate the (empty) database at `url`, add the benchmark's users, organizations, contacts, visits, tours,
+    tasks and audit trail, and the search index of all of it."""
+    started = time.monotonic()
+
+    def step(what: str) -> None:
+        log(f"  {time.monotonic() - started:5.0f} s  {what}")
+
     migrate.upgrade(url)
     rng = random.Random(seed)
     now = datetime.now(UTC)
@@ -155,64 +246,83 @@ def generate(url: str, *, seed: int = 20211206) -> Generated:
                 session, username=USERNAME, display_name="张晓明", password=PASSWORD, role="officer", actor=None
             )
             industry_ids = dict(session.execute(select(IndustryChain.code, IndustryChain.id)).all())
-
-        names = _Names(rng)
-        kinds = [k.value for k in OrganizationKind]
-        orgs: list[dict] = []
-        foreign: set[int] = set()
-        fosun = dict(zip(rng.sample(range(1, ORGANIZATIONS + 1), len(FOSUN)), FOSUN, strict=True))
-        for org_id in range(1, ORGANIZATIONS + 1):
-            chain, country, credit_code = rng.choice(list(INDUSTRIES)), "中国", None
-            ownership = rng.choice([Ownership.STATE, Ownership.PRIVATE, Ownership.JOINT_VENTURE])
-            if org_id in fosun:
-                (name, name_en), chain, city = fosun[org_id], "biomedicine", "上海"
-            elif rng.random() < 0.15:
-                (name, country, city), name_en, ownership = names.foreign(chain), "", Ownership.FOREIGN
-                foreign.add(org_id)
-            else:
-                name, name_en, city = names.chinese(chain)
-                credit_code = f"91371700MA{org_id:07d}"
-                credit_code += credit_code_check_char(credit_code)
-            updated = now - timedelta(minutes=rng.randrange(2 * 365 * 24 * 60))
-            orgs.append({
-                "id": org_id, "name": name, "name_normalized": search_text.normalize_name(name),
-                "name_sort": search_text.sort_key(name), "name_en": name_en, "credit_code": credit_code,
-                "kind": rng.choices(kinds, weights=[60, 25, 5, 5, 5])[0],
-                "industry_chain_id": industry_ids[chain] if rng.random() < 0.9 else None,
-                "ownership": ownership.value, "country_region": country, "city": city, "address": "", "website": "",
-                "tags": _stored_tags(rng.sample(TAGS, rng.choice((0, 1, 1, 2, 3)))), "description": "",
-                "owner_id": officer.id if rng.random() < 0.5 else None,
-                "archived_at": updated if rng.random() < 0.02 else None,
-                "created_at": updated - timedelta(days=rng.randrange(400)), "updated_at": updated,
-            })
-
-        contacts = _contacts(rng, [o["id"] for o in orgs], foreign, now)
-        contact_names: dict[int, list[str]] = {}
-        with _memoized_pinyin():
-            for c in contacts:
-                org = orgs[c["organization_id"] - 1]
-                c["search_text"] = search_text.build(
-                    c["name"], extra=(org["name"], c["title"], c["mobile"], c["email"], c["wechat"])
-                )
-                if c["archived_at"] is None:  # in id order, as the service's query returns them
-                    contact_names.setdefault(c["organization_id"], []).append(c["name"])
-            for org in orgs:
-                org["search_text"] = search_text.build(org["name"], org["name_en"], *contact_names.get(org["id"], []))
-
-        tag_ids = {name: i for i, name in enumerate(TAGS, start=1)}
-        organization_tags = [{"organization_id": org["id"], "tag_id": tag_ids[t]}
-                             for org in orgs for t in org["tags"].split(",") if t]
-        with database.engine.begin() as conn:
-            conn.execute(Organization.__table__.insert(), orgs)
-            conn.execute(Contact.__table__.insert(), contacts)
-            conn.execute(Tag.__table__.insert(), [{"id": i, "name": n} for n, i in tag_ids.items()])
-            conn.execute(OrganizationTag.__table__.insert(), organization_tags)
-            for kind, rows in (("organization", orgs), ("contact", contacts)):
-                terms = [{"term": t, "kind": kind, "record_id": row["id"]}
-                         for row in rows for t in search_service.terms(row["search_text"])]
-                conn.execute(SearchTerm.__table__.insert(), terms)
-        person = next(c["name"] for c in contacts[len(contacts) // 2:] if len(c["name"]) == 3 and c["name"][0] in SURNAMES
-                      and c["archived_at"] is None)
-        return Generated(industry_ids=industry_ids, person_name=person)
+            officer_id, password_hash = officer.id, officer.password_hash
     finally:
         database.dispose()
+
+    names = _Names(rng)
+    kinds = [k.value for k in OrganizationKind]
+    orgs: list[dict] = []
+    foreign: set[int] = set()
+    fosun = dict(zip(rng.sample(range(1, ORGANIZATIONS + 1), len(FOSUN)), FOSUN, strict=True))
+    for org_id in range(1, ORGANIZATIONS + 1):
+        chain, country, credit_code = rng.choice(list(INDUSTRIES)), "中国", None
+        ownership = rng.choice([Ownership.STATE, Ownership.PRIVATE, Ownership.JOINT_VENTURE])
+        if org_id in fosun:
+            (name, name_en), chain, city = fosun[org_id], "biomedicine", "上海"
+        elif rng.random() < 0.15:
+            (name, country, city), name_en, ownership = names.foreign(chain), "", Ownership.FOREIGN
+            foreign.add(org_id)
+        else:
+            name, name_en, city = names.chinese(chain)
+            credit_code = f"91371700MA{org_id:07d}"
+            credit_code += credit_code_check_char(credit_code)
+        updated = now - timedelta(minutes=rng.randrange(2 * 365 * 24 * 60))
+        orgs.append({
+            "id": org_id, "name": name, "name_normalized": search_text.normalize_name(name),
+            "name_sort": search_text.sort_key(name), "name_en": name_en, "credit_code": credit_code,
+            "kind": rng.choices(kinds, weights=[60, 25, 5, 5, 5])[0],
+            "industry_chain_id": industry_ids[chain] if rng.random() < 0.9 else None,
+            "ownership": ownership.value, "country_region": country, "city": city, "address": "", "website": "",
+            "tags": _stored_tags(rng.sample(TAGS, rng.choice((0, 1, 1, 2, 3)))), "description": "",
+            "owner_id": officer_id if rng.random() < 0.5 else None,
+            "archived_at": updated if rng.random() < 0.02 else None,
+            "created_at": updated - timedelta(days=rng.randrange(400)), "updated_at": updated,
+        })
+
+    contacts = _contacts(rng, [o["id"] for o in orgs], foreign, now)
+    contact_names: dict[int, list[str]] = {}
+    with _memoized_pinyin():
+        for c in contacts:
+            org = orgs[c["organization_id"] - 1]
+            c["search_text"] = search_text.build(
+                c["name"], extra=(org["name"], c["title"], c["mobile"], c["email"], c["wechat"])
+            )
+            if c["archived_at"] is None:  # in id order, as the service's query returns them
+                contact_names.setdefault(c["organization_id"], []).append(c["name"])
+        for org in orgs:
+            org["search_text"] = search_text.build(org["name"], org["name_en"], *contact_names.get(org["id"], []))
+        step(f"{len(orgs):,} organizations and {len(contacts):,} contacts")
+        work = activity.generate(rng, now=now, orgs=orgs, contacts=contacts, officer_id=officer_id,
+                                 password_hash=password_hash, industry_ids=industry_ids, fosun_ids=list(fosun))
+    step(f"{len(work.visits):,} visits, {len(work.tour_stops):,} tour stops, {len(work.tasks):,} tasks, "
+         f"{len(work.audits):,} audit entries")
+
+    tag_ids = {name: i for i, name in enumerate(TAGS, start=1)}
+    organization_tags = [{"organization_id": org["id"], "tag_id": tag_ids[t]}
+                         for org in orgs for t in org["tags"].split(",") if t]
+    with _bulk_connection(make_url(url).database) as cur:
+        first_audit = cur.execute("SELECT coalesce(max(id), 0) + 1 FROM audit_entry").fetchone()[0]
+        for n, audit in enumerate(work.audits, start=first_audit):  # after the officer's creation
+            audit["id"] = n
+        for table, rows in ((Organization.__table__, orgs), (Contact.__table__, contacts),
+                            (Tag.__table__, [{"id": i, "name": n} for n, i in tag_ids.items()]),
+                            (OrganizationTag.__table__, organization_tags), (User.__table__, work.users),
+                            (Visit.__table__, work.visits), (VisitOrganization.__table__, work.visit_organizations),
+                            (VisitMember.__table__, work.visit_members), (VisitHost.__table__, work.visit_hosts),
+                            (VisitIndustry.__table__, work.visit_industries), (TourStop.__table__, work.tour_stops),
+                            (Task.__table__, work.tasks), (AuditEntry.__table__, work.audits)):
+            _insert(cur, table, rows)
+        step("rows inserted")
+        terms = _insert_terms(cur, [("organization", orgs), ("contact", contacts), ("visit", work.visits)])
+        step(f"{terms:,} search_term rows inserted and indexed")
+    step("committed")
+
+    person = next(c["name"] for c in contacts[len(contacts) // 2:] if len(c["name"]) == 3 and c["name"][0] in SURNAMES
+                  and c["archived_at"] is None)
+    return Generated(
+        industry_ids=industry_ids, person_name=person, timeline_org_id=work.timeline_org_id,
+        busiest_org_id=work.busiest_org_id, busiest_entries=work.busiest_entries,
+        week=(work.week[0].isoformat(), work.week[1].isoformat()), week_visits=work.week_visits,
+        timeline_org_visits=work.timeline_org_visits, word_visits=work.word_visits, search_terms=terms,
+    )

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     login_lock_minutes: int = 15
 
     page_size: int = 50
+    # The largest file a user may attach (photos, documents), in MB; a request body may exceed it by 1 MB of form.
+    max_upload_mb: int = 20
     # Threads serving sync routes at once in one worker (anyio's default is 40). On SQLite every request is
     # CPU-bound, and one thread measured best (docs/performance.md); on PostgreSQL threads overlap network waits.
     worker_threads: int | None = None

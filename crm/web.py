@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 
 from crm import formatting
 from crm.audit import labels as audit_labels
+from crm.errors import BadRequest
 from crm.i18n import LOCALE_NAMES, LOCALES, Msg, bound_gettext
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,8 +172,39 @@ def pop_flashes(request: Request) -> list[Msg]:
 
 # Forms
 
+UPLOAD_OVERHEAD_BYTES = 1024 * 1024  # what an upload's body may hold besides the file: other fields, multipart framing
+
+
+def accepts_upload(endpoint):
+    """Marks a route whose form may carry a file. Every other form is refused if it carries one."""
+    endpoint.accepts_upload = True
+    return endpoint
+
+
+def upload_limit_bytes(request: Request) -> int:
+    return request.app.state.settings.max_upload_mb * 1024 * 1024
+
+
+def upload_body_too_large(request: Request) -> bool:
+    """Whether an upload's declared body exceeds the file limit plus the form around it. Checked before the body
+    is read: Starlette spools file parts to disk without a size limit of its own (`max_part_size` bounds only the
+    text fields). A body without a Content-Length counts as too large; browsers always send one."""
+    length = request.headers.get("content-length", "")
+    return not length.isdigit() or int(length) > upload_limit_bytes(request) + UPLOAD_OVERHEAD_BYTES
+
+
+def upload_too_large_message(request: Request) -> Msg:
+    return Msg("The file is larger than %(limit)s MB, the most a file may be.",
+               limit=request.app.state.settings.max_upload_mb)
+
+
 async def form_data(request: Request) -> FormData:
-    """The posted form, parsed once (the CSRF check has usually parsed it already)."""
+    """The posted form, parsed once, by whoever asks first (usually the CSRF check), with the route's limits:
+    no files at all, except on routes marked `accepts_upload`, whose body must also fit the upload limit."""
+    if getattr(request.scope.get("endpoint"), "accepts_upload", False):
+        if upload_body_too_large(request):
+            raise BadRequest(upload_too_large_message(request))
+        return await request.form(max_files=1, max_fields=200)
     return await request.form(max_files=0, max_fields=200)
 
 

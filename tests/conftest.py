@@ -150,6 +150,22 @@ def other_client(app) -> Iterator[TestClient]:
 
 
 @pytest.fixture
+def client_as(app):
+    """client_as(username) → another signed-in browser session in the same test."""
+    clients = []
+
+    def make(username: str) -> TestClient:
+        client = TestClient(app, base_url="http://testserver", follow_redirects=False)
+        clients.append(client.__enter__())
+        login(client, username)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
 def session(db):
     with TestSession(bind=db.engine, expire_on_commit=False) as s:
         yield s

@@ -105,22 +105,6 @@ def fosun(session, users):
     return make_org(session, actor=users["officer"], name="复星集团")
 
 
-@pytest.fixture
-def client_as(app):
-    """client_as(username) → another signed-in browser session in the same test."""
-    clients = []
-
-    def make(username: str) -> TestClient:
-        client = TestClient(app, base_url="http://testserver", follow_redirects=False)
-        clients.append(client.__enter__())
-        login(client, username)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
 # Create from an organization
 
 def test_new_follow_up_form_from_an_organization_is_prefilled(officer_client, fosun, users, today):

@@ -104,7 +104,7 @@ def test_tour_on_the_visit_page_add_reorder_remove(officer_client, session, user
     assert response.status_code == 422
     session.expire_all()
     assert [s.id for s in session.scalars(select(TourStop).where(TourStop.visit_id == visit.id).order_by(TourStop.position))] == [ids[2], ids[0], ids[1]]
-    response = post(officer_client, f"/visits/{visit.id}/stops", {"organization_id": str(enterprises[3].id), "shown": "进车间"}, headers=HX)
+    response = post(officer_client, f"/visits/{visit.id}/stops", {"stop-0-organization_id": str(enterprises[3].id), "stop-0-shown": "进车间"}, headers=HX)
     assert response.status_code == 200 and "现代医药港" in response.text
     response = post(officer_client, f"/visits/{visit.id}/stops/{ids[0]}/delete", headers=HX)
     assert response.status_code == 200
@@ -124,3 +124,160 @@ def test_list_search_and_quick_log(officer_client, session, users, fosun):
     assert response.status_code == 303, response.text
     assert count_rows(session, Visit) == 2
     assert session.scalar(select(Task).where(Task.title == "发送资料")).visit_id is not None
+
+
+def _saved(officer_client, session, form) -> Visit:
+    response = post(officer_client, "/visits", form)
+    assert response.status_code == 303, response.text
+    officer_client.get(response.headers["location"])  # shows (and so clears) the "saved" message
+    session.expire_all()
+    return session.scalar(select(Visit).order_by(Visit.id.desc()))
+
+
+def test_two_officers_editing_the_same_visit_the_second_save_is_refused(officer_client, client_as, session, users, fosun):
+    visit = _saved(officer_client, session, visit_form(fosun, users))
+    first = officer_client.get(f"/visits/{visit.id}/edit")
+    assert first.status_code == 200
+    manager = client_as("manager")
+    assert manager.get(f"/visits/{visit.id}/edit").status_code == 200
+    edit = {**visit_form(fosun, users), "version": str(visit.version)}
+    assert post(manager, f"/visits/{visit.id}", {**edit, "outcome": "领导的结论"}).status_code == 303
+    response = post(officer_client, f"/visits/{visit.id}", {**edit, "outcome": "专员的结论"})
+    assert response.status_code == 409
+    assert "领导的结论" in response.text  # what the other saved is shown
+    assert "专员的结论" in response.text  # and the user's own input is kept
+    session.expire_all()
+    assert session.get(Visit, visit.id).outcome == "领导的结论"
+
+
+def test_editing_adds_followups_and_keeps_the_tour(officer_client, session, users, fosun, enterprises):
+    visit = _saved(officer_client, session, visit_form(fosun, users, stops=[(enterprises[0], "")]))
+    edit = {**visit_form(fosun, users, status="done", outcome="同意二次洽谈",
+                         followups=[("准备二轮洽谈材料", users["officer"], "2026-12-10")]), "version": str(visit.version)}
+    assert post(officer_client, f"/visits/{visit.id}", edit).status_code == 303
+    session.expire_all()
+    assert session.get(Visit, visit.id).outcome == "同意二次洽谈"
+    assert count_rows(session, TourStop) == 1
+    assert session.scalar(select(Task).where(Task.visit_id == visit.id)).title == "准备二轮洽谈材料"
+
+
+def test_only_its_people_and_managers_change_a_visit(client_as, officer_client, session, users, fosun, enterprises):
+    visit = _saved(officer_client, session, visit_form(fosun, users, host_ids=[], stops=[(enterprises[0], "")]))
+    other = client_as("officer2")
+    assert other.get(f"/visits/{visit.id}").status_code == 200  # everyone may read
+    assert other.get(f"/visits/{visit.id}/edit").status_code == 403
+    assert post(other, f"/visits/{visit.id}/stops", {"stop-0-organization_id": str(enterprises[1].id)}).status_code == 403
+    assert post(other, f"/visits/{visit.id}/delete").status_code == 403
+    assert count_rows(session, TourStop) == 1
+    manager = client_as("manager")
+    assert manager.get(f"/visits/{visit.id}/edit").status_code == 200
+
+
+def test_delete_asks_first_then_removes_visit_tour_and_followups(officer_client, session, users, fosun, enterprises):
+    visit = _saved(officer_client, session, visit_form(fosun, users, stops=[(enterprises[0], "")],
+                                                       followups=[("寄送资料", users["officer"], "2026-12-07")]))
+    confirm = officer_client.get(f"/visits/{visit.id}/delete")
+    assert confirm.status_code == 200 and "复星集团考察" in confirm.text
+    visit_id = visit.id
+    assert post(officer_client, f"/visits/{visit_id}/delete").status_code == 303
+    assert count_rows(session, Visit) == 0 and count_rows(session, TourStop) == 0 and count_rows(session, Task) == 0
+    assert f'href="/visits/{visit_id}"' not in officer_client.get("/search?q=复星集团考察").text
+
+
+def test_bad_input_is_refused_next_to_the_field(officer_client, session, users, fosun, enterprises):
+    cases = {
+        "starts_at": {"starts_at": "2026-13-02T09:00"},
+        "estimated_investment": {"estimated_investment": "五千万"},
+        "followup-0-due_on": {"followup-0-title": "寄送资料", "followup-0-assignee_id": str(users["officer"].id),
+                              "followup-0-due_on": "12/07/2026"},
+        "organization_ids": {"organization_ids": []},
+        "member_ids": {"member_ids": ["999999"]},
+    }
+    for field, override in cases.items():
+        response = post(officer_client, "/visits", visit_form(fosun, users, **override))
+        assert response.status_code == 422, field
+        assert field_error(response.text, field), field
+    assert count_rows(session, Visit) == 0 and count_rows(session, Task) == 0
+
+
+def test_a_stop_at_a_non_zone_enterprise_is_refused_on_the_visit_page(officer_client, session, users, fosun, enterprises):
+    visit = _saved(officer_client, session, visit_form(fosun, users))
+    response = post(officer_client, f"/visits/{visit.id}/stops", {"stop-0-organization_id": str(fosun.id), "stop-0-shown": "进车间"},
+                    headers=HX)
+    assert response.status_code == 422
+    assert field_error(response.text, "stop-0-organization_id")
+    assert 'value="进车间"' in response.text or ">进车间</textarea>" in response.text
+    assert count_rows(session, TourStop) == 0
+
+
+def test_organization_timelines_show_visits_and_hosted_tours(officer_client, session, users, fosun, enterprises):
+    _saved(officer_client, session, visit_form(fosun, users, stops=[(enterprises[0], "听介绍、进车间")]))
+    investor_page = officer_client.get(f"/organizations/{fosun.id}").text
+    timeline = investor_page.split('id="timeline"', 1)[1]
+    assert 'class="timeline-visit"' in timeline and "复星集团考察" in timeline
+    host_page = officer_client.get(f"/organizations/{enterprises[0].id}").text
+    timeline = host_page.split('id="timeline"', 1)[1]
+    assert 'class="timeline-stop"' in timeline and "复星集团考察" in timeline and "12月2日" in timeline
+    fragment = officer_client.get(f"/organizations/{enterprises[0].id}/timeline?page=1", headers=HX)
+    assert fragment.status_code == 200 and "<html" not in fragment.text and "复星集团考察" in fragment.text
+
+
+def test_home_shows_upcoming_delegations(officer_client, session, users, fosun):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    soon = datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=3)
+    later = soon + timedelta(days=30)
+    _saved(officer_client, session, visit_form(fosun, users, title="下周来访", status="planned",
+                                               starts_at=soon.strftime("%Y-%m-%dT%H:%M"), ends_at=(soon + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")))
+    _saved(officer_client, session, visit_form(fosun, users, title="下月来访", status="planned",
+                                               starts_at=later.strftime("%Y-%m-%dT%H:%M"), ends_at=(later + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")))
+    home = officer_client.get("/").text
+    section = home.split('id="upcoming-delegations"', 1)[1].split("</section>", 1)[0]
+    assert "下周来访" in section and "下月来访" not in section
+
+
+def test_list_filters_by_kind_status_officer_and_dates(officer_client, session, users, fosun):
+    _saved(officer_client, session, visit_form(fosun, users, title="来访甲", kind="inbound", status="done",
+                                               host_ids=[str(users["officer"].id)]))
+    _saved(officer_client, session, visit_form(fosun, users, title="电话乙", kind="remote", status="planned",
+                                               starts_at="2026-12-20T10:00", ends_at="2026-12-20T10:30",
+                                               officer_id=str(users["manager"].id)))
+    def titles(query):
+        page = officer_client.get("/visits?" + query)
+        assert page.status_code == 200, page.text
+        return {t for t in ("来访甲", "电话乙") if t in page.text}
+    assert titles("kind=remote") == {"电话乙"}
+    assert titles("status=done") == {"来访甲"}
+    assert titles(f"officer={users['manager'].id}") == {"电话乙"}  # responsible, or among our attendees
+    assert titles(f"officer={users['officer'].id}") == {"来访甲"}
+    assert titles("from=2026-12-10&to=2026-12-31") == {"电话乙"}
+    assert titles("from=2026-12-02&to=2026-12-02") == {"来访甲"}
+    assert titles(f"organization={fosun.id}") == {"来访甲", "电话乙"}
+    assert officer_client.get("/visits?from=2026-99-01").status_code == 400
+    assert officer_client.get("/visits?kind=party").status_code == 400
+
+
+def test_quick_log_refuses_missing_organization_and_keeps_the_text(officer_client, session, users, fosun):
+    response = post(officer_client, "/visits/quick", {"kind": "meeting", "organization_id": "", "starts_at": "2026-12-03T10:00",
+                                                      "summary": "在展会上偶遇", "followup_title": "回电", "followup_due_on": ""})
+    assert response.status_code == 422
+    assert field_error(response.text, "organization_id") and field_error(response.text, "followup_due_on")
+    assert "在展会上偶遇" in response.text
+    assert count_rows(session, Visit) == 0 and count_rows(session, Task) == 0
+
+
+def test_tour_edit_in_place_and_audit(officer_client, session, users, fosun, enterprises):
+    from crm.audit.models import AuditEntry
+
+    visit = _saved(officer_client, session, visit_form(fosun, users, stops=[(enterprises[0], "旧")]))
+    stop = session.scalar(select(TourStop))
+    form = officer_client.get(f"/visits/{visit.id}/stops/{stop.id}/edit", headers=HX)
+    assert form.status_code == 200 and "旧" in form.text
+    response = post(officer_client, f"/visits/{visit.id}/stops/{stop.id}",
+                    {"stop-0-organization_id": str(enterprises[1].id), "stop-0-shown": "产品研发、资金投入及运营情况"}, headers=HX)
+    assert response.status_code == 200 and "产品研发" in response.text
+    session.expire_all()
+    assert session.get(TourStop, stop.id).organization_id == enterprises[1].id
+    changes = [e.changes for e in session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "visit"))]
+    assert any("stop_shown" in c for c in changes)

@@ -72,7 +72,7 @@ FIELD_LABELS = {
 }
 
 # Where a record type names a field differently (a task's title is "what", a contact's title is a job title).
-ENTITY_FIELD_LABELS = {"task": {"title": N_("What"), "description": N_("Details")}}
+ENTITY_FIELD_LABELS = {"task": {"title": N_("What"), "description": N_("Details")}, "visit": {"title": N_("Subject")}}
 
 
 def field_label(entity_type: str, field: str) -> str:

@@ -9,7 +9,10 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.datastructures import UploadFile
 
+from crm.attachments import service as attachment_service
+from crm.attachments.routes import panel_context
 from crm.audit import service as audit_service
 from crm.auth import service as auth_service
 from crm.auth.deps import CurrentUser, Forbidden
@@ -41,7 +44,7 @@ from crm.visits.schemas import (
     to_local_input,
     visit_fields,
 )
-from crm.web import FormDep, is_htmx, redirect, render
+from crm.web import FormDep, accepts_upload, is_htmx, redirect, render, upload_limit_bytes
 
 router = APIRouter(prefix="/visits")
 
@@ -189,6 +192,24 @@ def _apply_form_action(request: Request, user, action: str, form: FormResult, vi
         _renumber(form, kind, order)
 
 
+def _posted_file(request: Request, raw, form: FormResult, visit_input: service.VisitInput) -> None:
+    """The file chosen in the form, if any: checked now, so a wrong one is refused next to its field before
+    anything is saved (the browser cannot keep a chosen file, so the message asks for it again)."""
+    upload = raw.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return
+    data = upload.file.read(upload_limit_bytes(request) + 1)
+    problem = attachment_service.check_upload(upload.filename, data, upload_limit_bytes(request))
+    if problem:
+        form.add_error("file", problem)
+    else:
+        visit_input.files.append((upload.filename, data))
+
+
+def _file_store(request: Request) -> service.FileStore:
+    return service.FileStore(data_dir=request.app.state.settings.data_dir, max_bytes=upload_limit_bytes(request))
+
+
 def _form_context(request: Request, session, *, form: FormResult, visit_input: service.VisitInput,
                   visit: Visit | None, **extra: Any) -> dict[str, Any]:
     stale = extra.pop("stale", None)
@@ -206,6 +227,8 @@ def _form_context(request: Request, session, *, form: FormResult, visit_input: s
         "zone_enterprises": service.zone_enterprises(session, keep_ids=[i for i in stop_org_ids if i]),
         "rows": {kind: _row_order(form, kind) for kind in ROW_KINDS},
         "refs": audit_service.reference_labels(session, stale or [], request.state.locale),
+        "upload_limit_mb": request.app.state.settings.max_upload_mb, "upload_accept": attachment_service.ACCEPT,
+        "upload_types": attachment_service.ALLOWED_TEXT,
         **extra,
     }
 
@@ -233,16 +256,20 @@ def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
 
 
 @router.post("")
+@accepts_upload
 def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDep) -> Response:
     action = str(raw.get("form_action", ""))[:40]
     form, visit_input = _parse_visit(session, raw, keep_blank_rows=bool(action), with_stops=True)
+    if not action:
+        _posted_file(request, raw, form, visit_input)
     if action:
         _apply_form_action(request, user, action, form, visit_input)
         form.errors.clear()
         return _render_form(request, session, form=form, visit_input=visit_input, visit=None)
     if form.ok:
         try:
-            visit = service.create(session, visit_input=visit_input, actor=user, timezone=_tz(request))
+            visit = service.create(session, visit_input=visit_input, actor=user, timezone=_tz(request),
+                                   files=_file_store(request))
             return redirect(request, f"/visits/{visit.id}", flash=Msg("Visit “%(title)s” saved.", title=visit.title))
         except service.InvalidVisit as bad:
             for name, message in bad.errors.items():
@@ -316,7 +343,10 @@ def _show_context(request: Request, session, visit: Visit, user, **extra: Any) -
         "refs": audit_service.reference_labels(session, history, request.state.locale),
         "stop_form": extra.pop("stop_form", FormResult()), "stop_error": extra.pop("stop_error", None),
         "editing": extra.pop("editing", None),
-        "today": _now_local(request).date(), **_labels(), **extra,
+        "today": _now_local(request).date(), **_labels(),
+        **panel_context(request, session, user, entity_type="visit", entity_id=visit.id, next_url=f"/visits/{visit.id}",
+                        can_change=service.can_change(user, visit)),
+        **extra,
     }
 
 
@@ -359,10 +389,13 @@ def edit(request: Request, session: SessionDep, user: CurrentUser, visit: VisitD
 
 
 @router.post("/{visit_id}")
+@accepts_upload
 def update(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep, raw: FormDep) -> Response:
     _require_change(user, visit)
     action = str(raw.get("form_action", ""))[:40]
     form, visit_input = _parse_visit(session, raw, keep_blank_rows=bool(action), with_stops=False)
+    if not action:
+        _posted_file(request, raw, form, visit_input)
     version = parse_version(raw)
     if action:
         _apply_form_action(request, user, action, form, visit_input)
@@ -371,7 +404,7 @@ def update(request: Request, session: SessionDep, user: CurrentUser, visit: Visi
     if form.ok:
         try:
             service.update(session, visit=visit, visit_input=visit_input, version=version, actor=user,
-                           timezone=_tz(request))
+                           timezone=_tz(request), files=_file_store(request))
             return redirect(request, f"/visits/{visit.id}", flash=Msg("Changes saved."))
         except PermissionDenied:
             raise Forbidden() from None
@@ -397,7 +430,7 @@ def confirm_delete(request: Request, session: SessionDep, user: CurrentUser, vis
 def delete(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep) -> Response:
     _require_change(user, visit)
     title = visit.title
-    service.delete_visit(session, visit=visit, actor=user)
+    service.delete_visit(session, visit=visit, actor=user, data_dir=request.app.state.settings.data_dir)
     return redirect(request, "/visits", flash=Msg("Visit “%(title)s” deleted.", title=title))
 
 
@@ -417,6 +450,14 @@ def _stops_response(request: Request, session, visit_id: int, user, *, status_co
     return redirect(request, f"/visits/{visit_id}#stops", flash=flash)
 
 
+def _posted_stop(raw, form: FormResult):
+    """The one tour stop posted from the visit page (its fields are named stop-0-*, as in the visit form)."""
+    rows = parse_rows(raw, "stop", stop_fields(), form, keep_blank=True)
+    if not rows.data:
+        form.add_error("stop-0-organization_id", Msg("This field is required."))
+    return rows
+
+
 @router.get("/{visit_id}/stops")
 def stops(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep) -> Response:
     if not is_htmx(request):
@@ -428,8 +469,7 @@ def stops(request: Request, session: SessionDep, user: CurrentUser, visit: Visit
 def add_stop(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep, raw: FormDep) -> Response:
     _require_change(user, visit)
     form = FormResult()
-    rows = parse_rows({f"stop-0-{k}": v for k, v in raw.items() if isinstance(v, str)}, "stop", stop_fields(), form,
-                      keep_blank=True)
+    rows = _posted_stop(raw, form)
     if form.ok:
         try:
             service.add_stop(session, visit=visit, row=rows.data[0], actor=user, timezone=_tz(request))
@@ -483,8 +523,7 @@ def update_stop(request: Request, session: SessionDep, user: CurrentUser, visit:
     if stop is None:
         raise NotFound()
     form = FormResult()
-    rows = parse_rows({f"stop-0-{k}": v for k, v in raw.items() if isinstance(v, str)}, "stop", stop_fields(), form,
-                      keep_blank=True)
+    rows = _posted_stop(raw, form)
     if form.ok:
         try:
             service.update_stop(session, visit=visit, stop=stop, row=rows.data[0], actor=user, timezone=_tz(request))

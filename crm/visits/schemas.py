@@ -72,7 +72,7 @@ def to_local_input(value: datetime | None, timezone: str) -> str:
 
 def visit_fields(*, user_ids: list[str]) -> list[Field]:
     return [
-        Field("title", N_("Title"), required=True, max_length=200),
+        Field("title", N_("Subject"), required=True, max_length=200),
         Field("kind", N_("Kind"), required=True, choices=[k.value for k in VisitKind]),
         Field("status", N_("Status"), required=True, choices=[s.value for s in VisitStatus]),
         Field("starts_at", N_("Starts"), required=True, max_length=25, checks=[check_datetime]),

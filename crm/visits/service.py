@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.orm import Session, defer, selectinload
 
 from crm import search_text
+from crm.attachments import service as attachment_service
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
 from crm.auth.models import User
@@ -58,6 +60,15 @@ class VisitInput:
     new_members: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (row index, fields)
     stops: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     followups: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    files: list[tuple[str, bytes]] = field(default_factory=list)  # (file name, contents), checked by the caller
+
+
+@dataclass
+class FileStore:
+    """Where a visit's attached files go, and how large one may be (from the settings)."""
+
+    data_dir: Path
+    max_bytes: int
 
 
 # Reading
@@ -238,7 +249,7 @@ def _apply_scalars(visit: Visit, data: dict[str, Any], timezone: str) -> None:
         if key in ("starts_at", "ends_at"):
             value = to_utc(value, timezone)
         elif key == "estimated_investment":
-            value = Decimal(value.replace(",", "").replace("，", "")) if value else None
+            value = Decimal(value.replace(",", "").replace("，", "")).quantize(Decimal("0.01")) if value else None
         elif value is None:
             value = ""
         setattr(visit, key, value)
@@ -248,7 +259,16 @@ def _times(data: dict[str, Any], timezone: str) -> tuple[datetime, datetime]:
     return to_utc(data["starts_at"], timezone), to_utc(data["ends_at"], timezone)
 
 
-def create(session: Session, *, visit_input: VisitInput, actor: User, timezone: str) -> Visit:
+def _attach(session: Session, visit: Visit, visit_input: VisitInput, actor: User, files: FileStore | None) -> None:
+    for filename, data in visit_input.files:
+        if files is None:
+            raise ValueError("files posted without a FileStore")
+        attachment_service.add(session, entity_type="visit", entity_id=visit.id, filename=filename, data=data,
+                               actor=actor, data_dir=files.data_dir, max_bytes=files.max_bytes)
+
+
+def create(session: Session, *, visit_input: VisitInput, actor: User, timezone: str,
+           files: FileStore | None = None) -> Visit:
     """The visit, its tour, new delegation members and follow-ups: all saved, or (InvalidVisit) none."""
     starts, ends = _times(visit_input.data, timezone)
     errors = _check(session, visit_input, timezone_starts=starts, timezone_ends=ends)
@@ -273,12 +293,13 @@ def create(session: Session, *, visit_input: VisitInput, actor: User, timezone: 
         after["stops"] = _stops_text(visit)
     _audit(session, visit=visit, actor=actor, action=AuditAction.CREATE, changes=audit_service.diff({}, after))
     _add_followups(session, visit, visit_input, actor)
+    _attach(session, visit, visit_input, actor, files)
     session.commit()
     return visit
 
 
 def update(session: Session, *, visit: Visit, visit_input: VisitInput, version: int | None, actor: User,
-           timezone: str) -> Visit:
+           timezone: str, files: FileStore | None = None) -> Visit:
     if not can_change(actor, visit):
         raise PermissionDenied()
     require_version(session, record=visit, entity_type="visit", version=version)
@@ -298,21 +319,24 @@ def update(session: Session, *, visit: Visit, visit_input: VisitInput, version: 
         _refresh_search(session, visit)
         _audit(session, visit=visit, actor=actor, action=AuditAction.UPDATE, changes=changes)
     _add_followups(session, visit, visit_input, actor)
+    _attach(session, visit, visit_input, actor, files)
     session.commit()
     return visit
 
 
-def delete_visit(session: Session, *, visit: Visit, actor: User) -> None:
-    """Removes a visit logged by mistake, with its tour and follow-ups; the audit trail keeps what it was."""
+def delete_visit(session: Session, *, visit: Visit, actor: User, data_dir: Path) -> None:
+    """Removes a visit logged by mistake, with its tour, follow-ups and files; the audit trail keeps what it was."""
     if not can_change(actor, visit):
         raise PermissionDenied()
     before = {k: v for k, v in _snapshot(visit).items() if v not in (None, "")}
     for task in session.scalars(select(Task).where(Task.visit_id == visit.id)):
         session.delete(task)
     session.execute(delete(SearchTerm).where(SearchTerm.kind == SEARCH_KIND, SearchTerm.record_id == visit.id))
+    hashes = attachment_service.remove_all_for(session, entity_type="visit", entity_id=visit.id)
     _audit(session, visit=visit, actor=actor, action=AuditAction.DELETE, changes=audit_service.diff(before, {}))
     session.delete(visit)
     session.commit()
+    attachment_service.discard_unused_blobs(session, hashes=hashes, data_dir=data_dir)
 
 
 # The tour, changed on the visit page (each change its own small transaction, audited on the visit)
