@@ -61,6 +61,9 @@ def test_logging_a_visit_saves_tour_members_and_followups_together(officer_clien
     page = officer_client.get(f"/visits/{visit.id}").text
     for text in ("祝文魁", "王五", "练建军", "大唐智创", "精进电动", "寄送产业资料"):
         assert text in page
+    history = page.split("变更历史", 1)[1]
+    assert "<ins>2026-12-02 09:00</ins>" in history and "+00:00</ins>" not in history  # moments in the zone's time
+    assert "负责专员: <ins>张晓明</ins>" in " ".join(history.split()).replace("</span>: ", ": ").replace('<span class="change-field">', "")
 
 
 def test_end_before_start_and_bad_stop_save_nothing(officer_client, session, users, fosun, enterprises):
@@ -281,3 +284,63 @@ def test_tour_edit_in_place_and_audit(officer_client, session, users, fosun, ent
     assert session.get(TourStop, stop.id).organization_id == enterprises[1].id
     changes = [e.changes for e in session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "visit"))]
     assert any("stop_shown" in c for c in changes)
+
+
+def test_a_photo_posted_with_the_visit_form_is_attached_in_the_same_save(officer_client, session, users, fosun, tmp_path):
+    from crm.attachments.models import Attachment
+    from tests.test_attachments import png_bytes
+
+    form = visit_form(fosun, users, followups=[("寄送资料", users["officer"], "2026-12-07")])
+    response = officer_client.post("/visits", data={"csrf_token": officer_client.csrf, **form},
+                                   files={"file": ("合影.png", png_bytes(), "image/png")})
+    assert response.status_code == 303, response.text
+    session.expire_all()
+    attachment = session.scalar(select(Attachment))
+    assert attachment.filename == "合影.png" and attachment.entity_type == "visit"
+    page = officer_client.get(response.headers["location"]).text
+    assert f"/attachments/{attachment.id}/thumbnail" in page
+
+
+def test_a_mistyped_file_on_the_visit_form_is_refused_and_nothing_is_saved(officer_client, session, users, fosun):
+    from crm.attachments.models import Attachment
+
+    form = visit_form(fosun, users, followups=[("寄送资料", users["officer"], "2026-12-07")])
+    response = officer_client.post("/visits", data={"csrf_token": officer_client.csrf, **form},
+                                   files={"file": ("会议纪要.pdf", b"<html><script>alert(1)</script></html>", "application/pdf")})
+    assert response.status_code == 422
+    assert "会议纪要.pdf" in field_error(response.text, "file")
+    assert 'value="寄送资料"' in response.text and "加快项目投资研讨" in response.text  # the rest stays on screen
+    assert count_rows(session, Visit) == 0 and count_rows(session, Task) == 0 and count_rows(session, Attachment) == 0
+
+
+def test_an_oversized_file_on_the_visit_form_is_refused_with_the_limit(app, officer_client, session, users, fosun):
+    from crm.attachments.models import Attachment
+
+    app.state.settings.max_upload_mb = 1
+    form = visit_form(fosun, users)
+    big = b"%PDF-1.4\n" + b"0" * (1024 * 1024 + 10)
+    response = officer_client.post("/visits", data={"csrf_token": officer_client.csrf, **form},
+                                   files={"file": ("方案.pdf", big, "application/pdf")})
+    assert response.status_code == 422
+    assert "1 MB" in field_error(response.text, "file")
+    assert count_rows(session, Visit) == 0 and count_rows(session, Attachment) == 0
+
+
+def test_deleting_a_visit_removes_its_files(officer_client, session, users, fosun, settings):
+    from crm.attachments import storage
+    from crm.attachments.models import Attachment
+    from tests.test_attachments import png_bytes
+
+    form = visit_form(fosun, users)
+    response = officer_client.post("/visits", data={"csrf_token": officer_client.csrf, **form},
+                                   files={"file": ("合影.png", png_bytes(color=(1, 2, 3)), "image/png")})
+    assert response.status_code == 303
+    session.expire_all()
+    attachment = session.scalar(select(Attachment))
+    path = storage.blob_path(settings.data_dir, attachment.sha256)
+    assert path.exists()
+    visit_id = attachment.entity_id
+    session.commit()
+    assert post(officer_client, f"/visits/{visit_id}/delete").status_code == 303
+    assert count_rows(session, Attachment) == 0
+    assert not path.exists()

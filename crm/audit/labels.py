@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import pass_context
 
 from crm.i18n import N_
+
+_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?[+-]\d{2}:\d{2}$")  # an audited aware datetime
 
 ACTION_LABELS = {"create": N_("created"), "update": N_("changed"), "archive": N_("archived"), "restore": N_("restored"),
                  "delete": N_("deleted")}
@@ -100,10 +107,14 @@ def _visit_enum_labels() -> dict[str, dict[str, str]]:
             "interest_level": dict(visit_schemas.INTEREST_LABELS)}
 
 
-def audit_value(field: str, value: Any, refs: dict, gettext) -> str:
-    """An audited value as a reader wants to see it: labels instead of codes, names instead of ids."""
+@pass_context
+def audit_value(context, field: str, value: Any, refs: dict, gettext) -> str:
+    """An audited value as a reader wants to see it: labels instead of codes, names instead of ids, moments in
+    the zone's time."""
     if value is None or value == "":
         return ""
+    if isinstance(value, str) and _MOMENT.match(value):
+        return datetime.fromisoformat(value).astimezone(ZoneInfo(context["timezone"])).strftime("%Y-%m-%d %H:%M")
     if field in refs and value in refs[field]:
         return refs[field][value]
     for enums in (_enum_labels(), _visit_enum_labels()):  # a visit's kinds and statuses differ from others' codes
