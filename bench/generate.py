@@ -186,7 +186,7 @@ def _insert(cur: sqlite3.Cursor, table: Table, rows: list[dict]) -> None:
     cur.executemany(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", values())
 
 
-def _insert_terms(cur: sqlite3.Cursor, kinds: list[tuple[str, list[dict]]]) -> int:
+def _insert_terms(cur: sqlite3.Cursor, kinds: list[tuple[str, list[dict]]], step: Callable[[str], None]) -> int:
     """search_term rows for each record's search_text, inserted in primary-key order (term, kind, record_id) with the
     (kind, record_id) index dropped and rebuilt afterwards: tens of millions of rows, appended rather than scattered."""
     postings: dict[tuple[str, str], array] = {}
@@ -197,6 +197,7 @@ def _insert_terms(cur: sqlite3.Cursor, kinds: list[tuple[str, list[dict]]]) -> i
                 if (ids := postings.get(key)) is None:
                     ids = postings[key] = array("i")
                 ids.append(row["id"])
+    step(f"{sum(len(ids) for ids in postings.values()):,} search terms computed")
     index_sql = cur.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'search_term' "
                             "AND sql IS NOT NULL").fetchall()
     for (sql,) in index_sql:
@@ -204,6 +205,7 @@ def _insert_terms(cur: sqlite3.Cursor, kinds: list[tuple[str, list[dict]]]) -> i
     # Python orders str by code point, SQLite's BINARY collation by UTF-8 bytes: the same order.
     cur.executemany("INSERT INTO search_term (term, kind, record_id) VALUES (?, ?, ?)",
                     ((term, kind, record_id) for term, kind in sorted(postings) for record_id in postings[term, kind]))
+    step("search terms inserted")
     for (sql,) in index_sql:
         cur.execute(sql)
     return sum(len(ids) for ids in postings.values())
@@ -314,7 +316,7 @@ def generate(url: str, *, seed: int = 20211206, log: Callable[[str], None] = pri
                             (Task.__table__, work.tasks), (AuditEntry.__table__, work.audits)):
             _insert(cur, table, rows)
         step("rows inserted")
-        terms = _insert_terms(cur, [("organization", orgs), ("contact", contacts), ("visit", work.visits)])
+        terms = _insert_terms(cur, [("organization", orgs), ("contact", contacts), ("visit", work.visits)], step)
         step(f"{terms:,} search_term rows inserted and indexed")
     step("committed")
 

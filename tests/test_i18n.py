@@ -9,6 +9,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from crm.i18n import TRANSLATIONS_DIR
+from crm.visits import service as visit_service
 from tests.conftest import post
 from tests.factories import make_contact, make_org
 
@@ -106,10 +107,21 @@ def test_english_pages_show_no_chinese_interface_text(client, session):
              for role in ("officer", "admin")}
     org = make_org(session, actor=users["admin"], name="Acme Holdings", name_en="Acme")
     contact = make_contact(session, actor=users["admin"], organization=org, name="Jane Doe")
+    plant = make_org(session, actor=users["admin"], name="Widget Works", kind="zone_enterprise")
+    visit = visit_service.create(session, actor=users["admin"], timezone="Asia/Shanghai", visit_input=visit_service.VisitInput(
+        data={"title": "Acme delegation", "kind": "inbound", "status": "planned", "starts_at": "2026-12-02T09:00",
+              "ends_at": "2026-12-02T12:00", "summary": "Talks", "officer_id": users["admin"].id,
+              "interest_level": "strong", "estimated_investment": "5000"},
+        organization_ids=[org.id], member_ids=[contact.id], host_ids=[users["officer"].id],
+        stops=[(0, {"organization_id": plant.id, "starts_at": "", "host": "Mr Lee", "shown": "Line", "note": ""})],
+        followups=[(0, {"title": "Send brochure", "assignee_id": users["admin"].id, "due_on": "2026-12-07"})]))
     login(client, "admin")
     post(client, "/language", {"locale": "en"})
     pages = [*ENGLISH_PAGES, f"/organizations/{org.id}", f"/organizations/{org.id}/edit", f"/organizations/{org.id}/archive",
-             f"/contacts/{contact.id}", f"/contacts/{contact.id}/edit", f"/admin/users/{users['officer'].id}/edit"]
+             f"/contacts/{contact.id}", f"/contacts/{contact.id}/edit", f"/admin/users/{users['officer'].id}/edit",
+             "/visits", "/visits/new", "/visits/quick", f"/visits/{visit.id}", f"/visits/{visit.id}/edit",
+             f"/visits/{visit.id}/delete", "/visits/calendar?month=2026-12", "/visits/calendar?view=week&week=2026-12-02",
+             "/tasks", "/search?q=Acme", f"/organizations/{plant.id}", f"/organizations/{plant.id}/timeline"]
     for url in pages:
         html = client.get(url).text
         visible = re.sub(r"<option[^>]*>[^<]*</option>", "", html)  # language and industry names are data
