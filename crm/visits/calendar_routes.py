@@ -5,7 +5,6 @@ Registered before the visits router so that /visits/calendar and /visits/export.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,10 +17,9 @@ from crm.auth.deps import CurrentUser
 from crm.db import SessionDep
 from crm.errors import BadRequest
 from crm.i18n import DEFAULT_LOCALE, Msg
-from crm.listing import BadListQuery, parse_choice, parse_id
+from crm.listing import BadListQuery, parse_choice
 from crm.organizations import service as organization_service
-from crm.visits import calendar, service
-from crm.visits.models import VisitKind, VisitStatus
+from crm.visits import calendar, filters, service
 from crm.visits.schemas import KIND_LABELS, STATUS_LABELS
 from crm.web import render
 
@@ -40,21 +38,6 @@ def _today(request: Request) -> date:
     return datetime.now(ZoneInfo(_tz(request))).date()
 
 
-def _filter(params: Mapping[str, str], **dates: Any) -> service.VisitFilter:
-    """The list's filters (search, kind, status, organization, officer) from the query string."""
-    try:
-        return service.VisitFilter(
-            q=params.get("q", "").strip()[:100],
-            kind=parse_choice(params, "kind", [k.value for k in VisitKind]),
-            status=parse_choice(params, "status", [s.value for s in VisitStatus]),
-            organization_id=parse_id(params, "organization"),
-            officer_id=parse_id(params, "officer"),
-            **dates,
-        )
-    except BadListQuery as bad:
-        raise BadRequest(bad.message) from None
-
-
 @router.get("/calendar")
 def calendar_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     params = request.query_params
@@ -70,7 +53,7 @@ def calendar_page(request: Request, session: SessionDep, user: CurrentUser) -> R
         anchor = calendar.parse_month(params.get("month"), today=today)
         first_day, last_day = calendar.month_span(anchor)
     since, until = calendar.fetch_bounds(first_day, last_day, timezone)
-    flt = _filter(params, since=since, until=until)
+    flt = filters.visit_filter(params, since=since, until=until)
     visits = service.in_range(session, flt=flt, limit=CALENDAR_LIMIT)
     kept = {name: params.get(name, "").strip() for name in FILTER_NAMES if params.get(name, "").strip()}
     context: dict[str, Any] = {
@@ -90,13 +73,8 @@ def calendar_page(request: Request, session: SessionDep, user: CurrentUser) -> R
 def export_ics(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     params = request.query_params
     timezone, today = _tz(request), _today(request)
-    first, last = calendar.parse_day(params.get("from")), calendar.parse_day(params.get("to"))
-    if first and last and first > last:
-        raise BadRequest(Msg("The “from” date is after the “to” date."))
-    if first is None and last is None:
-        first = today - timedelta(days=EXPORT_LOOKBACK_DAYS)
-    flt = _filter(params, since=calendar.local_midnight_utc(first, timezone) if first else None,
-                  until=calendar.local_midnight_utc(last + timedelta(days=1), timezone) if last else None)
+    since, until = filters.date_range(params, timezone, default_from=today - timedelta(days=EXPORT_LOOKBACK_DAYS))
+    flt = filters.visit_filter(params, since=since, until=until)
     visits = service.for_export(session, flt=flt)
     settings, locale = request.app.state.settings, getattr(request.state, "locale", DEFAULT_LOCALE)
     zone_name = settings.zone_name_zh if locale.startswith("zh") else settings.zone_name_en

@@ -3,7 +3,7 @@ changed in place, and the phone-first quick log."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,14 +20,14 @@ from crm.db import RecordId, SessionDep
 from crm.errors import BadRequest, NotFound
 from crm.forms import FormResult, parse, parse_version
 from crm.i18n import Msg, gettext
-from crm.listing import BadListQuery, parse_choice, parse_id, parse_page
+from crm.listing import BadListQuery, parse_page
 from crm.organizations import service as organization_service
 from crm.organizations.service import PermissionDenied
 from crm.tasks import service as task_service
 from crm.tasks.schemas import STATUS_LABELS as TASK_STATUS_LABELS
 from crm.validators import as_id
 from crm.versioning import StaleEdit
-from crm.visits import service
+from crm.visits import filters, service
 from crm.visits.deps import VisitDep
 from crm.visits.models import Visit, VisitKind, VisitStatus
 from crm.visits.schemas import (
@@ -64,38 +64,9 @@ def _labels() -> dict[str, Any]:
 
 # The list
 
-def _parse_day(params, name: str) -> date | None:
-    raw = params.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw[:10])
-    except ValueError:
-        raise BadListQuery(Msg("“%(value)s” is not a date: use the form 2026-12-02.", value=raw[:20])) from None
-
-
-def filter_from_query(request: Request) -> service.VisitFilter:
-    """The list's filters from the query string (the calendar and the export read the same ones)."""
-    params = request.query_params
-    tz = ZoneInfo(_tz(request))
-    try:
-        since, until = _parse_day(params, "from"), _parse_day(params, "to")
-        return service.VisitFilter(
-            q=params.get("q", "").strip()[:100],
-            kind=parse_choice(params, "kind", [k.value for k in VisitKind]),
-            status=parse_choice(params, "status", [s.value for s in VisitStatus]),
-            organization_id=parse_id(params, "organization"),
-            officer_id=parse_id(params, "officer"),
-            since=datetime.combine(since, datetime.min.time(), tz) if since else None,
-            until=datetime.combine(until + timedelta(days=1), datetime.min.time(), tz) if until else None,
-        )
-    except BadListQuery as bad:
-        raise BadRequest(bad.message) from None
-
-
 @router.get("")
 def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
-    flt = filter_from_query(request)
+    flt = filters.from_query(request.query_params, _tz(request))
     try:
         page_number = parse_page(request.query_params)
     except BadListQuery as bad:
