@@ -27,7 +27,7 @@ from crm.tasks import service as task_service
 from crm.tasks.schemas import STATUS_LABELS as TASK_STATUS_LABELS
 from crm.validators import as_id
 from crm.versioning import StaleEdit
-from crm.visits import filters, service
+from crm.visits import filters, form_rows, service
 from crm.visits.deps import VisitDep
 from crm.visits.models import Visit, VisitKind, VisitStatus
 from crm.visits.schemas import (
@@ -105,32 +105,6 @@ def _parse_visit(session, raw, *, keep_blank_rows: bool, with_stops: bool) -> tu
     return form, visit_input
 
 
-def _row_order(form: FormResult, kind: str) -> list[int]:
-    prefix = f"{kind}-"
-    return sorted({int(key.split("-")[1]) for key in form.values if key.startswith(prefix)})
-
-
-def _renumber(form: FormResult, kind: str, order: list[int]) -> None:
-    """Rewrites the rows of `kind` so they are numbered 0.. in `order` (after a move or removal)."""
-    prefix = f"{kind}-"
-    old = {k: v for k, v in form.values.items() if k.startswith(prefix)}
-    for key in old:
-        del form.values[key]
-    for position, index in enumerate(order):
-        for key, value in old.items():
-            if key.startswith(f"{kind}-{index}-"):
-                form.values[f"{kind}-{position}-{key.split('-', 2)[2]}"] = value
-
-
-def _blank_row(form: FormResult, kind: str, defaults: dict[str, str]) -> None:
-    order = _row_order(form, kind)
-    index = (max(order) + 1) if order else 0
-    for name, value in defaults.items():
-        form.values[f"{kind}-{index}-{name}"] = value
-    if not defaults:
-        form.values[f"{kind}-{index}-title"] = ""
-
-
 def _row_defaults(request: Request, user, kind: str, visit_input: service.VisitInput) -> dict[str, str]:
     if kind == "followup":
         return {"title": "", "assignee_id": str(user.id), "due_on": (_now_local(request).date() + timedelta(days=7)).isoformat()}
@@ -141,26 +115,7 @@ def _row_defaults(request: Request, user, kind: str, visit_input: service.VisitI
 
 
 def _apply_form_action(request: Request, user, action: str, form: FormResult, visit_input: service.VisitInput) -> None:
-    """The form's own buttons: add, remove or move a row, or refresh after the organizations changed."""
-    verb, _, target = action.partition(":")
-    if verb == "add" and target in ROW_KINDS:
-        _blank_row(form, target, _row_defaults(request, user, target, visit_input))
-    elif verb in ("remove", "up", "down"):
-        kind, _, index_text = target.partition("-")
-        if kind not in ROW_KINDS or not index_text.isdigit():
-            return
-        order = _row_order(form, kind)
-        index = int(index_text)
-        if index not in order:
-            return
-        position = order.index(index)
-        if verb == "remove":
-            order.remove(index)
-        elif verb == "up" and position > 0:
-            order[position - 1], order[position] = order[position], order[position - 1]
-        elif verb == "down" and position < len(order) - 1:
-            order[position + 1], order[position] = order[position], order[position + 1]
-        _renumber(form, kind, order)
+    form_rows.apply_action(form, action, lambda kind: _row_defaults(request, user, kind, visit_input))
 
 
 def _posted_file(request: Request, raw, form: FormResult, visit_input: service.VisitInput) -> None:
@@ -196,7 +151,7 @@ def _form_context(request: Request, session, *, form: FormResult, visit_input: s
         "users": auth_service.active_users(session),
         "industries": organization_service.industry_chains(session),
         "zone_enterprises": service.zone_enterprises(session, keep_ids=[i for i in stop_org_ids if i]),
-        "rows": {kind: _row_order(form, kind) for kind in ROW_KINDS},
+        "rows": {kind: form_rows.row_order(form, kind) for kind in ROW_KINDS},
         "refs": audit_service.reference_labels(session, stale or [], request.state.locale),
         "upload_limit_mb": request.app.state.settings.max_upload_mb, "upload_accept": attachment_service.ACCEPT,
         "upload_types": attachment_service.ALLOWED_TEXT,
@@ -220,8 +175,8 @@ def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     form = FormResult(values=values)
     org_id = as_id(params.get("organization", ""))
     visit_input = service.VisitInput(data={}, organization_ids=[org_id] if org_id else [], host_ids=[user.id])
-    _blank_row(form, "stop", _row_defaults(request, user, "stop", visit_input))
-    _blank_row(form, "followup", _row_defaults(request, user, "followup", visit_input))
+    form_rows.add_blank_row(form, "stop", _row_defaults(request, user, "stop", visit_input))
+    form_rows.add_blank_row(form, "followup", _row_defaults(request, user, "followup", visit_input))
     return render(request, "visits/form.html",
                   _form_context(request, session, form=form, visit_input=visit_input, visit=None))
 
@@ -354,7 +309,7 @@ def edit(request: Request, session: SessionDep, user: CurrentUser, visit: VisitD
     _require_change(user, visit)
     form = FormResult(values=_values_of(visit, _tz(request)))
     visit_input = _input_of(visit)
-    _blank_row(form, "followup", _row_defaults(request, user, "followup", visit_input))
+    form_rows.add_blank_row(form, "followup", _row_defaults(request, user, "followup", visit_input))
     return render(request, "visits/form.html",
                   _form_context(request, session, form=form, visit_input=visit_input, visit=visit, version=visit.version))
 
