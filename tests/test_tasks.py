@@ -614,11 +614,32 @@ def test_the_team_view_shows_everyones_tasks_to_a_manager_and_filters(client, us
     assert "没有匹配的事项" in client.get("/tasks", params={"team": "1", "status": "cancelled"}).text
 
 
-def test_an_officer_asking_for_the_team_view_gets_their_own_tasks(officer_client, users, team_tasks):
+def test_an_officer_asking_for_the_team_view_gets_all_their_own_tasks(officer_client, users, team_tasks):
     response = officer_client.get("/tasks", params={"team": "1", "assignee": users["officer2"].id})
     assert response.status_code == 200
-    assert "<h1>我的待办</h1>" in response.text and "团队待办" not in response.text
+    assert "<h1>我的全部待办</h1>" in response.text and "团队待办" not in response.text
     assert _titles(response.text) == {"张的未完成"}
+
+
+def test_my_tasks_lists_a_capped_number_per_group_and_links_to_the_rest(officer_client, session, users, today):
+    officer = users["officer"]
+    for i in range(task_service.GROUP_LIMIT + 5):
+        make_task(session, actor=officer, title=f"逾期{i:02d}", due_on=today - timedelta(days=1 + i))
+    make_task(session, actor=officer, title="今天的", due_on=today)
+    page = officer_client.get("/tasks").text
+    overdue = section_of_group(page, "overdue")
+    assert '<span class="count">%d</span>' % (task_service.GROUP_LIMIT + 5) in overdue
+    assert len(TASK_TITLE_RE.findall(overdue)) == task_service.GROUP_LIMIT
+    assert "逾期%02d" % (task_service.GROUP_LIMIT + 4) in overdue  # the oldest first: most overdue at the top
+    assert f"/tasks?team=1&amp;status=open&amp;assignee={officer.id}" in overdue
+    everything = officer_client.get(f"/tasks?team=1&status=open&assignee={officer.id}").text
+    assert len(_titles(everything)) == task_service.GROUP_LIMIT + 6
+
+
+def section_of_group(html: str, key: str) -> str:
+    match = re.search(rf'<section class="task-group task-group-{key}">(.*?)</section>', html, re.S)
+    assert match, key
+    return match.group(1)
 
 
 @pytest.mark.parametrize("params, fragment", [

@@ -29,7 +29,10 @@ class Task(Base):
     """A follow-up (跟进事项): what, who, by when, and the record it concerns (projects come later)."""
 
     __tablename__ = "task"
-    __table_args__ = (Index("ix_task_assignee_status_due", "assignee_id", "status", "due_on", "id"),)
+    __table_args__ = (
+        Index("ix_task_assignee_status_due", "assignee_id", "status", "due_on", "id"),
+        Index("ix_task_status_due", "status", "due_on", "id"),  # the reminder rules: open tasks by due date
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))

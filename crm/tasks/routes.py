@@ -49,9 +49,10 @@ def _labels() -> dict[str, Any]:
 
 
 def _list_context(request: Request, session, user: User) -> dict[str, Any]:
-    """My tasks, or (managers, `?team=1`) everyone's, filtered by assignee and status."""
+    """My tasks by due date; or (`?team=1`) the paged list: everyone's for managers, filtered by assignee and
+    status, and for others all of their own."""
     params = request.query_params
-    team = user.is_manager and params.get("team") == "1"
+    team = params.get("team") == "1"
     query = str(request.query_params)
     context: dict[str, Any] = {"team": team, "today": _today(request), "users": auth_service.active_users(session),
                                "params": {k: v for k, v in params.items() if k != "page"}, "quick_error": None,
@@ -59,7 +60,7 @@ def _list_context(request: Request, session, user: User) -> dict[str, Any]:
                                **_labels()}
     if team:
         try:
-            assignee_id = parse_id(params, "assignee")
+            assignee_id = parse_id(params, "assignee") if user.is_manager else user.id
             status = parse_choice(params, "status", [s.value for s in TaskStatus])
             page = parse_page(params)
         except BadListQuery as bad:

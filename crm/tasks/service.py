@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from crm.audit import service as audit_service
@@ -25,7 +25,6 @@ from crm.visits.models import Visit
 EDITABLE_FIELDS = ["title", "description", "assignee_id", "due_on", "due_time", "priority", "organization_id", "contact_id",
                    "visit_id"]
 AUDITED_FIELDS = [*EDITABLE_FIELDS, "status"]
-MY_TASKS_LIMIT = 500  # open tasks shown on "My tasks"; the team list pages through the rest
 RECENTLY_DONE_DAYS = 14
 
 
@@ -144,6 +143,10 @@ def reschedule(session: Session, *, task: Task, due_on: str, actor: User) -> Tas
     return _change(session, task=task, actor=actor, version=None, values={"due_on": date.fromisoformat(due_on)})
 
 
+GROUP_LIMIT = 30  # tasks listed per group on "My tasks"; the paged list of all one's tasks has the rest
+GROUPS = ("overdue", "today", "week", "later")
+
+
 @dataclass
 class TaskGroups:
     overdue: list[Task] = field(default_factory=list)
@@ -151,41 +154,45 @@ class TaskGroups:
     week: list[Task] = field(default_factory=list)
     later: list[Task] = field(default_factory=list)
     done: list[Task] = field(default_factory=list)
-    more_open: int = 0
+    counts: dict[str, int] = field(default_factory=dict)  # open tasks in each group, listed or not
 
     def items(self) -> list[tuple[str, list[Task]]]:
         return [("overdue", self.overdue), ("today", self.today), ("week", self.week), ("later", self.later),
                 ("done", self.done)]
 
+    def count(self, key: str) -> int:
+        return self.counts.get(key, len(getattr(self, key)))
+
     @property
     def open_count(self) -> int:
-        return len(self.overdue) + len(self.today) + len(self.week) + len(self.later) + self.more_open
+        return sum(self.counts.get(key, 0) for key in GROUPS)
+
+    @property
+    def more_open(self) -> int:
+        """Open tasks not listed (each group lists GROUP_LIMIT at most)."""
+        return self.open_count - sum(len(getattr(self, key)) for key in GROUPS)
+
+
+def _group_bounds(today: date) -> dict[str, Any]:
+    week_end = today + timedelta(days=6 - today.weekday())
+    return {"overdue": Task.due_on < today, "today": Task.due_on == today,
+            "week": (Task.due_on > today) & (Task.due_on <= week_end), "later": Task.due_on > week_end}
 
 
 def my_tasks(session: Session, *, assignee_id: int, today: date) -> TaskGroups:
-    """Open tasks by when they are due (overdue, today, the rest of this week, later) and the recently done."""
-    open_stmt = (
-        _with_relations(select(Task))
-        .where(Task.assignee_id == assignee_id, Task.status == TaskStatus.OPEN)
-        .order_by(Task.due_on, Task.due_time.is_(None), Task.due_time, Task.id)
-        .limit(MY_TASKS_LIMIT + 1)
-    )
-    groups = TaskGroups()
-    open_tasks = list(session.scalars(open_stmt).unique())
-    if len(open_tasks) > MY_TASKS_LIMIT:
-        open_tasks = open_tasks[:MY_TASKS_LIMIT]
-        groups.more_open = (session.scalar(select(func.count(Task.id)).where(
-            Task.assignee_id == assignee_id, Task.status == TaskStatus.OPEN)) or 0) - MY_TASKS_LIMIT
-    week_end = today + timedelta(days=6 - today.weekday())
-    for task in open_tasks:
-        if task.due_on < today:
-            groups.overdue.append(task)
-        elif task.due_on == today:
-            groups.today.append(task)
-        elif task.due_on <= week_end:
-            groups.week.append(task)
-        else:
-            groups.later.append(task)
+    """Open tasks by when they are due (overdue, today, the rest of this week, later), each group's first
+    GROUP_LIMIT with its full count, and the recently done. A fixed number of queries, each an index range."""
+    mine = (Task.assignee_id == assignee_id, Task.status == TaskStatus.OPEN)
+    bounds = _group_bounds(today)
+    counted = session.execute(
+        select(*(func.coalesce(func.sum(case((bound, 1), else_=0)), 0) for bound in bounds.values())).where(*mine)
+    ).one()
+    groups = TaskGroups(counts=dict(zip(bounds, counted, strict=True)))
+    for key, bound in bounds.items():
+        if groups.counts[key]:
+            stmt = (_with_relations(select(Task)).where(*mine, bound)
+                    .order_by(Task.due_on, Task.due_time.is_(None), Task.due_time, Task.id).limit(GROUP_LIMIT))
+            setattr(groups, key, list(session.scalars(stmt).unique()))
     done_stmt = (  # done or cancelled lately: closed tasks stay in sight for a while, and can be reopened
         _with_relations(select(Task))
         .where(Task.assignee_id == assignee_id, Task.status != TaskStatus.OPEN,
