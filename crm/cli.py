@@ -112,12 +112,27 @@ def cmd_sessions_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """`python -m scheduler` in this process's place (crm never imports the scheduler package)."""
+    argv = [sys.executable, "-m", "scheduler", *(["--once"] if args.once else [])]
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)  # noqa: S606 (our own interpreter, fixed arguments)
+    return 0  # not reached
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings()
+    factory = "crm.main:create_app"
+    if args.with_scheduler:
+        if args.workers == 1:
+            factory = "scheduler.web:create_app"  # the scheduler runs inside this one worker
+        else:
+            print(f"not starting the scheduler inside {args.workers} web workers: run `crm scheduler` "
+                  "as its own process", file=sys.stderr)
     uvicorn.run(
-        "crm.main:create_app",
+        factory,
         factory=True,
         host=args.host,
         port=args.port or settings.port,
@@ -165,7 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1")
+    serve.add_argument("--with-scheduler", action="store_true",
+                       help="run the reminder scheduler inside the web process (only with one worker)")
     serve.set_defaults(func=cmd_serve)
+    scheduler = commands.add_parser("scheduler", help="the reminder scheduler (same as python -m scheduler)")
+    scheduler.add_argument("--once", action="store_true", help="run every job once, then exit (1 if any failed)")
+    scheduler.set_defaults(func=cmd_scheduler)
     return parser
 
 

@@ -40,6 +40,30 @@ class Settings(BaseSettings):
     worker_threads: int | None = None
     db_echo: bool = False
 
+    # Reminders (crm/notifications, scheduler/). Links in e-mails and webhooks start with base_url.
+    base_url: str = "http://127.0.0.1:8000"
+    smtp_host: str = ""  # empty: e-mail is off (reminders chosen for e-mail fail with a clear error)
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # starttls | tls (implicit, usually port 465) | none
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_sender: str = ""
+    smtp_timeout_seconds: float = 10.0
+    webhook_timeout_seconds: float = 5.0
+    # Webhooks to loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7) or link-local addresses are refused
+    # unless the administrator allows them here (an intranet robot, or tests).
+    webhook_allow_private: bool = False
+    reminder_max_attempts: int = 5  # then the delivery is marked failed and shown on /admin/reminders/outbox
+    reminder_retry_seconds: int = 60  # the first retry waits this long, each later one twice as long
+    scheduler_plan_seconds: int = 60  # how often the rules look for what fell due
+    scheduler_deliver_seconds: int = 15  # how often due deliveries are claimed and sent
+
+    @model_validator(mode="after")
+    def _check_smtp_security(self) -> Settings:
+        if self.smtp_security not in ("starttls", "tls", "none"):
+            raise ValueError("CRM_SMTP_SECURITY must be starttls, tls or none")
+        return self
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.env not in DEV_ENVIRONMENTS and len(self.secret_key) < 32:

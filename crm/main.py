@@ -24,7 +24,10 @@ from crm.config import Settings, get_settings
 from crm.contacts import routes as contact_routes
 from crm.db import Database
 from crm.errors import BadRequest, NotFound
+from crm.feeds import routes as feed_routes
 from crm.i18n import Msg
+from crm.notifications import admin_routes as notification_admin_routes
+from crm.notifications import routes as notification_routes
 from crm.organizations import industry_routes
 from crm.organizations import routes as organization_routes
 from crm.search import routes as search_routes
@@ -35,7 +38,8 @@ from crm.web import STATIC_DIR, is_htmx, render
 
 log = logging.getLogger("crm")
 
-PUBLIC_ROUTERS = (auth_routes.public_router,)
+# The login page, and the calendar feed (its token in the URL is its authentication: calendar apps have no session).
+PUBLIC_ROUTERS = (auth_routes.public_router, feed_routes.public_router)
 # Everything else: a signed-in user is required before any handler runs.
 SIGNED_IN_ROUTERS = (
     auth_routes.router,
@@ -50,6 +54,8 @@ SIGNED_IN_ROUTERS = (
     industry_routes.router,
     audit_routes.router,
     attachment_routes.router,
+    notification_routes.router,
+    notification_admin_routes.router,
 )
 
 

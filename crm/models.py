@@ -5,13 +5,17 @@ from crm.audit.models import AuditEntry
 from crm.auth.models import LoginThrottle, User, WebSession
 from crm.contacts.models import Contact
 from crm.db import Base
+from crm.feeds.models import FeedToken
+from crm.notifications.models import Notification, NotificationSetting, Outbox, RulePreference, RuleSetting
 from crm.organizations.models import IndustryChain, Organization, OrganizationTag, Tag
+from crm.scheduling.models import SchedulerJob
 from crm.search.models import SearchTerm
 from crm.tasks.models import Task
 from crm.visits.models import TourStop, Visit, VisitHost, VisitIndustry, VisitMember, VisitOrganization
 
 __all__ = [
-    "Attachment", "AuditEntry", "Base", "Contact", "IndustryChain", "LoginThrottle", "Organization", "OrganizationTag", "SearchTerm",
-    "Tag", "Task", "TourStop", "User", "Visit", "VisitHost", "VisitIndustry", "VisitMember", "VisitOrganization",
+    "Attachment", "AuditEntry", "Base", "Contact", "FeedToken", "IndustryChain", "LoginThrottle", "Notification",
+    "NotificationSetting", "Organization", "OrganizationTag", "Outbox", "RulePreference", "RuleSetting", "SchedulerJob",
+    "SearchTerm", "Tag", "Task", "TourStop", "User", "Visit", "VisitHost", "VisitIndustry", "VisitMember", "VisitOrganization",
     "WebSession",
 ]

@@ -10,7 +10,8 @@ from crm.organizations.models import Organization
 from tests.conftest import csrf_from, post
 from tests.factories import make_org
 
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
+# The calendar feed is public but token-authenticated (tests/test_feeds.py): calendar apps carry no session.
+PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz"), ("GET", "/feeds/{token}.ics")}
 
 
 def _routes(app):

@@ -16,9 +16,10 @@ _MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?[+-]\d{2}:
 ACTION_LABELS = {"create": N_("created"), "update": N_("changed"), "archive": N_("archived"), "restore": N_("restored"),
                  "delete": N_("deleted")}
 ENTITY_LABELS = {"organization": N_("organization"), "contact": N_("contact"), "user": N_("user"), "task": N_("task"),
-                 "visit": N_("visit")}
+                 "visit": N_("visit"), "reminder_rule": N_("reminder rule"), "outbox": N_("reminder delivery")}
 ENTITY_URLS = {"organization": "/organizations/{id}", "contact": "/contacts/{id}", "user": "/admin/users/{id}/edit",
-               "task": "/tasks/{id}", "visit": "/visits/{id}"}
+               "task": "/tasks/{id}", "visit": "/visits/{id}", "reminder_rule": "/admin/reminders",
+               "outbox": "/admin/reminders/outbox"}
 
 FIELD_LABELS = {
     "name": N_("Name"),
@@ -76,6 +77,11 @@ FIELD_LABELS = {
     "stop_shown": N_("Shown or asked"),
     "stop_note": N_("Tour stop note"),
     "attachments": N_("Attachments"),
+    "enabled": N_("On"),
+    "days": N_("Days"),
+    "at_time": N_("At (local time)"),
+    "in_app": N_("In the CRM"),
+    "webhook": N_("Webhook"),
 }
 
 # Where a record type names a field differently (a task's title is "what", a contact's title is a job title).

@@ -1,0 +1,124 @@
+"""The in-app notifications (the bell, the list, mark read) and each user's notification settings and calendar feed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from crm.auth.deps import CurrentUser
+from crm.auth.models import User
+from crm.db import RecordId, SessionDep
+from crm.errors import BadRequest, found
+from crm.feeds import service as feed_service
+from crm.forms import FormResult
+from crm.i18n import Msg
+from crm.listing import BadListQuery, parse_page
+from crm.notifications import schemas, service
+from crm.notifications.rules import DIGEST, RULES
+from crm.web import FormDep, is_htmx, redirect, render
+
+router = APIRouter(prefix="/notifications")
+PER_PAGE = 30
+
+
+@router.get("")
+def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    try:
+        page = parse_page(request.query_params)
+    except BadListQuery as bad:
+        raise BadRequest(bad.message) from None
+    unread_only = request.query_params.get("unread") == "1"
+    context = {"page": service.inbox_page(session, user_id=user.id, locale=request.state.locale, page=page,
+                                          per_page=PER_PAGE, unread_only=unread_only),
+               "unread": service.unread_count(session, user_id=user.id), "unread_only": unread_only,
+               "params": {"unread": "1"} if unread_only else {}}
+    return render(request, "notifications/index.html", context, block="list")
+
+
+@router.get("/bell")
+def bell(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    """The header's bell with the unread count; htmx asks for it on load and every minute."""
+    response = render(request, "notifications/_bell.html", {"unread": service.unread_count(session, user_id=user.id)})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/read-all")
+def read_all(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    n = service.mark_all_read(session, user_id=user.id)
+    return redirect(request, "/notifications", flash=Msg("%(n)s notifications marked as read.", n=n))
+
+
+def _context(session, user: User, *, form: FormResult | None = None, feed_url: str = "") -> dict[str, Any]:
+    prefs = service.preferences(session, user_id=user.id)
+    if form is None:
+        values = {"quiet_start": prefs.quiet_start.strftime("%H:%M") if prefs.quiet_start else "",
+                  "quiet_end": prefs.quiet_end.strftime("%H:%M") if prefs.quiet_end else "",
+                  "digest": "1" if prefs.digest else "", "webhook_url": prefs.webhook_url}
+        for code, chosen in prefs.channels.items():
+            for name, on in zip(schemas.CHANNEL_FIELDS, chosen, strict=True):
+                values[f"{code}-{name}"] = "1" if on else ""
+        form = FormResult(values=values)
+    settings = service.rule_settings(session)
+    return {"form": form, "rules": [r for r in RULES], "digest_rule": DIGEST, "rule_settings": settings,
+            "channel_labels": schemas.CHANNEL_LABELS, "has_email": bool(user.email),
+            "feed": feed_service.active_token(session, user_id=user.id), "feed_url": feed_url}
+
+
+@router.get("/settings")
+def settings_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    return render(request, "notifications/settings.html", _context(session, user))
+
+
+@router.post("/settings")
+def save_settings(request: Request, session: SessionDep, user: CurrentUser, raw: FormDep) -> Response:
+    form = schemas.parse_preferences(raw, [rule.code for rule in RULES])
+    if form.ok:
+        try:
+            service.save_preferences(
+                session, user=user, channels_by_rule=form.data["channels"], quiet_start=form.data["quiet_start"],
+                quiet_end=form.data["quiet_end"], digest=form.data["digest"], webhook_url=form.data["webhook_url"],
+                allow_private_webhooks=request.app.state.settings.webhook_allow_private)
+            return redirect(request, "/notifications/settings", flash=Msg("Notification settings saved."))
+        except service.InvalidPreferences as bad:
+            for name, message in bad.errors.items():
+                form.add_error(name, message)
+    return render(request, "notifications/settings.html", _context(session, user, form=form), block="form",
+                  status_code=422)
+
+
+@router.post("/feed")
+def new_feed(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    token = feed_service.create_token(session, user=user)
+    url = str(request.base_url).rstrip("/") + f"/feeds/{token}.ics"
+    return render(request, "notifications/settings.html", _context(session, user, feed_url=url), block="feed")
+
+
+@router.post("/feed/revoke")
+def revoke_feed(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    feed_service.revoke(session, user=user)
+    if is_htmx(request):
+        return render(request, "notifications/settings.html", _context(session, user), block="feed")
+    return redirect(request, "/notifications/settings", flash=Msg("The calendar address was revoked."))
+
+
+@router.get("/{notification_id}")
+def open_notification(request: Request, session: SessionDep, user: CurrentUser, notification_id: RecordId) -> Response:
+    """Marks the notification read and goes to the record it is about."""
+    notification = found(service.get_notification(session, user_id=user.id, notification_id=notification_id))
+    service.mark_read(session, notification=notification)
+    return RedirectResponse(service.link_for(notification), status_code=303)
+
+
+@router.post("/{notification_id}/read")
+def read(request: Request, session: SessionDep, user: CurrentUser, notification_id: RecordId) -> Response:
+    notification = found(service.get_notification(session, user_id=user.id, notification_id=notification_id))
+    service.mark_read(session, notification=notification)
+    if is_htmx(request):
+        item = service.InboxItem(notification=notification, rendered=service.render(notification, request.state.locale))
+        return render(request, "notifications/_item.html", {"item": item})
+    return redirect(request, "/notifications")
+
+

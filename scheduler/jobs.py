@@ -1,0 +1,38 @@
+"""The explicit list of scheduled jobs: name, function, trigger. A job not listed here does not run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from crm.auth import jobs as auth_jobs
+from crm.config import Settings
+from crm.notifications import jobs as notification_jobs
+from crm.scheduling.service import JobContext
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    func: Callable[[JobContext], object]
+    trigger: Callable[[Settings, ZoneInfo], BaseTrigger]
+    describe: Callable[[Settings], str]
+    at_start: bool = False  # also run as soon as the scheduler starts (catching up after downtime)
+
+
+JOBS: tuple[Job, ...] = (
+    Job("reminders.plan", notification_jobs.plan,
+        lambda s, zone: IntervalTrigger(seconds=s.scheduler_plan_seconds, timezone=zone),
+        lambda s: f"every {s.scheduler_plan_seconds} s", at_start=True),
+    Job("reminders.deliver", notification_jobs.deliver,
+        lambda s, zone: IntervalTrigger(seconds=s.scheduler_deliver_seconds, timezone=zone),
+        lambda s: f"every {s.scheduler_deliver_seconds} s", at_start=True),
+    Job("sessions.purge", auth_jobs.purge_sessions,
+        lambda s, zone: CronTrigger(hour=3, minute=17, timezone=zone),
+        lambda s: "daily at 03:17"),
+)
