@@ -1,5 +1,9 @@
 """The header's search: organizations and contacts as the user types, grouped, with the match highlighted."""
 
+import re
+
+import pytest
+
 from tests.factories import make_contact, make_org
 
 
@@ -35,3 +39,26 @@ def test_empty_and_unmatched_queries(officer_client):
     assert officer_client.get("/search", params={"q": ""}, headers={"HX-Request": "true"}).text == ""
     assert "两个汉字即可" in officer_client.get("/search").text
     assert "没有与“无此机构”匹配的结果" in officer_client.get("/search", params={"q": "无此机构"}).text
+
+
+@pytest.mark.parametrize("common_postings", [2000, 1])
+def test_common_and_rare_queries_find_the_same_records(officer_client, session, users, monkeypatch, common_postings):
+    """A query whose every bigram is common is read in display order with a substring check instead of from the
+    bigram candidates (search_service.is_common); both ways must find exactly the same records."""
+    from crm.search import service as search_service
+
+    monkeypatch.setattr(search_service, "COMMON_POSTINGS", common_postings)
+    officer = users["officer"]
+    for name in ("复星集团", "复星医药", "上海星河", "复兴制药"):
+        org = make_org(session, actor=officer, name=name)
+        make_contact(session, actor=officer, organization=org, name=f"{name[:2]}联系人")
+    def text(url):
+        return re.sub(r"<[^>]+>", "", officer_client.get(url).text)
+
+    page = text("/search?q=复星")
+    assert "复星集团" in page and "复星医药" in page and "复兴制药" not in page and "上海星河" not in page
+    listed = text("/organizations?q=fx")
+    assert "复星集团" in listed and "复星医药" in listed and "复兴制药" in listed and "上海星河" not in listed
+    contacts = text("/contacts?q=复星")
+    assert contacts.count("复星联系人") == 2
+    assert search_service.is_common(session, "organization", "复星") is (common_postings == 1)

@@ -628,9 +628,9 @@ def test_my_tasks_lists_a_capped_number_per_group_and_links_to_the_rest(officer_
     make_task(session, actor=officer, title="今天的", due_on=today)
     page = officer_client.get("/tasks").text
     overdue = section_of_group(page, "overdue")
-    assert '<span class="count">%d</span>' % (task_service.GROUP_LIMIT + 5) in overdue
+    assert f'<span class="count">{task_service.GROUP_LIMIT + 5}</span>' in overdue
     assert len(TASK_TITLE_RE.findall(overdue)) == task_service.GROUP_LIMIT
-    assert "逾期%02d" % (task_service.GROUP_LIMIT + 4) in overdue  # the oldest first: most overdue at the top
+    assert f"逾期{task_service.GROUP_LIMIT + 4:02d}" in overdue  # the oldest first: most overdue at the top
     assert f"/tasks?team=1&amp;status=open&amp;assignee={officer.id}" in overdue
     everything = officer_client.get(f"/tasks?team=1&status=open&assignee={officer.id}").text
     assert len(_titles(everything)) == task_service.GROUP_LIMIT + 6

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -49,12 +49,13 @@ class ContactFilter:
     organization_id: int | None = None
     archived: bool = False
     sort: str = "name"
+    q_common: bool = False  # set by list_page: see search_service.is_common
 
 
 def _filtered(stmt: Select, flt: ContactFilter) -> Select:
     stmt = stmt.where(Contact.archived_at.is_not(None) if flt.archived else Contact.archived_at.is_(None))
     if flt.q:
-        stmt = search_service.narrow(stmt, Contact.id, SEARCH_KIND, flt.q)
+        stmt = search_service.narrow(stmt, Contact.id, SEARCH_KIND, flt.q, common=flt.q_common)
         stmt = stmt.where(Contact.search_text.contains(search_text.query_text(flt.q), autoescape=True))
     if flt.organization_id:
         stmt = stmt.where(Contact.organization_id == flt.organization_id)
@@ -62,6 +63,8 @@ def _filtered(stmt: Select, flt: ContactFilter) -> Select:
 
 
 def list_page(session: Session, *, flt: ContactFilter, page: int, per_page: int) -> Page:
+    if flt.q:
+        flt = replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q))
     total, more = count_up_to(session, _filtered(select(Contact.id), flt), page=page, per_page=per_page)
     page = clamp_page(page, total, per_page)
     stmt = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Select, delete, insert, select
@@ -61,12 +61,13 @@ class OrganizationFilter:
     tag: str = ""
     archived: bool = False
     sort: str = "-updated"
+    q_common: bool = False  # set by list_page: see search_service.is_common
 
 
 def _filtered(stmt: Select, flt: OrganizationFilter) -> Select:
     stmt = stmt.where(Organization.archived_at.is_not(None) if flt.archived else Organization.archived_at.is_(None))
     if flt.q:
-        stmt = where_matches(stmt, flt.q)
+        stmt = where_matches(stmt, flt.q, common=flt.q_common)
     if flt.kind:
         stmt = stmt.where(Organization.kind == flt.kind)
     if flt.industry_chain_id:
@@ -82,13 +83,15 @@ def _filtered(stmt: Select, flt: OrganizationFilter) -> Select:
     return stmt
 
 
-def where_matches(stmt: Select, q: str) -> Select:
+def where_matches(stmt: Select, q: str, *, common: bool = False) -> Select:
     """Organizations whose names, pinyin or contacts contain q: the bigram index narrows, the substring confirms."""
-    stmt = search_service.narrow(stmt, Organization.id, SEARCH_KIND, q)
+    stmt = search_service.narrow(stmt, Organization.id, SEARCH_KIND, q, common=common)
     return stmt.where(Organization.search_text.contains(search_text.query_text(q), autoescape=True))
 
 
 def list_page(session: Session, *, flt: OrganizationFilter, page: int, per_page: int) -> Page:
+    if flt.q:
+        flt = replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q))
     total, more = count_up_to(session, _filtered(select(Organization.id), flt), page=page, per_page=per_page)
     page = clamp_page(page, total, per_page)
     stmt = (
@@ -329,5 +332,5 @@ def choices(session: Session, *, q: str = "", limit: int = 20) -> list[Organizat
     """Organizations for a picker (the contact form's organization field)."""
     stmt = select(Organization).where(Organization.archived_at.is_(None))
     if q:
-        stmt = where_matches(stmt, q)
+        stmt = where_matches(stmt, q, common=search_service.is_common(session, SEARCH_KIND, q))
     return list(session.scalars(stmt.order_by(Organization.name_sort).limit(limit)))

@@ -3,7 +3,7 @@ tour on the visit page; list, calendar and search."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -435,12 +435,12 @@ class VisitFilter:
     officer_id: int | None = None
     since: datetime | None = None  # aware, inclusive
     until: datetime | None = None  # aware, exclusive
-    upcoming_first: bool = False
+    q_common: bool = False  # set by the list functions: see search_service.is_common
 
 
 def _filtered(stmt: Select, flt: VisitFilter) -> Select:
     if flt.q:
-        stmt = search_service.narrow(stmt, Visit.id, SEARCH_KIND, flt.q)
+        stmt = search_service.narrow(stmt, Visit.id, SEARCH_KIND, flt.q, common=flt.q_common)
         stmt = stmt.where(Visit.search_text.contains(search_text.query_text(flt.q), autoescape=True))
     if flt.kind:
         stmt = stmt.where(Visit.kind == flt.kind)
@@ -469,7 +469,12 @@ def _list_options(stmt: Select) -> Select:
     )
 
 
+def _planned(session: Session, flt: VisitFilter) -> VisitFilter:
+    return replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q)) if flt.q else flt
+
+
 def list_page(session: Session, *, flt: VisitFilter, page: int, per_page: int) -> Page:
+    flt = _planned(session, flt)
     total, more = count_up_to(session, _filtered(select(Visit.id), flt), page=page, per_page=per_page)
     page = clamp_page(page, total, per_page)
     stmt = (_list_options(_filtered(select(Visit), flt))
@@ -479,11 +484,13 @@ def list_page(session: Session, *, flt: VisitFilter, page: int, per_page: int) -
 
 def in_range(session: Session, *, flt: VisitFilter, limit: int = 1000) -> list[Visit]:
     """Visits starting in [flt.since, flt.until), in time order: the calendar and the iCalendar export."""
+    flt = _planned(session, flt)
     stmt = _list_options(_filtered(select(Visit), flt)).order_by(Visit.starts_at, Visit.id).limit(limit)
     return list(session.scalars(stmt))
 
 
 def for_export(session: Session, *, flt: VisitFilter, limit: int = 5000) -> list[Visit]:
+    flt = _planned(session, flt)
     stmt = (_filtered(select(Visit), flt)
             .options(selectinload(Visit.organizations).joinedload(VisitOrganization.organization).load_only(
                 Organization.id, Organization.name), selectinload(Visit.stops).joinedload(TourStop.organization)
@@ -500,7 +507,7 @@ def upcoming(session: Session, *, now: datetime, days: int = 14, limit: int = 8)
 
 def search_page(session: Session, *, q: str, per_page: int) -> Page:
     """The header search's visits: like the list, with the summary and outcome for a snippet of the match."""
-    flt = VisitFilter(q=q)
+    flt = _planned(session, VisitFilter(q=q))
     total, more = count_up_to(session, _filtered(select(Visit.id), flt), page=1, per_page=per_page)
     stmt = (_filtered(select(Visit), flt)
             .options(selectinload(Visit.organizations).joinedload(VisitOrganization.organization).load_only(
@@ -511,4 +518,5 @@ def search_page(session: Session, *, q: str, per_page: int) -> Page:
 
 
 def count_in(session: Session, *, flt: VisitFilter) -> int:
+    flt = _planned(session, flt)
     return session.scalar(_filtered(select(func.count(Visit.id)), flt)) or 0
