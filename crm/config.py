@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     reminder_max_attempts: int = 5  # then the delivery is marked failed and shown on /admin/reminders/outbox
     reminder_retry_seconds: int = 60  # the first retry waits this long, each later one twice as long
+    reminder_claim_batch: int = 500  # rows one claim takes (and locks) at a time
     scheduler_plan_seconds: int = 60  # how often the rules look for what fell due
     scheduler_deliver_seconds: int = 15  # how often due deliveries are claimed and sent
 

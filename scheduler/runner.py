@@ -4,6 +4,8 @@
 - `misfire_grace_time=None`: a late run is never skipped, however late (a daily purge due at 03:17 while the
   machine slept still runs when it wakes).
 - `max_instances=1`: a job still running when its next run comes is not started twice in this process.
+- One worker thread: jobs run one after the other, in the order listed when due together (at start: plan, then
+  deliver), and never compete with each other for SQLite's write lock.
 - Interval jobs also run at start. Downtime itself is not APScheduler's business: its job store is memory, and
   what fell due while the scheduler was stopped is found from the watermarks in the database
   (`reminder_rule.planned_until`) on the first pass after it starts again.
@@ -15,6 +17,7 @@ import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -43,7 +46,7 @@ def _run(job: Job, database: Database, settings: Settings) -> None:
 def build(settings: Settings, database: Database, *, background: bool) -> BaseScheduler:
     zone = ZoneInfo(settings.timezone)
     scheduler: BaseScheduler = (BackgroundScheduler if background else BlockingScheduler)(
-        timezone=zone, job_defaults=JOB_DEFAULTS)
+        timezone=zone, job_defaults=JOB_DEFAULTS, executors={"default": ThreadPoolExecutor(max_workers=1)})
     now = datetime.now(zone)
     for job in JOBS:
         scheduler.add_job(_run, trigger=job.trigger(settings, zone), args=[job, database, settings], id=job.name,

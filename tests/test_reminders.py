@@ -4,7 +4,9 @@ row gone stale while it waited is dropped when claimed; downtime across a due ti
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+import os
+import time as time_module
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,6 +25,20 @@ ZONE = ZoneInfo("Asia/Shanghai")
 
 def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=ZONE)
+
+
+@pytest.fixture(autouse=True, params=["UTC", "Asia/Shanghai"])
+def machine_tz(request):
+    """Every rule test runs with the machine's zone set to UTC and to Asia/Shanghai: only CRM_TIMEZONE matters."""
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = request.param
+    time_module.tzset()
+    yield request.param
+    if saved is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = saved
+    time_module.tzset()
 
 
 @pytest.fixture
@@ -267,11 +283,14 @@ def test_a_rule_turned_off_plans_nothing_and_a_user_can_turn_a_channel_off(sessi
     assert inbox(session, officer) == [] and outbox(session) == []
 
 
-def test_first_pass_looks_back_one_day_only(session, users, clock, run):
+def test_the_first_pass_starts_from_now_and_replays_nothing_old(session, users, clock, run):
     officer = users["officer"]
     clock(local(2026, 11, 1, 8))
     make_task(session, actor=officer, due_on=date(2026, 11, 20))
     clock(local(2026, 12, 1, 9, 5))
     run()
-    assert inbox(session, officer) == [("task_due", "overdue:2026-12-01")]
-    assert outbox(session)[0].fire_at == local(2026, 12, 1, 9).astimezone(UTC) - timedelta(0)
+    assert inbox(session, officer) == []
+    clock(local(2026, 12, 2, 9, 5))
+    run()
+    assert inbox(session, officer) == [("task_due", "overdue:2026-12-02")]
+    assert outbox(session)[0].fire_at == local(2026, 12, 2, 9)

@@ -13,4 +13,5 @@ def plan(ctx: JobContext) -> service.PlanResult:
 
 def deliver(ctx: JobContext) -> service.DeliveryResult:
     """reminders.deliver: claims the due outbox rows and delivers them."""
-    return service.deliver(database=ctx.database, settings=ctx.settings, now=ctx.now, worker=ctx.worker)
+    return service.deliver(database=ctx.database, settings=ctx.settings, now=ctx.now, worker=ctx.worker,
+                           batch=ctx.settings.reminder_claim_batch)

@@ -45,7 +45,7 @@ from crm.notifications.rules import ALL, BY_CODE, DIGEST, RULES, Reminder, Rende
 
 CHANNELS = (Channel.IN_APP, Channel.EMAIL, Channel.WEBHOOK)
 MAX_CATCH_UP_DAYS = 14  # after a longer downtime, only the last two weeks' dates are planned
-FIRST_RUN_LOOKBACK = timedelta(days=1)  # a rule never planned before starts with the last day
+FIRST_RUN_LOOKBACK = timedelta(0)  # a rule never planned before starts from now: nothing old is replayed
 CLAIM_BATCH = 500
 LEASE = timedelta(minutes=5)  # a claimed row not reported back by then (a scheduler died) may be claimed again
 AUDITED_RULE_FIELDS = ["enabled", "days", "at_time", "in_app", "email", "webhook"]
@@ -156,8 +156,8 @@ def plan_rule(session: Session, *, rule: Rule, now: datetime, zone: ZoneInfo) ->
             reminders = rule.plan(session, dates=dates, now=now, config=_config(setting, zone))
             write(session, reminders, now=now, zone=zone)
             found = len(reminders)
-    if since < now:
-        setting.planned_until = now
+    if setting.planned_until is None or setting.planned_until < now:
+        setting.planned_until = now  # never backwards: a slower scheduler's older "now" does not undo a later pass
     session.commit()
     return found
 
@@ -246,8 +246,8 @@ def plan_digest(session: Session, *, now: datetime, zone: ZoneInfo) -> int:
                                           recipients=digest_users)
                     write(session, reminders, now=now, zone=zone, only_channels=(Channel.EMAIL, Channel.WEBHOOK))
         made = _gather(session, day=day, now=now, zone=zone, digest_users=digest_users)
-    if since < now:
-        setting.planned_until = now
+    if setting.planned_until is None or setting.planned_until < now:
+        setting.planned_until = now  # never backwards: a slower scheduler's older "now" does not undo a later pass
     session.commit()
     return made
 

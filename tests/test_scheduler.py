@@ -1,0 +1,234 @@
+"""The scheduler as processes and threads: `crm scheduler --once` under TZ=UTC and TZ=Asia/Shanghai (the machine's
+zone never matters, CRM_TIMEZONE does); a restart across a due time delivers once; a scheduler that died mid-send
+is taken over after its lease; two real scheduler processes on one PostgreSQL database deliver each reminder once;
+the scheduler inside a single web worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time as time_module
+from datetime import UTC, date, datetime, time, timedelta
+from http.server import ThreadingHTTPServer
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from sqlalchemy import func, select
+
+from crm.config import Settings
+from crm.db import utcnow
+from crm.notifications import service
+from crm.notifications.models import (
+    DeliveryStatus,
+    Notification,
+    NotificationSetting,
+    Outbox,
+    RulePreference,
+    RuleSetting,
+)
+from crm.scheduling.models import SchedulerJob
+from tests.conftest import ROOT
+from tests.factories import make_task, make_user
+from tests.test_channels import Hook
+
+ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def scheduler_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    env.update({"CRM_ENV": "test", "CRM_DATABASE_URL": settings.resolved_database_url,
+                "CRM_DATA_DIR": str(settings.data_dir), "CRM_TIMEZONE": "Asia/Shanghai", **extra})
+    return env
+
+
+def fire_at_midnight(session, code: str = "task_due") -> None:
+    """The rule fires at 00:00 local and was last planned a day ago, so whatever the time of day now, today's
+    occasion has come."""
+    session.add(RuleSetting(code=code, enabled=True, days=3, at_time=time(0, 0), in_app=True, email=False,
+                            webhook=False, planned_until=utcnow() - timedelta(days=1)))
+    session.commit()
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time_module.monotonic() + timeout
+    while not predicate():
+        assert time_module.monotonic() < deadline, "timed out waiting"
+        time_module.sleep(0.05)
+
+
+@pytest.mark.parametrize("machine_tz", ["UTC", "Asia/Shanghai"])
+def test_crm_scheduler_once_runs_every_job_whatever_the_machines_time_zone(session, users, settings, machine_tz):
+    officer = users["officer"]
+    fire_at_midnight(session)
+    today = datetime.now(ZONE).date()  # the zone's today, which may not be the machine's
+    make_task(session, actor=officer, title="今日到期", due_on=today)
+    make_task(session, actor=officer, title="明日到期", due_on=today + timedelta(days=1))
+    done = subprocess.run([sys.executable, "-m", "crm.cli", "scheduler", "--once"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env=scheduler_env(settings, TZ=machine_tz))
+    assert done.returncode == 0, done.stderr
+    session.expire_all()
+    occasions = sorted(session.scalars(select(Notification.occasion)))
+    assert occasions == [f"before:{today + timedelta(days=1)}", f"due:{today}"]
+    jobs = {job.name: job for job in session.scalars(select(SchedulerJob))}
+    assert set(jobs) == {"reminders.plan", "reminders.deliver", "sessions.purge"}
+    assert all(job.runs == 1 and not job.last_error for job in jobs.values())
+    assert "2 in-app" in jobs["reminders.deliver"].last_result
+
+
+def test_a_failing_job_is_recorded_and_the_others_still_run(db, session, settings):
+    from crm.scheduling.service import run_job
+
+    def broken(ctx):
+        raise RuntimeError("the database said no")
+
+    assert run_job("broken.job", broken, database=db, settings=settings, trigger="every 1 s") is False
+    assert run_job("fine.job", lambda ctx: "ok", database=db, settings=settings) is True
+    session.expire_all()
+    broken_job, fine_job = session.get(SchedulerJob, "broken.job"), session.get(SchedulerJob, "fine.job")
+    assert broken_job.failures == 1 and "the database said no" in broken_job.last_error
+    assert fine_job.last_result == "ok" and fine_job.failures == 0
+
+
+def test_a_restart_across_a_due_time_delivers_once(db, session, users, settings):
+    """APScheduler in a thread, as in the web process: it runs at 08:55, stops; starts again at 09:05 (the 09:00
+    reminders fell due while it was down) and delivers them; a third start delivers nothing more."""
+    from scheduler.runner import build
+
+    officer = users["officer"]
+
+    def start_and_stop(moment: datetime) -> None:
+        with time_machine.travel(moment, tick=False):
+            runs = session.scalar(select(func.coalesce(func.sum(SchedulerJob.runs), 0)))
+            session.commit()
+            scheduler = build(settings, db, background=True)
+            scheduler.start()
+            try:
+                def both_ran() -> bool:
+                    done = session.scalar(select(func.coalesce(func.sum(SchedulerJob.runs), 0)))
+                    session.commit()
+                    return done >= runs + 2  # plan, then deliver (one worker thread, in order)
+                wait_for(both_ran)
+            finally:
+                scheduler.shutdown(wait=True)
+
+    with time_machine.travel(datetime(2026, 12, 1, 8, 0, tzinfo=ZONE), tick=False):
+        make_task(session, actor=officer, title="重启前后", due_on=date(2026, 12, 1))
+    start_and_stop(datetime(2026, 12, 1, 8, 55, tzinfo=ZONE))
+    session.expire_all()
+    assert session.scalar(select(func.count(Notification.id))) == 0
+    start_and_stop(datetime(2026, 12, 1, 9, 5, tzinfo=ZONE))
+    session.expire_all()
+    start_and_stop(datetime(2026, 12, 1, 9, 6, tzinfo=ZONE))
+    session.expire_all()
+    assert list(session.scalars(select(Notification.occasion))) == ["due:2026-12-01"]
+    assert session.get(RuleSetting, "task_due").planned_until == datetime(2026, 12, 1, 9, 6, tzinfo=ZONE)
+
+
+def test_a_scheduler_that_died_mid_send_is_taken_over_after_its_lease(db, session, users, settings):
+    officer = users["officer"]
+    officer.email = "officer@zone.example"
+    session.add(RulePreference(user_id=officer.id, rule="task_due", in_app=False, email=True, webhook=False))
+    session.commit()
+    make_task(session, actor=officer, due_on=date(2026, 12, 2))
+    now = datetime(2026, 12, 2, 1, 5, tzinfo=UTC)
+    service.plan(database=db, now=now - timedelta(hours=1), timezone=settings.timezone)
+    service.plan(database=db, now=now, timezone=settings.timezone)
+    with db.write_session() as s:  # claimed, then the process died before sending
+        claimed, ids = service.claim(s, now=now, worker="dead:1", zone=ZONE, limit=10)
+        s.commit()
+    assert claimed == 1 and len(ids) == 1
+    assert service.deliver(database=db, settings=settings, now=now + timedelta(minutes=1), worker="t").retried == 0
+    after_lease = service.deliver(database=db, settings=settings, now=now + service.LEASE + timedelta(seconds=1),
+                                  worker="alive:2")
+    assert after_lease.retried == 1  # taken over (and, with no SMTP server here, queued for a retry)
+    session.expire_all()
+    row = session.scalar(select(Outbox))
+    assert row.status == DeliveryStatus.PENDING and row.attempts == 2 and row.claimed_by == "alive:2"
+
+
+def test_two_scheduler_processes_on_postgresql_deliver_each_reminder_once(db, session, settings, tmp_path):
+    if db.is_sqlite:
+        pytest.skip("FOR UPDATE SKIP LOCKED: the two-process test runs on PostgreSQL")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHook)
+    server.received, server.modes = [], []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/robot"
+    try:
+        fire_at_midnight(session)
+        today = datetime.now(ZONE).date()
+        people = [make_user(session, username=f"person{i}") for i in range(4)]
+        for person in people:
+            session.add(RulePreference(user_id=person.id, rule="task_due", in_app=True, email=False, webhook=True))
+            session.add(NotificationSetting(user_id=person.id, webhook_url=url))
+        session.commit()
+        for n in range(30):
+            make_task(session, actor=people[n % 4], title=f"任务{n:03d}", due_on=today)
+        env = scheduler_env(settings, CRM_WEBHOOK_ALLOW_PRIVATE="true", CRM_REMINDER_CLAIM_BATCH="5")
+        command = [sys.executable, "-m", "scheduler", "--once"]
+        first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        second = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        outputs = [p.communicate(timeout=60)[0] for p in (first, second)]
+        assert first.returncode == 0 and second.returncode == 0, outputs
+    finally:
+        server.shutdown()
+        server.server_close()
+    session.expire_all()
+    contents = [message["text"]["content"] for message in server.received]
+    assert len(contents) == 30 and len(set(contents)) == 30  # every reminder once, none twice
+    assert session.scalar(select(func.count(Notification.id))) == 30
+    assert session.scalar(select(func.count(func.distinct(Notification.outbox_id)))) == 30
+    statuses = set(session.scalars(select(Outbox.status)))
+    assert statuses == {DeliveryStatus.SENT}
+    workers = set(session.scalars(select(Outbox.claimed_by).where(Outbox.channel == "webhook")))
+    assert len(workers) == 2, workers  # both processes delivered a share
+
+
+class SlowHook(Hook):
+    """A robot that takes 50 ms per message, so the two schedulers' deliveries overlap."""
+
+    def do_POST(self):
+        time_module.sleep(0.05)
+        super().do_POST()
+
+
+def test_the_scheduler_runs_inside_a_single_web_worker(db, session, users, settings, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from scheduler import web
+
+    for key, value in scheduler_env(settings).items():
+        if key.startswith("CRM_"):
+            monkeypatch.setenv(key, value)
+    app = web.create_app()
+    with TestClient(app):
+        assert app.state.scheduler.running
+        wait_for(lambda: (session.expire_all(), session.scalar(select(func.count(SchedulerJob.name))))[1] == 3)
+        wait_for(lambda: (session.expire_all(), session.get(SchedulerJob, "reminders.deliver").runs)[1] >= 1)
+    assert not app.state.scheduler.running
+    app.state.database.dispose()
+
+
+def test_crm_serve_keeps_the_scheduler_out_of_several_workers(monkeypatch, capsys):
+    import uvicorn
+
+    from crm import cli
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw["workers"])))
+    cli.main(["serve", "--with-scheduler"])
+    cli.main(["serve", "--with-scheduler", "--workers", "4"])
+    cli.main(["serve"])
+    assert calls == [("scheduler.web:create_app", 1), ("crm.main:create_app", 4), ("crm.main:create_app", 1)]
+    assert "crm scheduler" in capsys.readouterr().err
+
+
+def test_utcnow_is_what_the_jobs_see(settings, db):
+    from crm.scheduling.service import run_job
+
+    seen = []
+    with time_machine.travel(datetime(2026, 12, 1, 9, 0, tzinfo=ZONE), tick=False):
+        run_job("clock.job", lambda ctx: seen.append(ctx.now), database=db, settings=settings)
+        assert seen == [utcnow()]
