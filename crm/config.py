@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 
@@ -58,6 +59,11 @@ class Settings(BaseSettings):
     reminder_claim_batch: int = 500  # rows one claim takes (and locks) at a time
     scheduler_plan_seconds: int = 60  # how often the rules look for what fell due
     scheduler_deliver_seconds: int = 15  # how often due deliveries are claimed and sent
+
+    # Projects (crm/projects). A project whose total investment (万元) is at or above the threshold needs a recorded
+    # 三重一大 collective decision before 签约; one with no visit, follow-up or stage change in this many days is stale.
+    major_project_threshold_wan_cny: Decimal = Decimal("10000")
+    project_stale_days: int = 30
 
     @model_validator(mode="after")
     def _check_smtp_security(self) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from jinja2 import pass_context
@@ -60,11 +61,35 @@ def snippet(text: str | None, query: str, width: int = 40) -> Markup:
     return (Markup("…") if start else Markup("")) + highlight(text[start:end], query) + (Markup("…") if end < len(text) else Markup(""))
 
 
+@pass_context
+def money_cny(context, value: Decimal | None) -> str:
+    """An amount held in 万元, as people read it: 亿元 from 10,000 万 up, two decimals."""
+    if value is None:
+        return ""
+    _ = context["_"]
+    if abs(value) >= 10000:
+        return _("%(amount)s (100M CNY)", amount=f"{value / 10000:,.2f}")
+    return _("%(amount)s (10k CNY)", amount=f"{value:,.2f}")
+
+
+@pass_context
+def money_usd(context, value: Decimal | None) -> str:
+    if value is None:
+        return ""
+    _ = context["_"]
+    return _("%(amount)s (10k USD)", amount=f"{value:,.2f}")
+
+
+def number(value: Decimal | int | float | None, places: int = 2) -> str:
+    return "" if value is None else f"{value:,.{places}f}"
+
+
 def iso_utc(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 
 
-FILTERS = {"local_datetime": local_datetime, "prose_date": prose_date, "local_date": local_date, "iso_utc": iso_utc, "highlight": highlight, "snippet": snippet}
+FILTERS = {"local_datetime": local_datetime, "prose_date": prose_date, "local_date": local_date, "iso_utc": iso_utc,
+           "highlight": highlight, "snippet": snippet, "money_cny": money_cny, "money_usd": money_usd, "number": number}
 
 
 def label_options(labels: dict, gettext) -> list[tuple[str, str]]:

@@ -30,6 +30,7 @@ from crm.notifications import admin_routes as notification_admin_routes
 from crm.notifications import routes as notification_routes
 from crm.organizations import industry_routes
 from crm.organizations import routes as organization_routes
+from crm.projects import routes as project_routes
 from crm.search import routes as search_routes
 from crm.tasks import routes as task_routes
 from crm.visits import calendar_routes as visit_calendar_routes
@@ -50,6 +51,7 @@ SIGNED_IN_ROUTERS = (
     task_routes.router,
     visit_calendar_routes.router,  # /visits/calendar and /visits/export.ics, before /visits/{visit_id}
     visit_routes.router,  # after the calendar's router: /visits/calendar is not a visit id
+    project_routes.router,
     user_admin_routes.router,
     industry_routes.router,
     audit_routes.router,

@@ -6,16 +6,29 @@ from crm.auth.models import LoginThrottle, User, WebSession
 from crm.contacts.models import Contact
 from crm.db import Base
 from crm.feeds.models import FeedToken
+from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
 from crm.notifications.models import Notification, NotificationSetting, Outbox, RulePreference, RuleSetting
 from crm.organizations.models import IndustryChain, Organization, OrganizationTag, Tag
+from crm.parcels.models import LandParcel
+from crm.projects.models import (
+    ApprovalItem,
+    ApprovalTemplate,
+    Decision,
+    Project,
+    ProjectOfficer,
+    ProjectOrganization,
+    ProjectVisit,
+    StageChange,
+)
 from crm.scheduling.models import SchedulerJob
 from crm.search.models import SearchTerm
 from crm.tasks.models import Task
 from crm.visits.models import TourStop, Visit, VisitHost, VisitIndustry, VisitMember, VisitOrganization
 
 __all__ = [
-    "Attachment", "AuditEntry", "Base", "Contact", "FeedToken", "IndustryChain", "LoginThrottle", "Notification",
-    "NotificationSetting", "Organization", "OrganizationTag", "Outbox", "RulePreference", "RuleSetting", "SchedulerJob",
-    "SearchTerm", "Tag", "Task", "TourStop", "User", "Visit", "VisitHost", "VisitIndustry", "VisitMember", "VisitOrganization",
-    "WebSession",
+    "ApprovalItem", "ApprovalTemplate", "Attachment", "AuditEntry", "Base", "Contact", "Decision", "FeedToken",
+    "GroundbreakingEvent", "IndustryChain", "LandParcel", "LoginThrottle", "Notification", "NotificationSetting",
+    "Organization", "OrganizationTag", "Outbox", "Project", "ProjectOfficer", "ProjectOrganization", "ProjectVisit",
+    "RulePreference", "RuleSetting", "SchedulerJob", "SearchTerm", "SlatedProject", "StageChange", "Tag", "Task",
+    "TourStop", "User", "Visit", "VisitHost", "VisitIndustry", "VisitMember", "VisitOrganization", "WebSession",
 ]

@@ -1,5 +1,5 @@
-"""An organization's timeline: the changes to it and its records (audit), the visits it made, and the tour stops
-it hosted, newest first, one page at a time."""
+"""An organization's timeline: the changes to it and its records (audit), the visits it made, the tour stops it
+hosted and the projects it invests in (those the viewer may see), newest first, one page at a time."""
 
 from __future__ import annotations
 
@@ -10,21 +10,25 @@ from sqlalchemy import String, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from crm.audit.models import AuditEntry
+from crm.auth.models import User
 from crm.listing import Page, clamp_page, count_up_to
 from crm.organizations.models import Organization
+from crm.projects import service as project_service
+from crm.projects.models import Project, ProjectOrganization
 from crm.visits.models import TourStop, Visit, VisitOrganization
 
 
 @dataclass
 class TimelineItem:
-    kind: str  # "audit", "visit" or "stop"
+    kind: str  # "audit", "visit", "stop" or "project"
     at: datetime
     entry: AuditEntry | None = None
     visit: Visit | None = None
     stop: TourStop | None = None
+    project: Project | None = None
 
 
-def _sources(organization_id: int):
+def _sources(organization_id: int, viewer: User | None):
     audits = select(literal("audit", String).label("kind"), AuditEntry.id.label("id"), AuditEntry.at.label("at")).where(
         or_(AuditEntry.organization_id == organization_id,
             (AuditEntry.entity_type == "organization") & (AuditEntry.entity_id == organization_id)))
@@ -34,11 +38,17 @@ def _sources(organization_id: int):
     stops = (select(literal("stop", String), TourStop.id, func.coalesce(TourStop.starts_at, Visit.starts_at))
              .join(Visit, Visit.id == TourStop.visit_id)
              .where(TourStop.organization_id == organization_id))
-    return union_all(audits, visits, stops).subquery()
+    # A project shows when it was created; a confidential one only to those who may see it (no viewer: none).
+    projects = (select(literal("project", String), Project.id, Project.created_at)
+                .join(ProjectOrganization, ProjectOrganization.project_id == Project.id)
+                .where(ProjectOrganization.organization_id == organization_id,
+                       project_service.visible_to(viewer) if viewer else Project.is_confidential.is_(False)))
+    return union_all(audits, visits, stops, projects).subquery()
 
 
-def organization_timeline(session: Session, *, organization_id: int, page: int, per_page: int) -> Page:
-    merged = _sources(organization_id)
+def organization_timeline(session: Session, *, organization_id: int, page: int, per_page: int,
+                          viewer: User | None = None) -> Page:
+    merged = _sources(organization_id, viewer)
     total, more = count_up_to(session, select(merged.c.id), page=page, per_page=per_page)
     page = clamp_page(page, total, per_page)
     rows = session.execute(
@@ -46,7 +56,7 @@ def organization_timeline(session: Session, *, organization_id: int, page: int, 
         .order_by(merged.c.at.desc(), merged.c.kind, merged.c.id.desc())
         .offset((page - 1) * per_page).limit(per_page)
     ).all()
-    wanted: dict[str, list[int]] = {"audit": [], "visit": [], "stop": []}
+    wanted: dict[str, list[int]] = {"audit": [], "visit": [], "stop": [], "project": []}
     for kind, record_id, _ in rows:
         wanted[kind].append(record_id)
     # Each kind is loaded whether or not this page has any, so a page costs the same queries whatever its mix.
@@ -58,6 +68,8 @@ def organization_timeline(session: Session, *, organization_id: int, page: int, 
     stops = {s.id: s for s in session.scalars(
         select(TourStop).where(TourStop.id.in_(wanted["stop"]))
         .options(joinedload(TourStop.visit).options(visit_options)))}
+    projects = {p.id: p for p in session.scalars(
+        select(Project).where(Project.id.in_(wanted["project"])).options(joinedload(Project.owner)))}
     items = []
     for kind, record_id, at in rows:
         item = TimelineItem(kind=kind, at=at)
@@ -68,6 +80,8 @@ def organization_timeline(session: Session, *, organization_id: int, page: int, 
         elif kind == "stop" and record_id in stops:
             item.stop = stops[record_id]
             item.visit = item.stop.visit
+        elif kind == "project" and record_id in projects:
+            item.project = projects[record_id]
         else:
             continue
         items.append(item)

@@ -67,3 +67,16 @@ def make_visit(session: Session, *, title: str, officer: User, organizations=(),
     session.add(visit)
     session.commit()
     return visit
+
+
+def make_project(session: Session, *, actor: User, organizations=(), name: str | None = None, stage: str = "lead",
+                 owner: User | None = None, officers=(), **fields):
+    """A project through the service (checklist from the template, first stage in the history, audit, search);
+    `fields` are form values (strings): total_investment_wan_cny="12000", is_confidential="1", …"""
+    from crm.projects import service as project_service
+
+    organizations = list(organizations) or [make_org(session, actor=actor)]
+    data = {"name": name or f"测试项目{next(_seq)}", "stage": stage, "owner_id": (owner or actor).id}
+    data.update(fields)
+    return project_service.create(session, project_input=project_service.ProjectInput(
+        data=data, organization_ids=[o.id for o in organizations], officer_ids=[o.id for o in officers]), actor=actor)

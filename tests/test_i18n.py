@@ -11,7 +11,7 @@ from babel.messages.pofile import read_po
 from crm.i18n import TRANSLATIONS_DIR
 from crm.visits import service as visit_service
 from tests.conftest import post
-from tests.factories import make_contact, make_org
+from tests.factories import make_contact, make_org, make_project
 
 ROOT = Path(__file__).resolve().parent.parent
 METHOD_MAP = [("crm/**.py", "python"), ("templates/**.html", "jinja2")]
@@ -115,13 +115,17 @@ def test_english_pages_show_no_chinese_interface_text(client, session):
         organization_ids=[org.id], member_ids=[contact.id], host_ids=[users["officer"].id],
         stops=[(0, {"organization_id": plant.id, "starts_at": "", "host": "Mr Lee", "shown": "Line", "note": ""})],
         followups=[(0, {"title": "Send brochure", "assignee_id": users["admin"].id, "due_on": "2026-12-07"})]))
+    project = make_project(session, actor=users["admin"], organizations=[org], name="Acme plant",
+                           total_investment_wan_cny="20000", stage="negotiating")
     login(client, "admin")
     post(client, "/language", {"locale": "en"})
     pages = [*ENGLISH_PAGES, f"/organizations/{org.id}", f"/organizations/{org.id}/edit", f"/organizations/{org.id}/archive",
              f"/contacts/{contact.id}", f"/contacts/{contact.id}/edit", f"/admin/users/{users['officer'].id}/edit",
              "/visits", "/visits/new", "/visits/quick", f"/visits/{visit.id}", f"/visits/{visit.id}/edit",
              f"/visits/{visit.id}/delete", "/visits/calendar?month=2026-12", "/visits/calendar?view=week&week=2026-12-02",
-             "/tasks", "/search?q=Acme", f"/organizations/{plant.id}", f"/organizations/{plant.id}/timeline"]
+             "/tasks", "/search?q=Acme", f"/organizations/{plant.id}", f"/organizations/{plant.id}/timeline",
+             "/projects", "/projects/board", "/projects/new", f"/projects/{project.id}", f"/projects/{project.id}/edit",
+             f"/projects/{project.id}/move?stage=groundbreaking", f"/organizations/{org.id}/timeline"]
     for url in pages:
         html = client.get(url).text
         visible = re.sub(r"<option[^>]*>[^<]*</option>", "", html)  # language and industry names are data

@@ -1,14 +1,16 @@
 """A page's query count does not grow with its rows: templates never trigger a query per row."""
 
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 
 from crm.organizations.models import Organization
+from crm.projects.models import Project
 from crm.tasks import service as task_service
 from crm.visits import service as visit_service
-from tests.factories import make_contact, make_org
+from tests.factories import make_contact, make_org, make_project
 
 
 @contextmanager
@@ -56,6 +58,12 @@ def _add(session, users, n, start):
                   "ends_at": "2020-12-02T12:00", "summary": "计数", "officer_id": officer.id, "estimated_investment": ""},
             organization_ids=[org.id], member_ids=[contact.id], host_ids=[officer.id],
             stops=[(0, {"organization_id": hub.id, "starts_at": "", "host": "", "shown": "计数", "note": ""})]))
+        project = make_project(session, actor=officer, organizations=[org, hub], name=f"计数项目{i}",
+                               stage=("lead", "negotiating")[i % 2], total_investment_wan_cny=str(1000 * i),
+                               is_confidential="1" if i % 5 == 0 else "")
+        session.execute(update(Project).where(Project.id == project.id).values(  # in the past, like the visits
+            created_at=datetime(2020, 12, 1, tzinfo=UTC)))
+        session.commit()
 
 
 @pytest.mark.parametrize("username, url", [
@@ -64,6 +72,8 @@ def _add(session, users, n, start):
     ("officer", "/"), ("admin", "/admin/audit"), ("officer", "/visits"), ("officer", "/visits?q=%E8%AE%A1%E6%95%B0"),
     ("officer", "/visits/calendar?month=2020-12"), ("officer", "/visits/export.ics?from=2020-12-01"),
     ("officer", "/organizations/{hub}"), ("officer", "/organizations/{hub}/timeline"),
+    ("officer", "/projects"), ("officer", "/projects/board"), ("manager", "/projects?q=%E8%AE%A1%E6%95%B0"),
+    ("officer", "/projects/export.csv"),
 ])
 def test_query_count_is_the_same_for_5_and_50_rows(client, db, session, users, username, url):
     from tests.conftest import login

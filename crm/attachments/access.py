@@ -12,6 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from crm.auth.models import User
+from crm.projects import service as project_service
+from crm.projects.models import Decision, Project
 from crm.visits import service as visit_service
 from crm.visits.models import Visit
 
@@ -55,3 +57,29 @@ def _visit_can_change(session: Session, user: User, visit_id: int) -> bool:
 
 
 register("visit", can_see=_visit_can_see, can_change=_visit_can_change)
+
+
+# Projects: whoever may see the project (project_service.visible_to: a confidential one only its owning and assigned
+# officers, managers and admins) sees its files; whoever may edit it (project_service.can_edit) changes them. A
+# collective decision's minutes follow its project; only managers, who record decisions, change them.
+
+def _project_can_see(session: Session, user: User, project_id: int) -> bool:
+    return project_service.is_visible(session, user, project_id)
+
+
+def _project_can_change(session: Session, user: User, project_id: int) -> bool:
+    project = session.scalar(select(Project).options(selectinload(Project.officers)).where(Project.id == project_id))
+    return project is not None and project_service.can_edit(user, project)
+
+
+def _decision_can_see(session: Session, user: User, decision_id: int) -> bool:
+    decision = session.get(Decision, decision_id)
+    return decision is not None and project_service.is_visible(session, user, decision.project_id)
+
+
+def _decision_can_change(session: Session, user: User, decision_id: int) -> bool:
+    return user.is_manager
+
+
+register("project", can_see=_project_can_see, can_change=_project_can_change)
+register("project_decision", can_see=_decision_can_see, can_change=_decision_can_change)

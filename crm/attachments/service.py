@@ -1,5 +1,6 @@
 """Attachments: check an upload (size, type by extension and by content), store it by hash with a thumbnail for
-images, list and remove. Each addition or removal is audited on the record the file belongs to (a visit)."""
+images, list and remove. Each addition or removal is audited on the record the file belongs to (a visit, a
+project, a project's collective decision)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from crm.audit.models import AuditAction
 from crm.auth.models import User
 from crm.db import Base
 from crm.i18n import Msg
+from crm.projects.models import Decision, Project
 from crm.visits.models import Visit
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ THUMBNAIL_BOX = (320, 320)  # shown at up to 160 CSS pixels: sharp on a phone's 
 
 # The record types that carry attachments, by the `entity_type` stored on the attachment: the model of the row a
 # file hangs on. Its title (or name) and version label the audit entry. Who may see or change them: access.py.
-PARENT_MODELS: dict[str, type[Base]] = {"visit": Visit}
+PARENT_MODELS: dict[str, type[Base]] = {"visit": Visit, "project": Project, "project_decision": Decision}
 
 _OOXML = "application/vnd.openxmlformats-officedocument."
 # extension → (content type served, how its content is recognised)
@@ -237,6 +239,18 @@ def list_for(session: Session, entity_type: str, entity_id: int) -> list[Attachm
             .where(Attachment.entity_type == entity_type, Attachment.entity_id == entity_id)
             .order_by(Attachment.id))
     return list(session.scalars(stmt))
+
+
+def list_for_many(session: Session, entity_type: str, entity_ids: list[int]) -> dict[int, list[Attachment]]:
+    """The attachments of several records of one type (a project's decisions), in one query."""
+    found: dict[int, list[Attachment]] = {i: [] for i in entity_ids}
+    if entity_ids:
+        stmt = (select(Attachment).options(joinedload(Attachment.uploaded_by))
+                .where(Attachment.entity_type == entity_type, Attachment.entity_id.in_(entity_ids))
+                .order_by(Attachment.id))
+        for attachment in session.scalars(stmt):
+            found[attachment.entity_id].append(attachment)
+    return found
 
 
 def _hash_in_use(session: Session, sha256: str) -> bool:

@@ -16,10 +16,14 @@ _MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?[+-]\d{2}:
 ACTION_LABELS = {"create": N_("created"), "update": N_("changed"), "archive": N_("archived"), "restore": N_("restored"),
                  "delete": N_("deleted")}
 ENTITY_LABELS = {"organization": N_("organization"), "contact": N_("contact"), "user": N_("user"), "task": N_("task"),
-                 "visit": N_("visit"), "reminder_rule": N_("reminder rule"), "outbox": N_("reminder delivery")}
+                 "visit": N_("visit"), "reminder_rule": N_("reminder rule"), "outbox": N_("reminder delivery"),
+                 "project": N_("project"), "project_decision": N_("collective decision"), "land_parcel": N_("land parcel"),
+                 "groundbreaking_event": N_("groundbreaking event")}
 ENTITY_URLS = {"organization": "/organizations/{id}", "contact": "/contacts/{id}", "user": "/admin/users/{id}/edit",
                "task": "/tasks/{id}", "visit": "/visits/{id}", "reminder_rule": "/admin/reminders",
-               "outbox": "/admin/reminders/outbox"}
+               "outbox": "/admin/reminders/outbox", "project": "/projects/{id}",
+               "project_decision": "/projects/decisions/{id}", "land_parcel": "/parcels/{id}",
+               "groundbreaking_event": "/groundbreaking/{id}"}
 
 FIELD_LABELS = {
     "name": N_("Name"),
@@ -82,10 +86,64 @@ FIELD_LABELS = {
     "at_time": N_("At (local time)"),
     "in_app": N_("In the CRM"),
     "webhook": N_("Webhook"),
+    "total_investment_wan_cny": N_("Total investment (10k CNY)"),
+    "fixed_investment_wan_cny": N_("Fixed-asset investment (10k CNY)"),
+    "is_foreign_invested": N_("Foreign-invested"),
+    "foreign_capital_wan_usd": N_("Foreign capital (10k USD)"),
+    "registered_capital_wan_cny": N_("Registered capital (10k CNY)"),
+    "land_need_mu": N_("Land needed (mu)"),
+    "annual_output_wan_cny": N_("Expected annual output (10k CNY)"),
+    "annual_tax_wan_cny": N_("Expected annual tax (10k CNY)"),
+    "jobs": N_("Jobs"),
+    "source": N_("Source"),
+    "source_visit_id": N_("Visit it came from"),
+    "source_note": N_("Source details"),
+    "is_confidential": N_("Confidential"),
+    "parcel_id": N_("Land parcel"),
+    "land_certificate_no": N_("Land certificate number"),
+    "target_signing_on": N_("Target signing date"),
+    "target_groundbreaking_on": N_("Target groundbreaking date"),
+    "target_operation_on": N_("Target operation date"),
+    "signed_on": N_("Signed on"),
+    "groundbreaking_on": N_("Broke ground on"),
+    "operation_on": N_("In operation since"),
+    "investors": N_("Investors"),
+    "officers": N_("Assigned officers"),
+    "stage": N_("Stage"),
+    "stage_reason": N_("Reason"),
+    "stage_note": N_("Note"),
+    "gate_override_reason": N_("Gate overridden by a manager"),
+    "decision": N_("Collective decision"),
+    "visits": N_("Visits"),
+    "approval_item": N_("Approval item"),
+    "approval_status": N_("Approval status"),
+    "approval_submitted_on": N_("Submitted on"),
+    "approval_accepted_on": N_("Accepted on"),
+    "approval_approved_on": N_("Approved on"),
+    "approval_promised_days": N_("Promised time limit (working days)"),
+    "approval_assistant": N_("Assisted by"),
+    "approval_note": N_("Note"),
+    "project_id": N_("Project"),
+    "bounds": N_("Bounds"),
+    "location": N_("Location"),
+    "land_area_m2": N_("Land area (m²)"),
+    "building_area_m2": N_("Building area (m²)"),
+    "planned_use": N_("Planned use"),
+    "households_total": N_("Households to resettle"),
+    "households_signed": N_("Households signed"),
+    "signing_starts_on": N_("Signing window opens"),
+    "signing_ends_on": N_("Signing window closes"),
+    "compensation_cash": N_("Cash compensation"),
+    "compensation_swap": N_("Property swap"),
+    "public_facilities": N_("Public facilities planned"),
+    "code": N_("Code"),
+    "held_on": N_("Date"),
+    "slate": N_("Projects on the slate"),
 }
 
 # Where a record type names a field differently (a task's title is "what", a contact's title is a job title).
-ENTITY_FIELD_LABELS = {"task": {"title": N_("What"), "description": N_("Details")}, "visit": {"title": N_("Subject")}}
+ENTITY_FIELD_LABELS = {"task": {"title": N_("What"), "description": N_("Details")}, "visit": {"title": N_("Subject")},
+                      "land_parcel": {"status": N_("Status")}}
 
 
 def field_label(entity_type: str, field: str) -> str:
@@ -106,6 +164,13 @@ def _enum_labels() -> dict[str, dict[str, str]]:
             "priority": dict(PRIORITY_LABELS), "status": dict(STATUS_LABELS)}
 
 
+def _project_enum_labels() -> dict[str, dict[str, str]]:
+    from crm.projects import schemas as project_schemas
+
+    return {"stage": dict(project_schemas.STAGE_LABELS), "source": dict(project_schemas.SOURCE_LABELS),
+            "approval_status": dict(project_schemas.APPROVAL_STATUS_LABELS)}
+
+
 def _visit_enum_labels() -> dict[str, dict[str, str]]:
     from crm.visits import schemas as visit_schemas
 
@@ -123,7 +188,7 @@ def audit_value(context, field: str, value: Any, refs: dict, gettext) -> str:
         return datetime.fromisoformat(value).astimezone(ZoneInfo(context["timezone"])).strftime("%Y-%m-%d %H:%M")
     if field in refs and value in refs[field]:
         return refs[field][value]
-    for enums in (_enum_labels(), _visit_enum_labels()):  # a visit's kinds and statuses differ from others' codes
+    for enums in (_enum_labels(), _visit_enum_labels(), _project_enum_labels()):  # a visit's kinds and statuses differ from others' codes
         enum = enums.get(field)
         if enum and value in enum:
             return gettext(enum[value])

@@ -22,6 +22,8 @@ from crm.organizations import service
 from crm.organizations.deps import OrganizationDep
 from crm.organizations.models import Organization, OrganizationKind, Ownership
 from crm.organizations.schemas import KIND_LABELS, OWNERSHIP_LABELS, SORT_LABELS, SORTS, organization_fields
+from crm.projects import service as project_service
+from crm.projects.schemas import STAGE_LABELS
 from crm.tasks import service as task_service
 from crm.validators import as_id, normalize_credit_code
 from crm.validators import check_credit_code as check_credit_code_value
@@ -127,10 +129,12 @@ def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDe
 
 def _timeline_context(request: Request, session, org: Organization, *, page: int) -> dict[str, Any]:
     timeline = org_timeline.organization_timeline(session, organization_id=org.id, page=page,
-                                                  per_page=request.app.state.settings.page_size)
+                                                  per_page=request.app.state.settings.page_size,
+                                                  viewer=request.state.user)
     entries = [item.entry for item in timeline.items if item.entry is not None]
     return {"timeline": timeline, "refs": audit_service.reference_labels(session, entries, request.state.locale),
-            "visit_kind_labels": VISIT_KIND_LABELS, "visit_status_labels": VISIT_STATUS_LABELS}
+            "visit_kind_labels": VISIT_KIND_LABELS, "visit_status_labels": VISIT_STATUS_LABELS,
+            "stage_labels": STAGE_LABELS}
 
 
 @router.get("/{organization_id}/timeline")
@@ -150,6 +154,7 @@ def show(request: Request, session: SessionDep, user: CurrentUser, org: Organiza
         "org": org,
         "contacts": contact_service.for_organization(session, organization_id=org.id),
         "tasks": task_service.open_for(session, organization_id=org.id),
+        "projects": project_service.for_organization(session, organization_id=org.id, viewer=user),
         "visits": visit_service.list_page(session, flt=visit_service.VisitFilter(organization_id=org.id), page=1, per_page=5),
         "upcoming": visit_service.in_range(session, flt=visit_service.VisitFilter(
             organization_id=org.id, status="planned", since=utcnow()), limit=5),

@@ -1,4 +1,4 @@
-"""The header's search box: organizations, contacts and visits (projects join when they land), grouped by kind."""
+"""The header's search box: organizations, contacts, visits and projects (those the user may see), grouped by kind."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from crm.contacts import service as contact_service
 from crm.db import SessionDep
 from crm.organizations import service as organization_service
 from crm.organizations.schemas import KIND_LABELS
+from crm.projects import pipeline as project_pipeline
+from crm.projects.schemas import STAGE_LABELS
 from crm.visits import service as visit_service
 from crm.visits.schemas import KIND_LABELS as VISIT_KIND_LABELS
 from crm.web import is_htmx, render
@@ -31,7 +33,9 @@ def search(request: Request, session: SessionDep, user: CurrentUser, q: str = ""
         contacts = contact_service.list_page(
             session, flt=contact_service.ContactFilter(q=q, sort="name"), page=1, per_page=PER_KIND)
         visits = visit_service.search_page(session, q=q, per_page=PER_KIND)
-        groups = [("organizations", organizations), ("contacts", contacts), ("visits", visits)]
+        projects = project_pipeline.search_page(session, q=q, viewer=user, per_page=PER_KIND)
+        groups = [("organizations", organizations), ("contacts", contacts), ("visits", visits), ("projects", projects)]
     context = {"q": q, "groups": groups, "kind_labels": KIND_LABELS, "visit_kind_labels": VISIT_KIND_LABELS,
+               "stage_labels": STAGE_LABELS,
                "total": sum(page.total for _, page in groups)}
     return render(request, "search/index.html", context, block="results")

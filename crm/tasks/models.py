@@ -10,6 +10,7 @@ from crm.auth.models import User
 from crm.contacts.models import Contact
 from crm.db import Base, UTCDateTime, utcnow
 from crm.organizations.models import Organization
+from crm.projects.models import Project
 from crm.visits.models import Visit
 
 
@@ -26,12 +27,13 @@ class TaskPriority(StrEnum):
 
 
 class Task(Base):
-    """A follow-up (跟进事项): what, who, by when, and the record it concerns (projects come later)."""
+    """A follow-up (跟进事项): what, who, by when, and the record it concerns."""
 
     __tablename__ = "task"
     __table_args__ = (
         Index("ix_task_assignee_status_due", "assignee_id", "status", "due_on", "id"),
         Index("ix_task_status_due", "status", "due_on", "id"),  # the reminder rules: open tasks by due date
+        Index("ix_task_project_updated", "project_id", "updated_at"),  # a project's follow-ups; is it stale?
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,6 +47,7 @@ class Task(Base):
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"), index=True)
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visit.id"), index=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -56,6 +59,7 @@ class Task(Base):
     organization: Mapped[Organization | None] = relationship(lazy="raise")
     contact: Mapped[Contact | None] = relationship(lazy="raise")
     visit: Mapped[Visit | None] = relationship(lazy="raise")
+    project: Mapped[Project | None] = relationship(lazy="raise")
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -21,6 +21,7 @@ from crm.i18n import Msg
 from crm.listing import BadListQuery, parse_choice, parse_id, parse_page
 from crm.organizations import service as organization_service
 from crm.organizations.service import PermissionDenied
+from crm.projects import service as project_service
 from crm.tasks import service
 from crm.tasks.deps import TaskDep
 from crm.tasks.models import Task, TaskStatus
@@ -85,12 +86,14 @@ def _assignee_ids(session) -> list[str]:
 def _form_context(request: Request, session, *, form: FormResult, task: Task | None, **extra: Any) -> dict[str, Any]:
     org_id, contact_id = as_id(form.values.get("organization_id", "")), as_id(form.values.get("contact_id", ""))
     visit_id = as_id(form.values.get("visit_id", ""))
+    project_id = as_id(form.values.get("project_id", ""))
     stale = extra.pop("stale", None)
     return {
         "form": form, "task": task, "users": auth_service.active_users(session), "stale": stale,
         "organization": organization_service.get(session, org_id) if org_id else None,
         "contact": contact_service.get(session, contact_id) if contact_id else None,
         "visit": visit_service.get(session, visit_id) if visit_id else None,
+        "project": project_service.get_visible(session, project_id, request.state.user) if project_id else None,
         "refs": audit_service.reference_labels(session, stale or [], request.state.locale),
         **_labels(), **extra,
     }
@@ -102,7 +105,8 @@ def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     values = {"assignee_id": str(user.id), "priority": "normal", "due_on": _today(request).isoformat(),
               "organization_id": params.get("organization", "") if as_id(params.get("organization", "")) else "",
               "contact_id": params.get("contact", "") if as_id(params.get("contact", "")) else "",
-              "visit_id": params.get("visit", "") if as_id(params.get("visit", "")) else ""}
+              "visit_id": params.get("visit", "") if as_id(params.get("visit", "")) else "",
+              "project_id": params.get("project", "") if as_id(params.get("project", "")) else ""}
     return render(request, "tasks/form.html", _form_context(request, session, form=FormResult(values=values), task=None))
 
 
@@ -121,6 +125,8 @@ def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDe
 
 
 def _back_to(task: Task) -> str:
+    if task.project_id:
+        return f"/projects/{task.project_id}"
     if task.visit_id:
         return f"/visits/{task.visit_id}"
     if task.contact_id:
@@ -142,7 +148,8 @@ def _values_of(task: Task) -> dict[str, str]:
     return {"title": task.title, "description": task.description, "assignee_id": str(task.assignee_id),
             "due_on": task.due_on.isoformat(), "due_time": task.due_time.strftime("%H:%M") if task.due_time else "",
             "priority": task.priority, "organization_id": str(task.organization_id or ""),
-            "contact_id": str(task.contact_id or ""), "visit_id": str(task.visit_id or "")}
+            "contact_id": str(task.contact_id or ""), "visit_id": str(task.visit_id or ""),
+            "project_id": str(task.project_id or "")}
 
 
 @router.get("/{task_id}/edit")

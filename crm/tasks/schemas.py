@@ -41,6 +41,7 @@ def task_fields(*, assignee_ids: list[str]) -> list[Field]:
         Field("organization_id", N_("Organization"), integer=True),
         Field("contact_id", N_("Contact"), integer=True),
         Field("visit_id", N_("Visit"), integer=True),
+        Field("project_id", N_("Project"), integer=True),
     ]
 
 

@@ -18,12 +18,13 @@ from crm.i18n import Msg
 from crm.listing import Page, clamp_page
 from crm.organizations.models import Organization
 from crm.organizations.service import PermissionDenied
+from crm.projects.models import Project
 from crm.tasks.models import Task, TaskStatus
 from crm.versioning import flush_versioned, require_version
 from crm.visits.models import Visit
 
 EDITABLE_FIELDS = ["title", "description", "assignee_id", "due_on", "due_time", "priority", "organization_id", "contact_id",
-                   "visit_id"]
+                   "visit_id", "project_id"]
 AUDITED_FIELDS = [*EDITABLE_FIELDS, "status"]
 RECENTLY_DONE_DAYS = 14
 
@@ -39,6 +40,7 @@ def _with_relations(stmt: Select) -> Select:
     return stmt.options(
         joinedload(Task.assignee), joinedload(Task.created_by), joinedload(Task.organization), joinedload(Task.contact),
         joinedload(Task.visit).load_only(Visit.id, Visit.title, Visit.starts_at),
+        joinedload(Task.project).load_only(Project.id, Project.name, Project.is_confidential),
     )
 
 
@@ -72,6 +74,8 @@ def _check_links(session: Session, data: dict[str, Any]) -> None:
         raise InvalidLink("organization_id", Msg("There is no such organization."))
     if data.get("visit_id") and session.get(Visit, data["visit_id"]) is None:
         raise InvalidLink("visit_id", Msg("There is no such visit."))
+    if data.get("project_id") and session.get(Project, data["project_id"]) is None:
+        raise InvalidLink("project_id", Msg("There is no such project."))
 
 
 def _audit(session: Session, *, task: Task, actor: User, action: AuditAction, changes: dict) -> None:
@@ -235,6 +239,13 @@ def open_for(session: Session, *, organization_id: int | None = None, contact_id
 def for_visit(session: Session, *, visit_id: int) -> list[Task]:
     """A visit's follow-ups, open first, then by due date."""
     stmt = (_with_relations(select(Task)).where(Task.visit_id == visit_id)
+            .order_by((Task.status != TaskStatus.OPEN), Task.due_on, Task.id).limit(200))
+    return list(session.scalars(stmt).unique())
+
+
+def for_project(session: Session, *, project_id: int) -> list[Task]:
+    """A project's follow-ups, open first, then by due date."""
+    stmt = (_with_relations(select(Task)).where(Task.project_id == project_id)
             .order_by((Task.status != TaskStatus.OPEN), Task.due_on, Task.id).limit(200))
     return list(session.scalars(stmt).unique())
 

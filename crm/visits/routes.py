@@ -23,6 +23,8 @@ from crm.i18n import Msg, gettext
 from crm.listing import BadListQuery, parse_page
 from crm.organizations import service as organization_service
 from crm.organizations.service import PermissionDenied
+from crm.projects import service as project_service
+from crm.projects.schemas import STAGE_LABELS
 from crm.tasks import service as task_service
 from crm.tasks.schemas import STATUS_LABELS as TASK_STATUS_LABELS
 from crm.validators import as_id
@@ -265,6 +267,7 @@ def _show_context(request: Request, session, visit: Visit, user, **extra: Any) -
     return {
         "visit": visit, "history": history, "can_change": service.can_change(user, visit),
         "tasks": task_service.for_visit(session, visit_id=visit.id),
+        "projects": project_service.for_visit(session, visit_id=visit.id, viewer=user), "stage_labels": STAGE_LABELS,
         "zone_enterprises": service.zone_enterprises(session, keep_ids=[s.organization_id for s in visit.stops]),
         "refs": audit_service.reference_labels(session, history, request.state.locale),
         "stop_form": extra.pop("stop_form", FormResult()), "stop_error": extra.pop("stop_error", None),

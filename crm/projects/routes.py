@@ -1,0 +1,474 @@
+"""Project pages: the table (filters, totals per stage, funnel) and the kanban board, the project page with its gates,
+decisions, permit checklist, follow-ups and files, the form, and moves between stages (from the page, the board's
+card menu without JavaScript, or a card dragged on the board)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import UploadFile
+
+from crm.attachments import service as attachment_service
+from crm.attachments.routes import panel_context
+from crm.audit import service as audit_service
+from crm.auth import service as auth_service
+from crm.auth.deps import CurrentUser, Forbidden
+from crm.charts import FunnelRow, funnel_svg
+from crm.db import RecordId, SessionDep, utcnow
+from crm.errors import BadRequest, NotFound
+from crm.forms import FormResult, parse, parse_version
+from crm.i18n import Msg, gettext
+from crm.listing import BadListQuery, parse_page
+from crm.organizations import service as organization_service
+from crm.organizations.service import PermissionDenied
+from crm.projects import filters, gates, pipeline, service
+from crm.projects.deps import ProjectDep
+from crm.projects.models import ALL_STAGES, PIPELINE, SIDE_STATES, Project
+from crm.projects.schemas import (
+    APPROVAL_STATUS_LABELS,
+    MEETING_LABELS,
+    OUTCOME_LABELS,
+    SOURCE_LABELS,
+    STAGE_LABELS,
+    START_STAGES,
+    approval_fields,
+    decision_fields,
+    move_fields,
+    project_fields,
+)
+from crm.tasks import service as task_service
+from crm.tasks.schemas import STATUS_LABELS as TASK_STATUS_LABELS
+from crm.validators import as_id
+from crm.versioning import StaleEdit
+from crm.visits import service as visit_service
+from crm.visits.deps import VisitDep
+from crm.visits.schemas import multi_ids
+from crm.web import FormDep, accepts_upload, is_htmx, redirect, render, safe_next, upload_limit_bytes
+
+router = APIRouter(prefix="/projects")
+
+
+def _settings(request: Request):
+    return request.app.state.settings
+
+
+def _today(request: Request) -> date:
+    return datetime.now(ZoneInfo(_settings(request).timezone)).date()
+
+
+def _rules(request: Request) -> service.Rules:
+    return service.Rules(threshold=_settings(request).major_project_threshold_wan_cny, today=_today(request))
+
+
+def _view(request: Request) -> dict[str, Any]:
+    """What every list needs to judge cards: now, today, the threshold and the stale days."""
+    settings = _settings(request)
+    return {"now": utcnow(), "today": _today(request), "threshold": settings.major_project_threshold_wan_cny,
+            "stale_days": settings.project_stale_days}
+
+
+def _labels() -> dict[str, Any]:
+    return {"stage_labels": STAGE_LABELS, "source_labels": SOURCE_LABELS, "meeting_labels": MEETING_LABELS,
+            "outcome_labels": OUTCOME_LABELS, "approval_status_labels": APPROVAL_STATUS_LABELS,
+            "task_status_labels": TASK_STATUS_LABELS, "pipeline": PIPELINE, "side_states": SIDE_STATES,
+            "all_stages": ALL_STAGES}
+
+
+def _filter_choices(session) -> dict[str, Any]:
+    return {"officers": auth_service.active_users(session), "industries": organization_service.industry_chains(session)}
+
+
+def funnel(request: Request, totals: pipeline.Totals) -> Any:
+    """The pipeline as a funnel (the stages 线索 … 投产), with each stage's count and money."""
+    locale = request.state.locale
+    rows = []
+    for stage in PIPELINE:
+        total = totals.of(stage.value)
+        money = gettext(locale, "%(amount)s (10k CNY)", amount=f"{total.investment:,.0f}")
+        rows.append(FunnelRow(label=gettext(locale, STAGE_LABELS[stage]), value=total.count,
+                              note=f"{total.count} · {money}"))
+    return funnel_svg(rows, title=gettext(locale, "Projects by stage"))
+
+
+# The table
+
+@router.get("")
+def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    flt = filters.from_query(request.query_params)
+    try:
+        page_number = parse_page(request.query_params)
+    except BadListQuery as bad:
+        raise BadRequest(bad.message) from None
+    view = _view(request)
+    page = pipeline.table_page(session, flt=flt, viewer=user, page=page_number,
+                               per_page=_settings(request).page_size, **view)
+    totals = pipeline.totals(session, flt=flt, viewer=user, now=view["now"], stale_days=view["stale_days"])
+    params = {k: v for k, v in request.query_params.items() if k != "page"}
+    context = {"page": page, "flt": flt, "params": params, "totals": totals, "funnel": funnel(request, totals),
+               **_labels(), "organization": organization_service.get(session, flt.organization_id)
+               if flt.organization_id else None}
+    if not is_htmx(request):
+        context.update(_filter_choices(session))
+    return render(request, "projects/index.html", context, block="results")
+
+
+@router.get("/export.csv")
+def export(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    """The table's projects (its filters, those the user may see) as a CSV file for Excel."""
+    flt = filters.from_query(request.query_params)
+    locale = request.state.locale
+    cards = pipeline.for_export(session, flt=flt, viewer=user, **_view(request))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([gettext(locale, label) for label in (
+        "Project name", "Investors", "Stage", "Industry chain", "Total investment (10k CNY)",
+        "Foreign capital (10k USD)", "Owning officer", "Days in stage", "Stale")])
+    for card in cards:
+        p = card.project
+        writer.writerow([p.name, "，".join(po.organization.name for po in p.investors),
+                         gettext(locale, STAGE_LABELS[p.stage]), p.industry_chain.label(locale) if p.industry_chain else "",
+                         p.total_investment_wan_cny or "", p.foreign_capital_wan_usd or "", p.owner.display_name,
+                         card.days_in_stage, gettext(locale, "yes") if card.stale else ""])
+    body = "\ufeff" + out.getvalue()  # the BOM makes Excel read UTF-8
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="projects.csv"', "Vary": "HX-Request"})
+
+
+# The kanban board
+
+@router.get("/board")
+def board(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    flt = filters.from_query(request.query_params)
+    result = pipeline.board(session, flt=flt, viewer=user, **_view(request))
+    params = {k: v for k, v in request.query_params.items() if k not in ("page", "stage")}
+    context = {"board": result, "flt": flt, "params": params, **_labels(), "organization": None,
+               "next_url": request.url.path + (f"?{request.url.query}" if request.url.query else "")}
+    if not is_htmx(request):
+        context.update(_filter_choices(session))
+    return render(request, "projects/board.html", context, block="board")
+
+
+# Creating and editing
+
+def _user_ids(session) -> list[str]:
+    return [str(u.id) for u in auth_service.active_users(session)]
+
+
+def _fields(session, *, creating: bool, project: Project | None = None):
+    industries = organization_service.industry_chains(session, keep_id=project.industry_chain_id if project else None)
+    return project_fields(user_ids=_user_ids(session), industry_ids=[str(i.id) for i in industries],
+                          parcel_ids=[str(p.id) for p in service.parcels(session)], creating=creating)
+
+
+def _parse(session, raw, *, creating: bool, project: Project | None = None) -> tuple[FormResult, service.ProjectInput]:
+    form = parse(_fields(session, creating=creating, project=project), raw)
+    project_input = service.ProjectInput(data=form.data, organization_ids=multi_ids(raw, "organization_ids", limit=30),
+                                         officer_ids=multi_ids(raw, "officer_ids", limit=30))
+    return form, project_input
+
+
+def _form_context(request: Request, session, *, form: FormResult, project_input: service.ProjectInput,
+                  project: Project | None, **extra: Any) -> dict[str, Any]:
+    stale = extra.pop("stale", None)
+    organizations = service.organizations_by_id(session, project_input.organization_ids)
+    return {
+        "form": form, "project": project, "stale": stale, **_labels(), "start_stages": START_STAGES,
+        "organizations": organizations, "selected_officers": set(project_input.officer_ids),
+        "users": auth_service.active_users(session),
+        "industries": organization_service.industry_chains(
+            session, keep_id=project.industry_chain_id if project else None),
+        "parcels": service.parcels(session),
+        "visits": visit_service.list_page(session, flt=visit_service.VisitFilter(
+            organization_id=organizations[0].id), page=1, per_page=30).items if organizations else [],
+        "refs": audit_service.reference_labels(session, stale or [], request.state.locale),
+        **extra,
+    }
+
+
+def _render_form(request: Request, session, *, status_code: int = 200, **context: Any) -> Response:
+    return render(request, "projects/form.html", _form_context(request, session, **context), block="form",
+                  status_code=status_code)
+
+
+@router.get("/new")
+def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    org_id = as_id(request.query_params.get("organization", ""))
+    form = FormResult(values={"stage": "lead", "owner_id": str(user.id), "source": ""})
+    project_input = service.ProjectInput(data={}, organization_ids=[org_id] if org_id else [])
+    return render(request, "projects/form.html",
+                  _form_context(request, session, form=form, project_input=project_input, project=None))
+
+
+@router.post("")
+def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDep) -> Response:
+    form, project_input = _parse(session, raw, creating=True)
+    if raw.get("form_action"):  # an organization was added or removed: the form again, nothing saved
+        form.errors.clear()
+        return _render_form(request, session, form=form, project_input=project_input, project=None)
+    if form.ok:
+        try:
+            project = service.create(session, project_input=project_input, actor=user)
+            return redirect(request, f"/projects/{project.id}", flash=Msg("Project “%(name)s” created.", name=project.name))
+        except service.InvalidProject as bad:
+            for name, message in bad.errors.items():
+                form.add_error(name, message)
+    return _render_form(request, session, form=form, project_input=project_input, project=None, status_code=422)
+
+
+@router.post("/from-visit/{visit_id}")
+def create_from_visit(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep) -> Response:
+    """The visit page's "create a lead project": one click, the visit's organizations as investors."""
+    if not visit.organizations:
+        raise BadRequest(Msg("This visit has no organization to make a project for."))
+    try:
+        project = service.create_from_visit(session, visit=visit, actor=user)
+    except service.InvalidProject as bad:
+        raise BadRequest(next(iter(bad.errors.values()))) from None
+    return redirect(request, f"/projects/{project.id}",
+                    flash=Msg("Lead project “%(name)s” created from the visit. Fill in what is known.", name=project.name))
+
+
+@router.get("/organization-options")
+def organization_options(request: Request, session: SessionDep, user: CurrentUser, q: str = "",
+                         action: str = "/projects") -> Response:
+    q = q.strip()[:100]
+    options = organization_service.choices(session, q=q, limit=12) if q else []
+    action = action if action.startswith("/projects") and "//" not in action else "/projects"
+    return render(request, "projects/_organization_options.html", {"options": options, "q": q, "action": action[:100]})
+
+
+@router.get("/decisions/{decision_id}")
+def decision(request: Request, session: SessionDep, user: CurrentUser, decision_id: RecordId) -> Response:
+    """Where a decision's audit entries link: its project's page (if the user may see it)."""
+    found = service.get_decision(session, decision_id)
+    if found is None or not service.is_visible(session, user, found.project_id):
+        raise NotFound()
+    return RedirectResponse(f"/projects/{found.project_id}#decisions", status_code=303)
+
+
+# One project
+
+def _show_context(request: Request, session, project: Project, user, **extra: Any) -> dict[str, Any]:
+    view = _view(request)
+    history = audit_service.entity_history(session, entity_type="project", entity_id=project.id)
+    can_edit = service.can_edit(user, project)
+    card = pipeline.card(session, project_id=project.id, viewer=user, **view)
+    return {
+        "project": project, "history": history, "can_edit": can_edit, "card": card,
+        "refs": audit_service.reference_labels(session, history, request.state.locale),
+        "readiness": gates.readiness(project, threshold=view["threshold"], today=view["today"]),
+        "construction": gates.construction_gate(project, view["today"]),
+        "needs_decision": gates.needs_decision(project, view["threshold"]),
+        "time_in_stages": service.time_in_stages(project, view["now"]),
+        "tasks": task_service.for_project(session, project_id=project.id),
+        "visits": service.linked_visits(session, project),
+        "decision_files": attachment_service.list_for_many(session, "project_decision", [d.id for d in project.decisions]),
+        "decision_form": extra.pop("decision_form", FormResult(values={"meeting_kind": "joint",
+                                                                        "meeting_on": view["today"].isoformat()})),
+        "approval_form": extra.pop("approval_form", FormResult()), "editing": extra.pop("editing", None),
+        "move_form": extra.pop("move_form", FormResult()), "refused": extra.pop("refused", None),
+        **view, **_labels(),
+        "gates": gates, "upload_limit_mb": _settings(request).max_upload_mb,
+        "upload_accept": attachment_service.ACCEPT, "upload_types": attachment_service.ALLOWED_TEXT,
+        **panel_context(request, session, user, entity_type="project", entity_id=project.id,
+                        next_url=f"/projects/{project.id}", can_change=can_edit),
+        **extra,
+    }
+
+
+@router.get("/{project_id}")
+def show(request: Request, session: SessionDep, user: CurrentUser, project: ProjectDep) -> Response:
+    return render(request, "projects/show.html", _show_context(request, session, project, user))
+
+
+def _values_of(project: Project) -> dict[str, str]:
+    values = {k: ("" if v is None else str(v)) for k, v in audit_service.snapshot(project, service.SCALAR_FIELDS).items()}
+    for name in ("is_foreign_invested", "is_confidential"):
+        values[name] = "1" if getattr(project, name) else ""
+    return values
+
+
+def _input_of(project: Project) -> service.ProjectInput:
+    return service.ProjectInput(data={}, organization_ids=[po.organization_id for po in project.investors],
+                                officer_ids=[o.user_id for o in project.officers])
+
+
+def _require_edit(user, project: Project) -> None:
+    if not service.can_edit(user, project):
+        raise Forbidden()
+
+
+@router.get("/{project_id}/edit")
+def edit(request: Request, session: SessionDep, user: CurrentUser, project: ProjectDep) -> Response:
+    _require_edit(user, project)
+    return render(request, "projects/form.html", _form_context(
+        request, session, form=FormResult(values=_values_of(project)), project_input=_input_of(project),
+        project=project, version=project.version))
+
+
+@router.post("/{project_id}")
+def update(request: Request, session: SessionDep, user: CurrentUser, project: ProjectDep, raw: FormDep) -> Response:
+    _require_edit(user, project)
+    form, project_input = _parse(session, raw, creating=False, project=project)
+    version = parse_version(raw)
+    if raw.get("form_action"):
+        form.errors.clear()
+        return _render_form(request, session, form=form, project_input=project_input, project=project, version=version)
+    if form.ok:
+        try:
+            service.update(session, project=project, project_input=project_input, version=version, actor=user)
+            return redirect(request, f"/projects/{project.id}", flash=Msg("Changes saved."))
+        except PermissionDenied:
+            raise Forbidden() from None
+        except StaleEdit as stale:
+            current = service.get(session, project.id)
+            return _render_form(request, session, form=form, project_input=project_input, project=current,
+                                version=current.version, stale=stale.changes, status_code=409)
+        except service.InvalidProject as bad:
+            for name, message in bad.errors.items():
+                form.add_error(name, message)
+    return _render_form(request, session, form=form, project_input=project_input, project=project, version=version,
+                        status_code=422)
+
+
+# Moving between stages
+
+def _move_page(request: Request, session, project: Project, user, *, form: FormResult, refused: list[Msg] | None,
+               status_code: int = 200) -> Response:
+    context = {**_show_context(request, session, project, user, move_form=form, refused=refused),
+               "next_url": safe_next(form.values.get("next") or f"/projects/{project.id}")}
+    return render(request, "projects/move.html", context, block="refusal", status_code=status_code)
+
+
+@router.get("/{project_id}/move")
+def move_form(request: Request, session: SessionDep, user: CurrentUser, project: ProjectDep) -> Response:
+    """The move as a page of its own: where a card's menu leads without JavaScript, and where a refusal is shown."""
+    _require_edit(user, project)
+    stage = request.query_params.get("stage", "")
+    values = {"stage": stage if stage in {s.value for s in ALL_STAGES} else "",
+              "next": safe_next(request.query_params.get("next") or f"/projects/{project.id}")}
+    return _move_page(request, session, project, user, form=FormResult(values=values), refused=None)
+
+
+@router.post("/{project_id}/move")
+def move(request: Request, session: SessionDep, user: CurrentUser, project: ProjectDep, raw: FormDep) -> Response:
+    """Moves the project (service.move decides). A card dragged on the board (htmx): the card again, or 422 with
+    the reason (the board puts the card back). A form: back to where it came from, or the move page with the
+    reason."""
+    _require_edit(user, project)
+    form = parse(move_fields(), raw)
+    form.values["next"] = safe_next(str(raw.get("next", "")) or f"/projects/{project.id}")
+    version = parse_version(raw)
+    status_code = 422
+    if form.ok:
+        try:
+            service.move(session, project=project, to_stage=form.data["stage"], version=version, actor=user,
+                         rules=_rules(request), note=form.data.get("note", ""), reason=form.data.get("reason", ""),
+                         override_reason=form.data.get("override_reason", ""))
+            moved_to = Msg("“%(name)s” moved to %(stage)s.", name=project.name,  # a flash holds plain parameters
+                           stage=gettext(request.state.locale, STAGE_LABELS[project.stage]))
+            if is_htmx(request):
+                card = pipeline.card(session, project_id=project.id, viewer=user, **_view(request))
+                return render(request, "projects/_card.html", {"card": card, **_labels(), "next_url": form.values["next"],
+                                                               "message": moved_to},
+                              headers={"HX-Trigger": "projects-changed"})
+            return redirect(request, form.values["next"], flash=moved_to)
+        except PermissionDenied:
+            raise Forbidden() from None
+        except StaleEdit:
+            status_code = 409
+            refused = [Msg("Someone else changed or moved this project after you opened the page. Nothing was "
+                           "moved: reload to see where it stands now.")]
+        except service.MoveRefused as no:
+            refused = no.reasons
+    else:
+        refused = list(form.errors.values())
+    session.rollback()
+    fresh = service.get(session, project.id)
+    return _move_page(request, session, fresh, user, form=form, refused=refused, status_code=status_code)
+
+
+# Collective decisions
+
+@router.post("/{project_id}/decisions")
+@accepts_upload
+def record_decision(request: Request, session: SessionDep, user: CurrentUser, project: ProjectDep,
+                    raw: FormDep) -> Response:
+    if not user.is_manager:
+        raise Forbidden()
+    today = _today(request)
+    form = parse(decision_fields(today=today), raw)
+    files: list[tuple[str, bytes]] = []
+    upload = raw.get("file")
+    if isinstance(upload, UploadFile) and upload.filename:
+        data = upload.file.read(upload_limit_bytes(request) + 1)
+        problem = attachment_service.check_upload(upload.filename, data, upload_limit_bytes(request))
+        if problem:
+            form.add_error("file", problem)
+        else:
+            files.append((upload.filename, data))
+    if form.ok:
+        try:
+            service.record_decision(session, project=project, data=form.data, actor=user, today=today, files=files,
+                                    store=service.FileStore(data_dir=_settings(request).data_dir,
+                                                            max_bytes=upload_limit_bytes(request)))
+            return redirect(request, f"/projects/{project.id}#decisions", flash=Msg("Decision recorded."))
+        except service.InvalidProject as bad:
+            for name, message in bad.errors.items():
+                form.add_error(name, message)
+    fresh = service.get(session, project.id)
+    return render(request, "projects/show.html", _show_context(request, session, fresh, user, decision_form=form),
+                  block="decisions", status_code=422)
+
+
+# The permit checklist, changed in place
+
+def _approvals(request: Request, session, project_id: int, user, *, status_code: int = 200, **extra: Any) -> Response:
+    project = service.get(session, project_id)
+    return render(request, "projects/show.html", _show_context(request, session, project, user, **extra),
+                  block="approvals", status_code=status_code)
+
+
+@router.get("/{project_id}/approvals")
+def approvals(request: Request, session: SessionDep, user: CurrentUser, project: ProjectDep) -> Response:
+    return _approvals(request, session, project.id, user)
+
+
+@router.get("/{project_id}/approvals/{item_id}/edit")
+def edit_approval(request: Request, session: SessionDep, user: CurrentUser, project: ProjectDep,
+                  item_id: RecordId) -> Response:
+    _require_edit(user, project)
+    item = service.find_approval(project, item_id)
+    if item is None:
+        raise NotFound()
+    values = {"status": item.status, "promised_days": str(item.promised_days or ""), "assistant": item.assistant,
+              "note": item.note, **{name: getattr(item, name).isoformat() if getattr(item, name) else ""
+                                    for name in ("submitted_on", "accepted_on", "approved_on")}}
+    return _approvals(request, session, project.id, user, editing=item.id, approval_form=FormResult(values=values))
+
+
+@router.post("/{project_id}/approvals/{item_id}")
+def update_approval(request: Request, session: SessionDep, user: CurrentUser, project: ProjectDep, item_id: RecordId,
+                    raw: FormDep) -> Response:
+    _require_edit(user, project)
+    item = service.find_approval(project, item_id)
+    if item is None:
+        raise NotFound()
+    form = parse(approval_fields(), raw)
+    if form.ok:
+        try:
+            service.update_approval(session, project=project, item=item, data=form.data, actor=user,
+                                    today=_today(request))
+            if is_htmx(request):
+                return _approvals(request, session, project.id, user)
+            return redirect(request, f"/projects/{project.id}#approvals", flash=Msg("Changes saved."))
+        except service.InvalidProject as bad:
+            for name, message in bad.errors.items():
+                form.add_error(name, message)
+    return _approvals(request, session, project.id, user, editing=item.id, approval_form=form, status_code=422)

@@ -1,0 +1,507 @@
+"""Project use cases: create one (from the form, or in one step from a visit), edit it, move it between stages
+through the gates, record its collective decisions and keep its permit checklist; and who may see it.
+
+Visibility is decided here and only here: `visible_to(user)` is the query filter every list, count, total, search
+and export of projects applies, and `get_visible` the fetch behind every project URL (a 404 for anyone else)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, exists, or_, select, true
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from crm import search_text
+from crm.attachments import service as attachment_service
+from crm.audit import service as audit_service
+from crm.audit.models import AuditAction
+from crm.auth.models import User
+from crm.db import utcnow
+from crm.i18n import Msg
+from crm.organizations.models import Organization
+from crm.organizations.service import PermissionDenied
+from crm.parcels.models import LandParcel
+from crm.projects import gates
+from crm.projects.models import (
+    PIPELINE,
+    SIDE_STATES,
+    ApprovalItem,
+    ApprovalStatus,
+    ApprovalTemplate,
+    Decision,
+    Project,
+    ProjectOfficer,
+    ProjectOrganization,
+    ProjectSource,
+    ProjectVisit,
+    Stage,
+    StageChange,
+)
+from crm.projects.schemas import AMOUNT_FIELDS, CHECKBOXES, DATE_FIELDS, START_STAGES, parse_amount
+from crm.search import service as search_service
+from crm.versioning import flush_versioned, require_version
+from crm.visits.models import Visit, VisitOrganization
+
+SEARCH_KIND = "project"
+SCALAR_FIELDS = ["name", "industry_chain_id", "description", *AMOUNT_FIELDS, "is_foreign_invested", "jobs", "source",
+                 "source_visit_id", "source_note", "owner_id", "is_confidential", "parcel_id", "land_certificate_no",
+                 *DATE_FIELDS]
+AUDITED = [*SCALAR_FIELDS, "investors", "officers"]
+MAX_INVESTORS = 20
+MAX_OFFICERS = 20
+
+__all__ = ["PermissionDenied"]
+
+
+class InvalidProject(Exception):
+    """What is wrong with the submitted project (or decision, or approval item), by form field name."""
+
+    def __init__(self, errors: dict[str, Msg]) -> None:
+        super().__init__(", ".join(errors))
+        self.errors = errors
+
+
+class MoveRefused(Exception):
+    """A stage move the rules refuse, with every reason in words for the user."""
+
+    def __init__(self, reasons: list[Msg]) -> None:
+        super().__init__("; ".join(r.msgid for r in reasons))
+        self.reasons = reasons
+
+
+@dataclass
+class ProjectInput:
+    """A project form, parsed: the cleaned fields, the investors in order and the assigned officers."""
+
+    data: dict[str, Any]
+    organization_ids: list[int] = field(default_factory=list)
+    officer_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the gates are judged against: the major-project threshold (万元) and the zone's today."""
+
+    threshold: Decimal
+    today: date
+
+
+@dataclass
+class FileStore:
+    data_dir: Path
+    max_bytes: int
+
+
+# Who may see and change a project
+
+def visible_to(user: User) -> ColumnElement[bool]:
+    """The one filter on what projects a user may see: every project that is not confidential; a confidential
+    one only by its owning officer, its assigned officers, managers and admins."""
+    if user.is_manager:
+        return true()
+    return or_(Project.is_confidential.is_(False), Project.owner_id == user.id,
+               exists().where(ProjectOfficer.project_id == Project.id, ProjectOfficer.user_id == user.id))
+
+
+def can_edit(user: User, project: Project) -> bool:
+    """Edit it, move it, keep its checklist and files: its owner, its assigned officers, managers."""
+    return user.is_manager or user.id == project.owner_id or any(o.user_id == user.id for o in project.officers)
+
+
+def is_visible(session: Session, user: User, project_id: int) -> bool:
+    return bool(session.scalar(select(exists().where(Project.id == project_id, visible_to(user)))))
+
+
+# Reading
+
+def with_relations(stmt: Select) -> Select:
+    return stmt.options(
+        joinedload(Project.owner), joinedload(Project.created_by), joinedload(Project.gate_override_by),
+        joinedload(Project.industry_chain), joinedload(Project.parcel),
+        joinedload(Project.source_visit).load_only(Visit.id, Visit.title, Visit.starts_at),
+        selectinload(Project.investors).joinedload(ProjectOrganization.organization).load_only(
+            Organization.id, Organization.name, Organization.kind, Organization.archived_at),
+        selectinload(Project.officers).joinedload(ProjectOfficer.user),
+        selectinload(Project.approvals),
+        selectinload(Project.decisions).joinedload(Decision.recorded_by),
+        selectinload(Project.stage_changes).joinedload(StageChange.actor),
+    )
+
+
+def get(session: Session, project_id: int) -> Project | None:
+    return session.scalar(with_relations(select(Project).where(Project.id == project_id)))
+
+
+def get_visible(session: Session, project_id: int, user: User) -> Project | None:
+    """The project, or None when there is none or the user may not see it (the caller answers 404 alike)."""
+    return session.scalar(with_relations(select(Project).where(Project.id == project_id, visible_to(user))))
+
+
+def organizations_by_id(session: Session, ids: list[int]) -> list[Organization]:
+    if not ids:
+        return []
+    found = {o.id: o for o in session.scalars(select(Organization).where(Organization.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
+
+def template(session: Session, *, include_inactive: bool = False) -> list[ApprovalTemplate]:
+    stmt = select(ApprovalTemplate).order_by(ApprovalTemplate.position, ApprovalTemplate.id)
+    if not include_inactive:
+        stmt = stmt.where(ApprovalTemplate.is_active.is_(True))
+    return list(session.scalars(stmt))
+
+
+def parcels(session: Session) -> list[LandParcel]:
+    return list(session.scalars(select(LandParcel).order_by(LandParcel.code).limit(500)))
+
+
+def linked_visits(session: Session, project: Project) -> list[Visit]:
+    ids = select(ProjectVisit.visit_id).where(ProjectVisit.project_id == project.id)
+    stmt = (select(Visit).where(Visit.id.in_(ids)).options(
+        selectinload(Visit.organizations).joinedload(VisitOrganization.organization).load_only(
+            Organization.id, Organization.name))
+            .order_by(Visit.starts_at.desc()).limit(50))
+    return list(session.scalars(stmt))
+
+
+def time_in_stages(project: Project, now: datetime) -> list[tuple[str, float, datetime]]:
+    """(stage, days spent there in total, when it was first entered), in the order first entered: from the stage
+    history, the current stage counting up to now."""
+    spent: dict[str, float] = {}
+    first: dict[str, datetime] = {}
+    changes = project.stage_changes
+    for i, change in enumerate(changes):
+        until = changes[i + 1].at if i + 1 < len(changes) else now
+        spent[change.to_stage] = spent.get(change.to_stage, 0.0) + max(0.0, (until - change.at).total_seconds() / 86400)
+        first.setdefault(change.to_stage, change.at)
+    return [(stage, spent[stage], first[stage]) for stage in spent]
+
+
+# Checking and applying a submitted project
+
+def _typed(data: dict[str, Any]) -> dict[str, Any]:
+    typed = dict(data)
+    for name in AMOUNT_FIELDS:
+        raw = typed.get(name)
+        typed[name] = parse_amount(raw).quantize(Decimal("0.01")) if raw else None
+    for name in DATE_FIELDS:
+        raw = typed.get(name)
+        typed[name] = date.fromisoformat(raw) if raw else None
+    for name in CHECKBOXES:
+        typed[name] = typed.get(name) == "1"
+    typed["jobs"] = int(typed["jobs"]) if typed.get("jobs") else None
+    for name in ("description", "source", "source_note", "land_certificate_no"):
+        typed[name] = typed.get(name) or ""
+    return typed
+
+
+def _check(session: Session, project_input: ProjectInput, typed: dict[str, Any],
+           existing: Project | None = None) -> dict[str, Msg]:
+    errors: dict[str, Msg] = {}
+    ids = project_input.organization_ids
+    if not ids:
+        errors["organization_ids"] = Msg("Choose at least one investor organization.")
+    elif len(ids) > MAX_INVESTORS:
+        errors["organization_ids"] = Msg("At most %(max)s investors.", max=MAX_INVESTORS)
+    kept = {po.organization_id for po in existing.investors} if existing else set()
+    orgs = {o.id: o for o in organizations_by_id(session, ids)}
+    if any(i not in orgs or (orgs[i].is_archived and i not in kept) for i in ids):
+        errors["organization_ids"] = Msg("Choose organizations that exist and are not archived.")
+    if project_input.officer_ids:
+        active = set(session.scalars(select(User.id).where(User.id.in_(project_input.officer_ids), User.is_active)))
+        if set(project_input.officer_ids) - active or len(project_input.officer_ids) > MAX_OFFICERS:
+            errors["officer_ids"] = Msg("Choose people who are active users.")
+    total, fixed = typed.get("total_investment_wan_cny"), typed.get("fixed_investment_wan_cny")
+    if total is not None and fixed is not None and fixed > total:
+        errors["fixed_investment_wan_cny"] = Msg("The fixed-asset investment cannot exceed the total investment.")
+    if typed.get("foreign_capital_wan_usd") and not typed.get("is_foreign_invested"):
+        errors["foreign_capital_wan_usd"] = Msg("Foreign capital is for foreign-invested projects: tick “Foreign-invested”, "
+                                                "or leave this empty.")
+    if typed.get("source_visit_id"):
+        if typed.get("source") != ProjectSource.VISIT:
+            errors["source_visit_id"] = Msg("Choose “Visit” as the source, or leave the visit empty.")
+        elif session.get(Visit, typed["source_visit_id"]) is None:
+            errors["source_visit_id"] = Msg("There is no such visit.")
+    for first, then in (("target_signing_on", "target_groundbreaking_on"), ("target_groundbreaking_on", "target_operation_on"),
+                        ("signed_on", "groundbreaking_on"), ("groundbreaking_on", "operation_on")):
+        if typed.get(first) and typed.get(then) and typed[then] < typed[first]:
+            errors[then] = Msg("This date comes before an earlier step's date.")
+    return errors
+
+
+def _apply(session: Session, project: Project, project_input: ProjectInput, typed: dict[str, Any]) -> None:
+    for key in SCALAR_FIELDS:
+        setattr(project, key, typed.get(key))
+    orgs = organizations_by_id(session, project_input.organization_ids)
+    project.investors = [ProjectOrganization(organization_id=o.id, organization=o, position=i) for i, o in enumerate(orgs)]
+    users = ({u.id: u for u in session.scalars(select(User).where(User.id.in_(project_input.officer_ids)))}
+             if project_input.officer_ids else {})
+    project.officers = [ProjectOfficer(user_id=uid, user=users[uid]) for uid in project_input.officer_ids
+                        if uid in users and uid != project.owner_id]
+    project.parcel = session.get(LandParcel, project.parcel_id) if project.parcel_id else None
+
+
+def _snapshot(project: Project) -> dict[str, Any]:
+    values = audit_service.snapshot(project, SCALAR_FIELDS)
+    values["investors"] = "，".join(po.organization.name for po in project.investors)
+    values["officers"] = "，".join(po.user.display_name for po in project.officers)
+    return values
+
+
+def _audit(session: Session, *, project: Project, actor: User | None, action: AuditAction, changes: dict) -> None:
+    # No organization_id: a confidential project's changes must not show on its investors' timelines. The
+    # project itself appears there through crm.timeline, which applies visible_to().
+    audit_service.record(session, actor=actor, action=action, entity_type="project", entity_id=project.id,
+                         entity_label=project.name, entity_version=project.version, changes=changes)
+
+
+def _refresh_search(session: Session, project: Project) -> None:
+    names = [po.organization.name for po in project.investors]
+    project.search_text = search_text.build(project.name, *names, extra=(project.description, project.source_note))
+    session.flush()
+    search_service.reindex(session, kind=SEARCH_KIND, record_id=project.id, text=project.search_text)
+
+
+def _checklist(session: Session) -> list[ApprovalItem]:
+    return [ApprovalItem(code=t.code, name_zh=t.name_zh, name_en=t.name_en, position=i, promised_days=t.promised_days,
+                         status=ApprovalStatus.NOT_STARTED)
+            for i, t in enumerate(template(session))]
+
+
+def create(session: Session, *, project_input: ProjectInput, actor: User) -> Project:
+    """The project with its investors, officers, the permit checklist from the template and its first stage."""
+    typed = _typed(project_input.data)
+    stage = typed.get("stage") or Stage.LEAD
+    errors = _check(session, project_input, typed)
+    if stage not in START_STAGES:
+        errors["stage"] = Msg("A new project starts as a lead, in first contact or negotiating; later stages are "
+                              "reached by moving it.")
+    if errors:
+        session.rollback()
+        raise InvalidProject(errors)
+    now = utcnow()
+    project = Project(created_by_id=actor.id, stage=stage, pipeline_stage=stage, stage_entered_at=now,
+                      created_at=now, updated_at=now, stage_reason="", gate_override_reason="",
+                      approvals=_checklist(session), decisions=[],
+                      stage_changes=[StageChange(from_stage="", to_stage=stage, at=now, actor_id=actor.id, note="")])
+    _apply(session, project, project_input, typed)
+    session.add(project)
+    session.flush()
+    if project.source_visit_id:
+        session.add(ProjectVisit(project_id=project.id, visit_id=project.source_visit_id))
+    _refresh_search(session, project)
+    after = {k: v for k, v in _snapshot(project).items() if v not in (None, "", False)}
+    after["stage"] = stage
+    _audit(session, project=project, actor=actor, action=AuditAction.CREATE, changes=audit_service.diff({}, after))
+    session.commit()
+    return project
+
+
+def create_from_visit(session: Session, *, visit: Visit, actor: User) -> Project:
+    """A lead project from a visit in one step: named after the visit's lead organization, its investors the
+    visit's organizations, its source the visit, owned by whoever asked."""
+    org_ids = [vo.organization_id for vo in visit.organizations]
+    lead = visit.organizations[0].organization.name if visit.organizations else visit.title
+    chain_id = visit.industries[0].industry_chain_id if visit.industries else None
+    data = {"name": Msg("%(name)s project", name=lead).translate(actor.locale)[:200], "stage": Stage.LEAD,
+            "owner_id": actor.id, "source": ProjectSource.VISIT, "source_visit_id": visit.id,
+            "industry_chain_id": chain_id,
+            "total_investment_wan_cny": str(visit.estimated_investment) if visit.estimated_investment else "",
+            "description": visit.outcome or visit.purpose}
+    return create(session, project_input=ProjectInput(data=data, organization_ids=org_ids), actor=actor)
+
+
+def update(session: Session, *, project: Project, project_input: ProjectInput, version: int | None,
+           actor: User) -> Project:
+    if not can_edit(actor, project):
+        raise PermissionDenied()
+    require_version(session, record=project, entity_type="project", version=version)
+    typed = _typed(project_input.data)
+    errors = _check(session, project_input, typed, existing=project)
+    if errors:
+        session.rollback()
+        raise InvalidProject(errors)
+    before = _snapshot(project)
+    old_visit = project.source_visit_id
+    _apply(session, project, project_input, typed)
+    changes = audit_service.diff(before, _snapshot(project))
+    if changes:
+        project.updated_at = utcnow()
+        flush_versioned(session, record=project, entity_type="project", version=version, reload=get)
+        if project.source_visit_id and project.source_visit_id != old_visit and not session.get(
+                ProjectVisit, (project.id, project.source_visit_id)):
+            session.add(ProjectVisit(project_id=project.id, visit_id=project.source_visit_id))
+        _refresh_search(session, project)
+        _audit(session, project=project, actor=actor, action=AuditAction.UPDATE, changes=changes)
+    session.commit()
+    return project
+
+
+# Moving between stages
+
+def move(session: Session, *, project: Project, to_stage: str, version: int | None, actor: User, rules: Rules,
+         note: str = "", reason: str = "", override_reason: str = "") -> Project:
+    """Moves the project, whatever the page sent, only as the rules allow: the actor may edit it, the page showed
+    the current version (two managers moving the same card: the second is refused), 暂缓 and 终止 carry a reason,
+    and the gates (gates.refusals) pass, or, for 开工 only, a manager overrides them with a written reason."""
+    if not can_edit(actor, project):
+        raise PermissionDenied()
+    require_version(session, record=project, entity_type="project", version=version)
+    if to_stage not in (*PIPELINE, *SIDE_STATES):
+        raise MoveRefused([Msg("There is no such stage.")])
+    if to_stage == project.stage:
+        raise MoveRefused([Msg("The project is already at this stage.")])
+    reason, note, override_reason = reason.strip(), note.strip(), override_reason.strip()
+    if to_stage in SIDE_STATES and not reason:
+        raise MoveRefused([Msg("Say why the project is put on hold or dropped.")])
+    reasons = gates.refusals(project, to_stage, threshold=rules.threshold, today=rules.today)
+    overridden = False
+    if reasons and override_reason:
+        if not actor.is_manager:
+            raise MoveRefused([*reasons, Msg("Only a manager can override the groundbreaking gate.")])
+        reasons = gates.refusals(project, to_stage, threshold=rules.threshold, today=rules.today, override=True)
+        overridden = not reasons
+    if reasons:
+        raise MoveRefused(reasons)
+    now = utcnow()
+    before = {"stage": project.stage, "stage_reason": project.stage_reason,
+              "gate_override_reason": project.gate_override_reason}
+    from_stage = project.stage
+    project.stage = to_stage
+    project.stage_entered_at = now
+    project.updated_at = now
+    project.stage_reason = reason if to_stage in SIDE_STATES else ""
+    if to_stage in PIPELINE:
+        project.pipeline_stage = to_stage
+    if overridden:
+        project.gate_override_reason = override_reason
+        project.gate_override_by_id = actor.id
+        project.gate_override_at = now
+    for stage, attribute in ((Stage.SIGNED, "signed_on"), (Stage.GROUNDBREAKING, "groundbreaking_on"),
+                             (Stage.OPERATING, "operation_on")):
+        if to_stage == stage and getattr(project, attribute) is None:
+            setattr(project, attribute, rules.today)
+    flush_versioned(session, record=project, entity_type="project", version=version, reload=get)
+    session.add(StageChange(project_id=project.id, from_stage=from_stage, to_stage=to_stage, at=now,
+                            actor_id=actor.id, note=reason or note, gate_override=overridden))
+    after = {"stage": project.stage, "stage_reason": project.stage_reason,
+             "gate_override_reason": project.gate_override_reason}
+    changes = audit_service.diff(before, after)
+    if note and not reason:
+        changes["stage_note"] = [None, note]
+    _audit(session, project=project, actor=actor, action=AuditAction.UPDATE, changes=changes)
+    session.commit()
+    return project
+
+
+# Collective decisions (三重一大)
+
+def record_decision(session: Session, *, project: Project, data: dict[str, Any], actor: User, today: date,
+                    files: list[tuple[str, bytes]] | None = None, store: FileStore | None = None) -> Decision:
+    """A manager records the meeting's decision, with its minutes as a file, in one transaction."""
+    if not actor.is_manager:
+        raise PermissionDenied()
+    meeting_on = date.fromisoformat(data["meeting_on"])
+    if meeting_on > today:
+        session.rollback()
+        raise InvalidProject({"meeting_on": Msg("A decision cannot be dated in the future (today is %(today)s).",
+                                                today=today.isoformat())})
+    decision = Decision(project_id=project.id, meeting_kind=data["meeting_kind"], meeting_on=meeting_on,
+                        outcome=data["outcome"], resolution=data["resolution"], recorded_by_id=actor.id)
+    session.add(decision)
+    session.flush()
+    for filename, content in files or []:
+        if store is None:
+            raise ValueError("files posted without a FileStore")
+        attachment_service.add(session, entity_type="project_decision", entity_id=decision.id, filename=filename,
+                               data=content, actor=actor, data_dir=store.data_dir, max_bytes=store.max_bytes)
+    _audit(session, project=project, actor=actor, action=AuditAction.UPDATE, changes={
+        "decision": [None, f"{meeting_on.isoformat()} {data['meeting_kind']} {data['outcome']}"]})
+    session.commit()
+    return decision
+
+
+def get_decision(session: Session, decision_id: int) -> Decision | None:
+    return session.get(Decision, decision_id)
+
+
+# The permit checklist
+
+def find_approval(project: Project, item_id: int) -> ApprovalItem | None:
+    return next((item for item in project.approvals if item.id == item_id), None)
+
+
+def update_approval(session: Session, *, project: Project, item: ApprovalItem, data: dict[str, Any], actor: User,
+                    today: date) -> ApprovalItem:
+    """Status, dates, time limit and the 帮办代办 staffer of one item; acceptance and approval dates default to today."""
+    if not can_edit(actor, project):
+        raise PermissionDenied()
+    dates = {name: date.fromisoformat(data[name]) if data.get(name) else None
+             for name in ("submitted_on", "accepted_on", "approved_on")}
+    status = data["status"]
+    if status in (ApprovalStatus.ACCEPTED, ApprovalStatus.APPROVED) and dates["accepted_on"] is None:
+        dates["accepted_on"] = dates["submitted_on"] or today
+    if status == ApprovalStatus.APPROVED and dates["approved_on"] is None:
+        dates["approved_on"] = today
+    if status in (ApprovalStatus.SUBMITTED, ApprovalStatus.ACCEPTED, ApprovalStatus.APPROVED) and dates["submitted_on"] is None:
+        dates["submitted_on"] = dates["accepted_on"] or today
+    errors: dict[str, Msg] = {}
+    if dates["accepted_on"] and dates["submitted_on"] and dates["accepted_on"] < dates["submitted_on"]:
+        errors["accepted_on"] = Msg("Accepted before it was submitted: check the dates.")
+    if dates["approved_on"] and dates["accepted_on"] and dates["approved_on"] < dates["accepted_on"]:
+        errors["approved_on"] = Msg("Approved before it was accepted: check the dates.")
+    for name, value in dates.items():
+        if value and value > today:
+            errors[name] = Msg("This date is in the future.")
+    if errors:
+        session.rollback()
+        raise InvalidProject(errors)
+    fields = ["status", "submitted_on", "accepted_on", "approved_on", "promised_days", "assistant", "note"]
+    before = audit_service.snapshot(item, fields)
+    item.status = status
+    for name, value in dates.items():
+        setattr(item, name, value)
+    item.promised_days = int(data["promised_days"]) if data.get("promised_days") else None
+    item.assistant = data.get("assistant") or ""
+    item.note = data.get("note") or ""
+    changes = audit_service.diff(before, audit_service.snapshot(item, fields))
+    if changes:
+        item.updated_at = utcnow()
+        _audit(session, project=project, actor=actor, action=AuditAction.UPDATE, changes={
+            "approval_item": [None, item.name_zh],
+            **{("approval_status" if k == "status" else f"approval_{k}"): v for k, v in changes.items()}})
+    session.commit()
+    return item
+
+
+def _visit_linked(session: Session, project_id: int, visit_id: int) -> bool:
+    return session.get(ProjectVisit, (project_id, visit_id)) is not None
+
+
+def link_visit(session: Session, *, project: Project, visit: Visit, actor: User) -> None:
+    if not can_edit(actor, project):
+        raise PermissionDenied()
+    if not _visit_linked(session, project.id, visit.id):
+        session.add(ProjectVisit(project_id=project.id, visit_id=visit.id))
+        _audit(session, project=project, actor=actor, action=AuditAction.UPDATE, changes={"visits": [None, visit.title]})
+    session.commit()
+
+
+def for_visit(session: Session, *, visit_id: int, viewer: User) -> list[Project]:
+    """The projects a visit concerns (that the viewer may see), for the visit's page."""
+    ids = select(ProjectVisit.project_id).where(ProjectVisit.visit_id == visit_id)
+    stmt = (select(Project).where(Project.id.in_(ids), visible_to(viewer))
+            .options(joinedload(Project.owner)).order_by(Project.id).limit(20))
+    return list(session.scalars(stmt))
+
+
+def for_organization(session: Session, *, organization_id: int, viewer: User, limit: int = 20) -> list[Project]:
+    """An organization's projects as investor (that the viewer may see), newest first."""
+    ids = select(ProjectOrganization.project_id).where(ProjectOrganization.organization_id == organization_id)
+    stmt = (select(Project).where(Project.id.in_(ids), visible_to(viewer))
+            .options(joinedload(Project.owner)).order_by(Project.created_at.desc(), Project.id.desc()).limit(limit))
+    return list(session.scalars(stmt))
