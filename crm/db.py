@@ -61,6 +61,9 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10, max_overfl
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
+SQLITE_MMAP_BYTES = 256 * 1024 * 1024
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
@@ -71,6 +74,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Read the file through the OS page cache instead of copying pages into each connection's 2 MB cache:
+        # on a multi-gigabyte database the busiest timeline query went from 11 to 4 ms (docs/performance.md).
+        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

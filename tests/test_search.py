@@ -61,4 +61,20 @@ def test_common_and_rare_queries_find_the_same_records(officer_client, session, 
     assert "复星集团" in listed and "复星医药" in listed and "复兴制药" in listed and "上海星河" not in listed
     contacts = text("/contacts?q=复星")
     assert contacts.count("复星联系人") == 2
-    assert search_service.is_common(session, "organization", "复星") is (common_postings == 1)
+    from crm.organizations.models import Organization
+
+    assert search_service.is_common(session, "organization", "复星", Organization.search_text) is (common_postings == 1)
+
+
+def test_common_pieces_of_a_whole_that_occurs_nowhere_are_not_common(officer_client, session, users, monkeypatch):
+    """甲乙 and 乙甲 are each in two names but 甲乙甲 in none: reading the list in display order would look through
+    the whole table, so the (empty) candidate list answers instead."""
+    from crm.organizations.models import Organization
+    from crm.search import service as search_service
+
+    monkeypatch.setattr(search_service, "COMMON_POSTINGS", 1)
+    for name in ("甲乙丙", "乙甲丁", "甲乙戊", "乙甲己"):
+        make_org(session, actor=users["officer"], name=name)
+    assert search_service.is_common(session, "organization", "甲乙", Organization.search_text)
+    assert not search_service.is_common(session, "organization", "甲乙甲", Organization.search_text)
+    assert "甲乙丙" not in re.sub(r"<[^>]+>", "", officer_client.get("/organizations?q=甲乙甲").text)

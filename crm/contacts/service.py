@@ -64,7 +64,7 @@ def _filtered(stmt: Select, flt: ContactFilter) -> Select:
 
 def list_page(session: Session, *, flt: ContactFilter, page: int, per_page: int) -> Page:
     if flt.q:
-        flt = replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q))
+        flt = replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q, Contact.search_text))
     total, more = count_up_to(session, _filtered(select(Contact.id), flt), page=page, per_page=per_page)
     page = clamp_page(page, total, per_page)
     stmt = (

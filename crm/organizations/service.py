@@ -91,7 +91,7 @@ def where_matches(stmt: Select, q: str, *, common: bool = False) -> Select:
 
 def list_page(session: Session, *, flt: OrganizationFilter, page: int, per_page: int) -> Page:
     if flt.q:
-        flt = replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q))
+        flt = replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q, Organization.search_text))
     total, more = count_up_to(session, _filtered(select(Organization.id), flt), page=page, per_page=per_page)
     page = clamp_page(page, total, per_page)
     stmt = (
@@ -332,5 +332,5 @@ def choices(session: Session, *, q: str = "", limit: int = 20) -> list[Organizat
     """Organizations for a picker (the contact form's organization field)."""
     stmt = select(Organization).where(Organization.archived_at.is_(None))
     if q:
-        stmt = where_matches(stmt, q, common=search_service.is_common(session, SEARCH_KIND, q))
+        stmt = where_matches(stmt, q, common=search_service.is_common(session, SEARCH_KIND, q, Organization.search_text))
     return list(session.scalars(stmt.order_by(Organization.name_sort).limit(limit)))

@@ -10,6 +10,7 @@ from crm.search.models import SearchTerm
 
 MAX_QUERY_TERMS = 6  # enough to narrow to a handful of candidates; the substring check does the rest
 COMMON_POSTINGS = 2000  # a bigram in more records than this narrows too little to be worth a candidate list
+PROBE_ROWS = 2000  # records sampled to see whether a query of common bigrams is itself common
 
 
 def terms(text: str) -> set[str]:
@@ -43,10 +44,12 @@ def candidate_ids(kind: str, query: str) -> Select | CompoundSelect | None:
     return parts[0] if len(parts) == 1 else intersect(*parts)
 
 
-def is_common(session: Session, kind: str, query: str) -> bool:
-    """Whether even the query's rarest bigram is in more than COMMON_POSTINGS records of `kind` (新能源 in a
-    third of the visits): then the list is better read in its display order, each row checked by substring, and
-    stopped after a page, than built from tens of thousands of candidates and sorted."""
+def is_common(session: Session, kind: str, query: str, text_column=None) -> bool:
+    """Whether the query is common among the records of `kind` (新能源 in a tenth of the visits): then the list is
+    better read in its display order, each row checked by substring and stopped after a page, than built from
+    tens of thousands of candidates and sorted. Common means: even its rarest bigram is in more than
+    COMMON_POSTINGS records, and the query itself occurs in a sample of PROBE_ROWS records (common pieces can make
+    a rare whole — 生物流 — which a scan in display order would look for through the whole table)."""
     grams = terms(search_text.query_text(query))
     if not grams:
         return False
@@ -55,7 +58,13 @@ def is_common(session: Session, kind: str, query: str) -> bool:
         counted = session.scalar(select(func.count()).select_from(postings.limit(COMMON_POSTINGS + 1).subquery()))
         if (counted or 0) <= COMMON_POSTINGS:
             return False
-    return True
+    if text_column is None:
+        return True
+    sample = select(text_column.label("text")).limit(PROBE_ROWS).subquery()
+    found = session.scalar(select(func.count()).select_from(
+        select(sample.c.text).where(sample.c.text.contains(search_text.query_text(query), autoescape=True))
+        .limit(1).subquery()))
+    return bool(found)
 
 
 def narrow(stmt: Select, id_column, kind: str, query: str, *, common: bool = False) -> Select:

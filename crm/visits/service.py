@@ -470,7 +470,7 @@ def _list_options(stmt: Select) -> Select:
 
 
 def _planned(session: Session, flt: VisitFilter) -> VisitFilter:
-    return replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q)) if flt.q else flt
+    return replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q, Visit.search_text)) if flt.q else flt
 
 
 def list_page(session: Session, *, flt: VisitFilter, page: int, per_page: int) -> Page:
