@@ -33,6 +33,9 @@ class Task(Base):
     __table_args__ = (
         Index("ix_task_assignee_status_due", "assignee_id", "status", "due_on", "id"),
         Index("ix_task_status_due", "status", "due_on", "id"),  # the reminder rules: open tasks by due date
+        # A record's open follow-ups (its page): without these, SQLite walks every open task through the index above
+        Index("ix_task_organization_status_due", "organization_id", "status", "due_on", "id"),
+        Index("ix_task_contact_status_due", "contact_id", "status", "due_on", "id"),
         Index("ix_task_project_updated", "project_id", "updated_at"),  # a project's follow-ups; is it stale?
     )
 
