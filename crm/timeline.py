@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import String, func, literal, or_, select, union_all
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, load_only
 
 from crm.audit.models import AuditEntry
 from crm.auth.models import User
 from crm.listing import Page, clamp_page, count_up_to
-from crm.organizations.models import Organization
 from crm.projects import service as project_service
 from crm.projects.models import Project, ProjectOrganization
 from crm.visits.models import TourStop, Visit, VisitOrganization
@@ -61,13 +60,12 @@ def organization_timeline(session: Session, *, organization_id: int, page: int, 
         wanted[kind].append(record_id)
     # Each kind is loaded whether or not this page has any, so a page costs the same queries whatever its mix.
     entries = {e.id: e for e in session.scalars(select(AuditEntry).where(AuditEntry.id.in_(wanted["audit"])))}
-    visit_options = (selectinload(Visit.organizations).joinedload(VisitOrganization.organization)
-                     .load_only(Organization.id, Organization.name))
+    shown = (Visit.id, Visit.title, Visit.kind, Visit.status, Visit.starts_at)  # what a timeline line shows
     visits = {v.id: v for v in session.scalars(
-        select(Visit).where(Visit.id.in_(wanted["visit"])).options(visit_options))}
+        select(Visit).where(Visit.id.in_(wanted["visit"])).options(load_only(*shown)))}
     stops = {s.id: s for s in session.scalars(
         select(TourStop).where(TourStop.id.in_(wanted["stop"]))
-        .options(joinedload(TourStop.visit).options(visit_options)))}
+        .options(load_only(TourStop.id, TourStop.visit_id, TourStop.shown), joinedload(TourStop.visit).load_only(*shown)))}
     projects = {p.id: p for p in session.scalars(
         select(Project).where(Project.id.in_(wanted["project"])).options(joinedload(Project.owner)))}
     items = []
