@@ -790,3 +790,13 @@ def test_demo_officer_sees_the_overdue_fosun_follow_up(client, session, today):
     assert len(groups["已逾期"]) == overdue
     assert all("与复星集团商定第二轮洽谈时间" not in titles for titles in groups.values())  # the manager's
     assert f"逾期 {overdue} 项" in _task_summary(client.get("/").text)
+
+
+def test_the_reassign_choices_arrive_when_the_panel_is_opened(officer_client, session, users, today):
+    task = make_task(session, actor=users["officer"], title="回电祝文魁", due_on=today)
+    listing = officer_client.get("/tasks").text
+    row = listing.split(f'id="task-{task.id}"', 1)[1].split("</li>", 1)[0]
+    assert "李四" not in row and f'hx-get="/tasks/{task.id}/assignee-options"' in row  # only the current assignee
+    options = officer_client.get(f"/tasks/{task.id}/assignee-options", headers={"HX-Request": "true"}).text
+    assert all(name in options for name in ("张晓明", "李四", "练建军"))
+    assert f'<option value="{users["officer"].id}" selected>' in options

@@ -136,6 +136,12 @@ def _back_to(task: Task) -> str:
     return f"/tasks/{task.id}"
 
 
+@router.get("/{task_id}/assignee-options")
+def assignee_options(request: Request, session: SessionDep, user: CurrentUser, task: TaskDep) -> Response:
+    """The people a task can be reassigned to, as <option>s for its reassign form (loaded when it is opened)."""
+    return render(request, "tasks/_assignee_options.html", {"task": task, "users": auth_service.active_users(session)})
+
+
 @router.get("/{task_id}")
 def show(request: Request, session: SessionDep, user: CurrentUser, task: TaskDep) -> Response:
     history = audit_service.entity_history(session, entity_type="task", entity_id=task.id)
