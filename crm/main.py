@@ -25,11 +25,14 @@ from crm.contacts import routes as contact_routes
 from crm.db import Database
 from crm.errors import BadRequest, NotFound
 from crm.feeds import routes as feed_routes
+from crm.groundbreaking import routes as groundbreaking_routes
 from crm.i18n import Msg
 from crm.notifications import admin_routes as notification_admin_routes
 from crm.notifications import routes as notification_routes
 from crm.organizations import industry_routes
 from crm.organizations import routes as organization_routes
+from crm.parcels import routes as parcel_routes
+from crm.projects import admin_routes as approval_admin_routes
 from crm.projects import routes as project_routes
 from crm.search import routes as search_routes
 from crm.tasks import routes as task_routes
@@ -52,8 +55,11 @@ SIGNED_IN_ROUTERS = (
     visit_calendar_routes.router,  # /visits/calendar and /visits/export.ics, before /visits/{visit_id}
     visit_routes.router,  # after the calendar's router: /visits/calendar is not a visit id
     project_routes.router,
+    parcel_routes.router,
+    groundbreaking_routes.router,
     user_admin_routes.router,
     industry_routes.router,
+    approval_admin_routes.router,
     audit_routes.router,
     attachment_routes.router,
     notification_routes.router,

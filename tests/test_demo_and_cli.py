@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -131,8 +132,58 @@ def test_demo_visits(db, session):
     followups = session.scalars(select(Task).where(Task.visit_id.is_not(None))).all()
     assert any(t.due_on < anchor for t in followups)  # some overdue
     assert any(anchor <= t.due_on <= anchor + timedelta(days=3) for t in followups)  # some due soon
-    assert session.scalar(select(func.count(Task.id)).where(Task.visit_id.is_(None))) == 0
+    # every follow-up belongs to a visit, or (the invented project follow-ups) to a project
+    assert session.scalar(select(func.count(Task.id)).where(Task.visit_id.is_(None), Task.project_id.is_(None))) == 0
     session.commit()
+
+
+def test_demo_projects_parcel_and_the_december_groundbreaking(db, session):
+    """The seed's parcel with its facts and signing window moved with the anchor; invented projects in every stage,
+    some from the demo's visits, one confidential, some stale; the December collective groundbreaking with a slate
+    some of which is ready and some not."""
+    from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
+    from crm.parcels.models import LandParcel
+    from crm.projects import gates
+    from crm.projects import service as project_service
+    from crm.projects.models import ALL_STAGES, Project
+
+    anchor = date(2026, 12, 6)
+    demo.load(session, anchor=anchor)
+    parcel = session.scalar(select(LandParcel).where(LandParcel.code == "菏泽市2019-2"))
+    assert parcel.name == "菏泽市2019-2旧城区改建项目（纱厂地块）"
+    assert (parcel.households_total, parcel.households_signed) == (557, 0)
+    assert (parcel.building_area_m2, parcel.land_area_m2) == (45400, 212958)
+    assert (parcel.signing_starts_on, parcel.signing_ends_on) == (date(2026, 12, 8), date(2026, 12, 14))
+    assert parcel.compensation_cash and parcel.compensation_swap
+    assert "康庄东路以南" in parcel.bounds and "初级中学" in parcel.public_facilities
+
+    projects = session.scalars(select(Project)).all()
+    assert {p.stage for p in projects} == {s.value for s in ALL_STAGES}
+    assert all("虚构" in p.description or "INVENTED" in p.description for p in projects)
+    assert sum(p.is_confidential for p in projects) >= 1
+    assert any(p.source_visit_id for p in projects)
+    assert any(p.gate_override_reason for p in projects if p.stage == "groundbreaking")
+    assert "复星集团生物医药产业园项目" in {p.name for p in projects}
+
+    event = session.scalar(select(GroundbreakingEvent))
+    assert event.name == "12月项目集中奠基开工" and event.held_on.month == 12 and event.held_on > anchor
+    slate = [project_service.get(session, row.project_id) for row in
+             session.scalars(select(SlatedProject).where(SlatedProject.event_id == event.id))]
+    colours = {gates.readiness(p, threshold=Decimal("10000"), today=anchor).colour for p in slate}
+    assert len(slate) >= 4 and colours == {"green", "amber", "red"}
+    session.commit()
+
+    # the same anchor gives the same records
+    names = sorted((p.name, p.stage, str(p.total_investment_wan_cny)) for p in projects)
+    db_url = db.url
+    session.close()
+    from tests.conftest import _empty_all_tables
+
+    _empty_all_tables(db)
+    demo.load(session, anchor=anchor)
+    again = sorted((p.name, p.stage, str(p.total_investment_wan_cny)) for p in session.scalars(select(Project)))
+    session.commit()
+    assert again == names and db_url == db.url
 
 
 # The console command

@@ -95,7 +95,7 @@ def test_templates_have_no_literal_text_outside_the_catalog(template):
 
 
 ENGLISH_PAGES = ["/", "/organizations", "/organizations/new", "/contacts", "/contacts/new", "/admin/users",
-                 "/admin/users/new", "/admin/audit", "/organizations/999999"]  # /admin/industries shows Chinese names as data
+                 "/admin/users/new", "/admin/audit", "/organizations/999999"]  # /admin/industries, /admin/approvals show Chinese names as data
 
 
 def test_english_pages_show_no_chinese_interface_text(client, session):
@@ -117,6 +117,21 @@ def test_english_pages_show_no_chinese_interface_text(client, session):
         followups=[(0, {"title": "Send brochure", "assignee_id": users["admin"].id, "due_on": "2026-12-07"})]))
     project = make_project(session, actor=users["admin"], organizations=[org], name="Acme plant",
                            total_investment_wan_cny="20000", stage="negotiating")
+    from sqlalchemy import update
+
+    from crm.groundbreaking import service as groundbreaking_service
+    from crm.parcels import service as parcel_service
+    from crm.projects.models import Project
+
+    parcel = parcel_service.create(session, actor=users["admin"], data={
+        "code": "P-1", "name": "Old mill plot", "status": "expropriating", "households_total": "557",
+        "households_signed": "12", "signing_starts_on": "2026-12-08", "signing_ends_on": "2026-12-14",
+        "land_area_m2": "212958", "building_area_m2": "45400", "compensation_cash": "1"})
+    session.execute(update(Project).where(Project.id == project.id).values(stage="permits", parcel_id=parcel.id))
+    session.commit()
+    event = groundbreaking_service.create(session, actor=users["admin"], data={"name": "December groundbreaking",
+                                                                               "held_on": "2026-12-20"})
+    groundbreaking_service.add_project(session, event=event, project_id=project.id, actor=users["admin"])
     login(client, "admin")
     post(client, "/language", {"locale": "en"})
     pages = [*ENGLISH_PAGES, f"/organizations/{org.id}", f"/organizations/{org.id}/edit", f"/organizations/{org.id}/archive",
@@ -125,7 +140,9 @@ def test_english_pages_show_no_chinese_interface_text(client, session):
              f"/visits/{visit.id}/delete", "/visits/calendar?month=2026-12", "/visits/calendar?view=week&week=2026-12-02",
              "/tasks", "/search?q=Acme", f"/organizations/{plant.id}", f"/organizations/{plant.id}/timeline",
              "/projects", "/projects/board", "/projects/new", f"/projects/{project.id}", f"/projects/{project.id}/edit",
-             f"/projects/{project.id}/move?stage=groundbreaking", f"/organizations/{org.id}/timeline"]
+             f"/projects/{project.id}/move?stage=groundbreaking", f"/organizations/{org.id}/timeline",
+             "/parcels", "/parcels/new", f"/parcels/{parcel.id}", f"/parcels/{parcel.id}/edit", "/groundbreaking",
+             f"/groundbreaking/{event.id}", f"/groundbreaking/{event.id}/edit"]
     for url in pages:
         html = client.get(url).text
         visible = re.sub(r"<option[^>]*>[^<]*</option>", "", html)  # language and industry names are data

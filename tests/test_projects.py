@@ -490,3 +490,46 @@ def test_unknown_projects_and_items_are_404(officer_client, session, users, fosu
     for url in ("/projects/999999", "/projects/abc", f"/projects/{project.id}/approvals/999999/edit",
                 "/projects/decisions/999999"):
         assert officer_client.get(url).status_code == 404, url
+
+
+@pytest.fixture
+def template_restored(db):
+    """The template table is kept between tests (it is seeded by the migrations): put it back as it was."""
+    from crm.projects.models import ApprovalTemplate
+
+    table = ApprovalTemplate.__table__
+    with db.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(table.select())]
+    yield
+    with db.engine.begin() as conn:
+        conn.execute(table.delete())
+        conn.execute(table.insert(), rows)
+
+
+def test_admins_keep_the_permit_checklist_template(client_as, officer_client, session, users, fosun, template_restored):
+    from crm.projects.models import ApprovalTemplate
+
+    admin = client_as("admin")
+    assert officer_client.get("/admin/approvals").status_code == 403
+    page = admin.get("/admin/approvals").text
+    assert "施工许可" in page and "环评" in page
+    eia = session.scalar(select(ApprovalTemplate).where(ApprovalTemplate.code == "environmental"))
+    response = post(admin, f"/admin/approvals/{eia.id}", {"name_zh": "环评", "name_en": "EIA", "promised_days": "15",
+                                                          "position": str(eia.position), "is_active": "1"})
+    assert response.status_code == 303
+    response = post(admin, "/admin/approvals", {"name_zh": "水土保持方案", "name_en": "Soil and water conservation plan",
+                                                "promised_days": "10", "position": "65"})
+    assert response.status_code == 303
+    assert post(admin, "/admin/approvals", {"name_zh": "环评", "name_en": "x", "position": "1"}).status_code == 422
+    assert post(admin, "/admin/approvals", {"name_zh": "y", "name_en": "z", "position": "1",
+                                            "promised_days": "0"}).status_code == 422
+    energy = session.scalar(select(ApprovalTemplate).where(ApprovalTemplate.code == "energy"))
+    post(admin, f"/admin/approvals/{energy.id}", {"name_zh": "能评", "name_en": "Energy-use assessment",
+                                                  "promised_days": "15", "position": str(energy.position)})
+    session.expire_all()  # see what the app committed
+    project = make_project(session, actor=users["officer"], organizations=[fosun])
+    items = session.scalars(select(ApprovalItem).where(ApprovalItem.project_id == project.id)
+                            .order_by(ApprovalItem.position)).all()
+    names = [i.name_zh for i in items]
+    assert "水土保持方案" in names and "能评" not in names  # retired lines stay out of new checklists
+    assert next(i for i in items if i.code == "environmental").promised_days == 15

@@ -165,10 +165,12 @@ def _enum_labels() -> dict[str, dict[str, str]]:
 
 
 def _project_enum_labels() -> dict[str, dict[str, str]]:
+    from crm.parcels import schemas as parcel_schemas
     from crm.projects import schemas as project_schemas
 
     return {"stage": dict(project_schemas.STAGE_LABELS), "source": dict(project_schemas.SOURCE_LABELS),
-            "approval_status": dict(project_schemas.APPROVAL_STATUS_LABELS)}
+            "approval_status": dict(project_schemas.APPROVAL_STATUS_LABELS),
+            "status": dict(parcel_schemas.STATUS_LABELS)}  # a parcel's; tasks' statuses are looked up first
 
 
 def _visit_enum_labels() -> dict[str, dict[str, str]]:

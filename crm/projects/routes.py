@@ -23,7 +23,7 @@ from crm.charts import FunnelRow, funnel_svg
 from crm.db import RecordId, SessionDep, utcnow
 from crm.errors import BadRequest, NotFound
 from crm.forms import FormResult, parse, parse_version
-from crm.i18n import Msg, gettext
+from crm.i18n import N_, Msg, gettext
 from crm.listing import BadListQuery, parse_page
 from crm.organizations import service as organization_service
 from crm.organizations.service import PermissionDenied
@@ -93,7 +93,7 @@ def funnel(request: Request, totals: pipeline.Totals) -> Any:
         money = gettext(locale, "%(amount)s (10k CNY)", amount=f"{total.investment:,.0f}")
         rows.append(FunnelRow(label=gettext(locale, STAGE_LABELS[stage]), value=total.count,
                               note=f"{total.count} · {money}"))
-    return funnel_svg(rows, title=gettext(locale, "Projects by stage"))
+    return funnel_svg(rows, title=gettext(locale, N_("Projects by stage")))
 
 
 # The table
@@ -127,14 +127,14 @@ def export(request: Request, session: SessionDep, user: CurrentUser) -> Response
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([gettext(locale, label) for label in (
-        "Project name", "Investors", "Stage", "Industry chain", "Total investment (10k CNY)",
-        "Foreign capital (10k USD)", "Owning officer", "Days in stage", "Stale")])
+        N_("Project name"), N_("Investors"), N_("Stage"), N_("Industry chain"), N_("Total investment (10k CNY)"),
+        N_("Foreign capital (10k USD)"), N_("Owning officer"), N_("Days in stage"), N_("Stale"))])
     for card in cards:
         p = card.project
         writer.writerow([p.name, "，".join(po.organization.name for po in p.investors),
                          gettext(locale, STAGE_LABELS[p.stage]), p.industry_chain.label(locale) if p.industry_chain else "",
                          p.total_investment_wan_cny or "", p.foreign_capital_wan_usd or "", p.owner.display_name,
-                         card.days_in_stage, gettext(locale, "yes") if card.stale else ""])
+                         card.days_in_stage, gettext(locale, N_("yes")) if card.stale else ""])
     body = "\ufeff" + out.getvalue()  # the BOM makes Excel read UTF-8
     return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="projects.csv"', "Vary": "HX-Request"})

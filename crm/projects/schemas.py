@@ -53,7 +53,7 @@ APPROVAL_STATUS_LABELS = {
     ApprovalStatus.NOT_STARTED: N_("Not started"),
     ApprovalStatus.SUBMITTED: N_("Submitted"),
     ApprovalStatus.ACCEPTED: N_("Accepted"),
-    ApprovalStatus.APPROVED: N_("Approved"),
+    ApprovalStatus.APPROVED: N_("Granted"),
     ApprovalStatus.NOT_NEEDED: N_("Not needed"),
 }
 # Where a new project may start: a later stage is reached by moving it, through the gates.
@@ -198,10 +198,9 @@ def approval_fields() -> list[Field]:
 
 def template_fields() -> list[Field]:
     return [
-        Field("name_zh", N_("Name (Chinese)"), required=True, max_length=60),
-        Field("name_en", N_("Name (English)"), required=True, max_length=100),
+        Field("name_zh", N_("Chinese name"), required=True, max_length=60),
+        Field("name_en", N_("English name"), required=True, max_length=100),
         Field("promised_days", N_("Promised time limit (working days)"), max_length=3, checks=[check_days]),
-        Field("position", N_("Order"), required=True, max_length=5, checks=[lambda v: None if v.isdigit() else
-                                                                             Msg("Enter a whole number.")]),
+        Field("position", N_("Order in lists"), required=True, max_length=4,
+              checks=[lambda v: None if v.isdigit() else Msg("Enter a whole number.")]),
     ]
-

@@ -6,6 +6,7 @@ and export of projects applies, and `get_visible` the fetch behind every project
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -133,7 +134,10 @@ def with_relations(stmt: Select) -> Select:
 
 
 def get(session: Session, project_id: int) -> Project | None:
-    return session.scalar(with_relations(select(Project).where(Project.id == project_id)))
+    """The project as stored now, with everything its page and its gates read (collections loaded earlier in the
+    same session are refreshed: a decision just recorded counts)."""
+    return session.scalar(with_relations(select(Project).where(Project.id == project_id))
+                          .execution_options(populate_existing=True))
 
 
 def get_visible(session: Session, project_id: int, user: User) -> Project | None:
@@ -153,6 +157,37 @@ def template(session: Session, *, include_inactive: bool = False) -> list[Approv
     if not include_inactive:
         stmt = stmt.where(ApprovalTemplate.is_active.is_(True))
     return list(session.scalars(stmt))
+
+
+class DuplicateTemplateItem(Exception):
+    def __init__(self, field_name: str) -> None:
+        super().__init__(field_name)
+        self.field = field_name
+
+
+def get_template_item(session: Session, item_id: int) -> ApprovalTemplate | None:
+    return session.get(ApprovalTemplate, item_id)
+
+
+def save_template_item(session: Session, *, item: ApprovalTemplate | None, data: dict[str, Any],
+                       active: bool) -> ApprovalTemplate:
+    """Adds (item=None) or changes a line of the permit checklist new projects start with. Projects created
+    before keep their checklist as it was; retiring a line (active=False) only leaves it out of new ones."""
+    for column in ("name_zh", "name_en"):
+        clash = select(ApprovalTemplate.id).where(getattr(ApprovalTemplate, column) == data[column])
+        if item is not None:
+            clash = clash.where(ApprovalTemplate.id != item.id)
+        if session.scalar(clash):
+            session.rollback()
+            raise DuplicateTemplateItem(column)
+    if item is None:
+        item = ApprovalTemplate(code=f"custom_{uuid.uuid4().hex[:12]}")
+        session.add(item)
+    item.name_zh, item.name_en = data["name_zh"], data["name_en"]
+    item.promised_days = int(data["promised_days"]) if data.get("promised_days") else None
+    item.position, item.is_active = int(data["position"]), active
+    session.commit()
+    return item
 
 
 def parcels(session: Session) -> list[LandParcel]:
@@ -504,4 +539,11 @@ def for_organization(session: Session, *, organization_id: int, viewer: User, li
     ids = select(ProjectOrganization.project_id).where(ProjectOrganization.organization_id == organization_id)
     stmt = (select(Project).where(Project.id.in_(ids), visible_to(viewer))
             .options(joinedload(Project.owner)).order_by(Project.created_at.desc(), Project.id.desc()).limit(limit))
+    return list(session.scalars(stmt))
+
+
+def for_parcel(session: Session, *, parcel_id: int, viewer: User) -> list[Project]:
+    """The projects on a parcel (that the viewer may see)."""
+    stmt = (select(Project).where(Project.parcel_id == parcel_id, visible_to(viewer))
+            .options(joinedload(Project.owner)).order_by(Project.name, Project.id).limit(100))
     return list(session.scalars(stmt))
