@@ -129,8 +129,7 @@ def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDe
 
 def _timeline_context(request: Request, session, org: Organization, *, page: int) -> dict[str, Any]:
     timeline = org_timeline.organization_timeline(session, organization_id=org.id, page=page,
-                                                  per_page=request.app.state.settings.page_size,
-                                                  viewer=request.state.user)
+                                                  per_page=org_timeline.PAGE_SIZE, viewer=request.state.user)
     entries = [item.entry for item in timeline.items if item.entry is not None]
     return {"timeline": timeline, "refs": audit_service.reference_labels(session, entries, request.state.locale),
             "visit_kind_labels": VISIT_KIND_LABELS, "visit_status_labels": VISIT_STATUS_LABELS,

@@ -36,12 +36,18 @@ class InvalidLink(Exception):
         self.message = message
 
 
-def _with_relations(stmt: Select) -> Select:
+def _for_list(stmt: Select) -> Select:
+    """What a task's line in a list shows: its assignee and the names of the records it concerns."""
     return stmt.options(
-        joinedload(Task.assignee), joinedload(Task.created_by), joinedload(Task.organization), joinedload(Task.contact),
+        joinedload(Task.assignee), joinedload(Task.organization).load_only(Organization.id, Organization.name),
+        joinedload(Task.contact).load_only(Contact.id, Contact.name),
         joinedload(Task.visit).load_only(Visit.id, Visit.title, Visit.starts_at),
         joinedload(Task.project).load_only(Project.id, Project.name, Project.is_confidential),
     )
+
+
+def _with_relations(stmt: Select) -> Select:
+    return _for_list(stmt).options(joinedload(Task.created_by))
 
 
 def get(session: Session, task_id: int) -> Task | None:
@@ -147,7 +153,8 @@ def reschedule(session: Session, *, task: Task, due_on: str, actor: User) -> Tas
     return _change(session, task=task, actor=actor, version=None, values={"due_on": date.fromisoformat(due_on)})
 
 
-GROUP_LIMIT = 30  # tasks listed per group on "My tasks"; the paged list of all one's tasks has the rest
+GROUP_LIMIT = 15  # tasks listed per group on "My tasks"; the paged list of all one's tasks has the rest
+RECENTLY_DONE_LIMIT = 10
 GROUPS = ("overdue", "today", "week", "later")
 
 
@@ -194,15 +201,15 @@ def my_tasks(session: Session, *, assignee_id: int, today: date) -> TaskGroups:
     groups = TaskGroups(counts=dict(zip(bounds, counted, strict=True)))
     for key, bound in bounds.items():
         if groups.counts[key]:
-            stmt = (_with_relations(select(Task)).where(*mine, bound)
+            stmt = (_for_list(select(Task)).where(*mine, bound)
                     .order_by(Task.due_on, Task.due_time.is_(None), Task.due_time, Task.id).limit(GROUP_LIMIT))
             setattr(groups, key, list(session.scalars(stmt).unique()))
     done_stmt = (  # done or cancelled lately: closed tasks stay in sight for a while, and can be reopened
-        _with_relations(select(Task))
+        _for_list(select(Task))
         .where(Task.assignee_id == assignee_id, Task.status != TaskStatus.OPEN,
                func.coalesce(Task.completed_at, Task.updated_at) >= utcnow() - timedelta(days=RECENTLY_DONE_DAYS))
         .order_by(func.coalesce(Task.completed_at, Task.updated_at).desc(), Task.id.desc())
-        .limit(20)
+        .limit(RECENTLY_DONE_LIMIT)
     )
     groups.done = list(session.scalars(done_stmt).unique())
     return groups
@@ -218,7 +225,7 @@ def team_page(session: Session, *, assignee_id: int | None, status: str, page: i
     total = session.scalar(stmt.with_only_columns(func.count(Task.id)).order_by(None)) or 0
     page = clamp_page(page, total, per_page)
     rows = session.scalars(
-        _with_relations(stmt).order_by(Task.due_on, Task.id).offset((page - 1) * per_page).limit(per_page)
+        _for_list(stmt).order_by(Task.due_on, Task.id).offset((page - 1) * per_page).limit(per_page)
     ).unique()
     return Page(items=list(rows), total=total, page=page, per_page=per_page)
 

@@ -136,7 +136,7 @@ class TourStop(Base):
     __tablename__ = "tour_stop"
     __table_args__ = (
         Index("ix_tour_stop_visit", "visit_id", "position"),
-        Index("ix_tour_stop_organization", "organization_id", "visit_id"),
+        Index("ix_tour_stop_organization", "organization_id", "starts_at", "visit_id"),  # an enterprise's timeline
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
