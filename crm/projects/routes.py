@@ -424,7 +424,7 @@ def record_decision(request: Request, session: SessionDep, user: CurrentUser, pr
                 form.add_error(name, message)
     fresh = service.get(session, project.id)
     return render(request, "projects/show.html", _show_context(request, session, fresh, user, decision_form=form),
-                  block="decisions", status_code=422)
+                  status_code=422)
 
 
 # The permit checklist, changed in place

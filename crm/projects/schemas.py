@@ -171,7 +171,7 @@ def check_not_future(today: date) -> Callable[[str], Msg | None]:
 
 def decision_fields(*, today: date) -> list[Field]:
     return [
-        Field("meeting_kind", N_("Meeting"), required=True, choices=[k.value for k in MeetingKind]),
+        Field("meeting_kind", N_("Meeting kind"), required=True, choices=[k.value for k in MeetingKind]),
         Field("meeting_on", N_("Meeting date"), required=True, max_length=10, checks=[check_not_future(today)]),
         Field("outcome", N_("Decision"), required=True, choices=[o.value for o in DecisionOutcome]),
         Field("resolution", N_("Resolution"), required=True, max_length=10000, multiline=True),
