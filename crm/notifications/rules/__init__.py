@@ -1,15 +1,25 @@
 """The rule registry: every reminder rule, listed explicitly (a rule missing here never runs, visibly).
 
-Rules 4–8 of issue 6 wait for their records: each becomes one module here when projects (stale project,
-groundbreaking countdown), approval items (permit overdue), parcels (signing window) and export figures (missing
-figures) exist, and is added to RULES. See docs/architecture.md, "Reminders"."""
+Rules 4–7 (stale project, groundbreaking countdown, permit overdue, parcel signing window) came with projects;
+rule 8 (missing export figures) waits for its records and becomes one module here, added to RULES.
+See docs/architecture.md, "Reminders"."""
 
 from __future__ import annotations
 
-from crm.notifications.rules import digest, task_due, visit_followup, visit_planned
+from crm.notifications.rules import (
+    digest,
+    groundbreaking,
+    parcel_window,
+    permit_overdue,
+    stale_project,
+    task_due,
+    visit_followup,
+    visit_planned,
+)
 from crm.notifications.rules.base import Reminder, Rendered, Rule, RuleConfig
 
-RULES: tuple[Rule, ...] = (task_due.RULE, visit_followup.RULE, visit_planned.RULE)  # planned from records
+RULES: tuple[Rule, ...] = (task_due.RULE, visit_followup.RULE, visit_planned.RULE, stale_project.RULE,
+                           groundbreaking.RULE, permit_overdue.RULE, parcel_window.RULE)  # planned from records
 DIGEST: Rule = digest.RULE  # gathers the others' rows
 ALL: tuple[Rule, ...] = (*RULES, DIGEST)
 BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL}
