@@ -5,7 +5,8 @@ Each page is compared with the ceiling (bench/app.py): the goal is at least 3% o
 per second (wrk, saturated) and, for 16 clients offering that load (bench/rate.py), a 99th-percentile latency
 under 100 ms (under 50 ms for the header search). BENCH_DURATION sets the
 seconds per URL (default 10), BENCH_CONNECTIONS wrk's connections (default 16); BENCH_REUSE=1 keeps a pristine
-copy of the generated database in var/bench-cache/ and starts from it while the generator and the day are the same.
+copy of the generated database in var/bench-cache/ and starts from it while the generator and the day are the same;
+BENCH_ONLY=<text> measures only the pages whose names contain it (and the ceiling).
 Writes var/bench/results.json; see docs/performance.md.
 """
 
@@ -144,7 +145,9 @@ def main() -> int:
         port = server.port
         cookie = {"Cookie": f"crm_session={sign_in(port, generate.USERNAME, generate.PASSWORD)}"}
         ceiling_file.write_bytes(check(port, "/organizations", cookie))
-        measured = [(page, {**cookie, "HX-Request": "true"} if page.htmx else cookie) for page in pages(data)]
+        only = os.environ.get("BENCH_ONLY", "")  # iterating on one page: names containing this, and the ceiling
+        measured = [(page, {**cookie, "HX-Request": "true"} if page.htmx else cookie) for page in pages(data)
+                    if only in page.name or page.path == CEILING_PATH]
         for page, headers in measured:
             check(port, page.path, headers)
         print(f"wrk -t{wrk.THREADS} -c{wrk.CONNECTIONS}, {warm_up} s warm-up and {seconds} s per URL; then "

@@ -97,10 +97,11 @@ def clamp_page(page: int, total: int, per_page: int) -> int:
     return min(page, max(1, ceil(total / per_page)))
 
 
-def count_up_to(session: Session, ids: Select, *, page: int, per_page: int) -> tuple[int, bool]:
+def count_up_to(session: Session, ids: Select, *, page: int, per_page: int,
+                lookahead_pages: int = LOOKAHEAD_PAGES) -> tuple[int, bool]:
     """How many rows `ids` selects, counting no further than LOOKAHEAD_PAGES pages past `page`: an exact count of
     20,000 rows costs more than the page itself, and nobody needs more than "the next ten pages exist".
     Returns (count, True) when it stopped at the limit."""
-    cap = (page + LOOKAHEAD_PAGES) * per_page
+    cap = (page + lookahead_pages) * per_page
     counted = session.scalar(select(func.count()).select_from(ids.limit(cap + 1).subquery())) or 0
     return (cap, True) if counted > cap else (counted, False)

@@ -17,7 +17,7 @@ from crm.auth.models import User
 from crm.contacts.models import Contact
 from crm.db import utcnow
 from crm.i18n import Msg
-from crm.listing import Page, clamp_page, count_up_to
+from crm.listing import LOOKAHEAD_PAGES, Page, clamp_page, count_up_to
 from crm.organizations import service as organization_service
 from crm.organizations.models import Organization
 from crm.organizations.service import PermissionDenied
@@ -62,10 +62,12 @@ def _filtered(stmt: Select, flt: ContactFilter) -> Select:
     return stmt
 
 
-def list_page(session: Session, *, flt: ContactFilter, page: int, per_page: int) -> Page:
+def list_page(session: Session, *, flt: ContactFilter, page: int, per_page: int,
+              lookahead_pages: int = LOOKAHEAD_PAGES) -> Page:
     if flt.q:
         flt = replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q, Contact.search_text))
-    total, more = count_up_to(session, _filtered(select(Contact.id), flt), page=page, per_page=per_page)
+    total, more = count_up_to(session, _filtered(select(Contact.id), flt), page=page, per_page=per_page,
+                              lookahead_pages=lookahead_pages)
     page = clamp_page(page, total, per_page)
     stmt = (
         _filtered(select(Contact), flt)

@@ -16,7 +16,7 @@ from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
 from crm.auth.models import User
 from crm.db import utcnow
-from crm.listing import Page, clamp_page, count_up_to
+from crm.listing import LOOKAHEAD_PAGES, Page, clamp_page, count_up_to
 from crm.organizations.models import IndustryChain, Organization, OrganizationTag, Tag
 from crm.organizations.schemas import split_tags
 from crm.search import service as search_service
@@ -89,10 +89,12 @@ def where_matches(stmt: Select, q: str, *, common: bool = False) -> Select:
     return stmt.where(Organization.search_text.contains(search_text.query_text(q), autoescape=True))
 
 
-def list_page(session: Session, *, flt: OrganizationFilter, page: int, per_page: int) -> Page:
+def list_page(session: Session, *, flt: OrganizationFilter, page: int, per_page: int,
+              lookahead_pages: int = LOOKAHEAD_PAGES) -> Page:
     if flt.q:
         flt = replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q, Organization.search_text))
-    total, more = count_up_to(session, _filtered(select(Organization.id), flt), page=page, per_page=per_page)
+    total, more = count_up_to(session, _filtered(select(Organization.id), flt), page=page, per_page=per_page,
+                              lookahead_pages=lookahead_pages)
     page = clamp_page(page, total, per_page)
     stmt = (
         _filtered(select(Organization), flt)

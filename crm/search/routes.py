@@ -19,6 +19,7 @@ from crm.web import is_htmx, render
 router = APIRouter(prefix="/search")
 
 PER_KIND = 8
+COUNT_PAGES = 0  # the drop-down only says whether there are more than it shows ("8+"); "All results" counts
 
 
 @router.get("")
@@ -29,10 +30,12 @@ def search(request: Request, session: SessionDep, user: CurrentUser, q: str = ""
     groups = []
     if q:
         organizations = organization_service.list_page(
-            session, flt=organization_service.OrganizationFilter(q=q, sort="name"), page=1, per_page=PER_KIND)
+            session, flt=organization_service.OrganizationFilter(q=q, sort="name"), page=1, per_page=PER_KIND,
+            lookahead_pages=COUNT_PAGES)
         contacts = contact_service.list_page(
-            session, flt=contact_service.ContactFilter(q=q, sort="name"), page=1, per_page=PER_KIND)
-        visits = visit_service.search_page(session, q=q, per_page=PER_KIND)
+            session, flt=contact_service.ContactFilter(q=q, sort="name"), page=1, per_page=PER_KIND,
+            lookahead_pages=COUNT_PAGES)
+        visits = visit_service.search_page(session, q=q, per_page=PER_KIND, lookahead_pages=COUNT_PAGES)
         projects = project_pipeline.search_page(session, q=q, viewer=user, per_page=PER_KIND)
         groups = [("organizations", organizations), ("contacts", contacts), ("visits", visits), ("projects", projects)]
     context = {"q": q, "groups": groups, "kind_labels": KIND_LABELS, "visit_kind_labels": VISIT_KIND_LABELS,

@@ -21,7 +21,7 @@ from crm.contacts import service as contact_service
 from crm.contacts.models import Contact
 from crm.db import utcnow
 from crm.i18n import Msg
-from crm.listing import Page, clamp_page, count_up_to
+from crm.listing import LOOKAHEAD_PAGES, Page, clamp_page, count_up_to
 from crm.organizations.models import IndustryChain, Organization, OrganizationKind
 from crm.organizations.service import PermissionDenied
 from crm.search import service as search_service
@@ -505,10 +505,11 @@ def upcoming(session: Session, *, now: datetime, days: int = 14, limit: int = 8)
     return in_range(session, flt=flt, limit=limit)
 
 
-def search_page(session: Session, *, q: str, per_page: int) -> Page:
+def search_page(session: Session, *, q: str, per_page: int, lookahead_pages: int = LOOKAHEAD_PAGES) -> Page:
     """The header search's visits: like the list, with the summary and outcome for a snippet of the match."""
     flt = _planned(session, VisitFilter(q=q))
-    total, more = count_up_to(session, _filtered(select(Visit.id), flt), page=1, per_page=per_page)
+    total, more = count_up_to(session, _filtered(select(Visit.id), flt), page=1, per_page=per_page,
+                              lookahead_pages=lookahead_pages)
     stmt = (_filtered(select(Visit), flt)
             .options(selectinload(Visit.organizations).joinedload(VisitOrganization.organization).load_only(
                 Organization.id, Organization.name), defer(Visit.search_text, raiseload=True),
