@@ -124,7 +124,7 @@ def test_the_readiness_board_shows_each_gate_and_the_totals(manager, session, us
     assert 'data-readiness="green"' in page.split(f'id="slate-{ready.id}"', 1)[1][:60]
     assert 'data-readiness="amber"' in page.split(f'id="slate-{amber.id}"', 1)[1][:60]
     assert 'data-readiness="red"' in page.split(f'id="slate-{red.id}"', 1)[1][:60]
-    assert 'dot-amber" title="施工许可：已受理' in row(amber)
+    assert 'dot-amber" role="img" title="施工许可：已受理' in row(amber)
     assert "dot-red" in row(red) and "尚未供地" in row(red)
     assert "张晓明" in row(red)
     # bad additions

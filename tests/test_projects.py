@@ -454,7 +454,7 @@ def test_the_board_shows_each_stage_with_its_cards(officer_client, session, user
     column = page.text.split('data-stage="negotiating"', 1)[1].split("</ul>", 1)[0]
     assert "甲项目" in column and "复星集团" in column and "5.00 亿元" in column and "张晓明" in column
     assert "关口未过" in column  # a major project without a decision, one step from 签约
-    assert 'name="stage"' in column  # the card's menu, for keyboards and without JavaScript
+    assert 'class="card-move" href="/projects/' in column  # the move page, for keyboards and without JavaScript
 
 
 # Follow-ups and files on projects

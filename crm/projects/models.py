@@ -56,7 +56,11 @@ class Project(Base):
 
     __tablename__ = "project"
     __table_args__ = (
-        Index("ix_project_stage_updated", "stage", "updated_at", "id"),  # kanban columns, totals per stage
+        Index("ix_project_stage_updated", "stage", "updated_at", "id"),  # kanban columns
+        Index("ix_project_updated", "updated_at", "id"),  # the table's default order
+        # Totals per stage read from the index alone, the visibility filter's columns included.
+        Index("ix_project_totals", "stage", "is_confidential", "owner_id", "total_investment_wan_cny",
+              "foreign_capital_wan_usd"),
         Index("ix_project_owner_stage", "owner_id", "stage"),
         Index("ix_project_industry_stage", "industry_chain_id", "stage"),
         Index("ix_project_stage_entered", "stage_entered_at"),

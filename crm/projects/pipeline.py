@@ -9,19 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select
-from sqlalchemy.orm import Session, defer, joinedload, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
 from crm import search_text
 from crm.auth.models import User
 from crm.db import utcnow
 from crm.listing import Page, clamp_page, count_up_to
-from crm.organizations.models import Organization
+from crm.organizations.models import IndustryChain, Organization
+from crm.parcels.models import LandParcel, ParcelStatus
 from crm.projects import gates
 from crm.projects.models import (
     ALL_STAGES,
+    CONSTRUCTION_PERMIT,
+    DONE_APPROVALS,
     FINISHED,
+    ApprovalItem,
+    ApprovalStatus,
+    Decision,
     Project,
     ProjectOfficer,
     ProjectOrganization,
@@ -84,9 +91,10 @@ def _filtered(stmt: Select, flt: ProjectFilter, viewer: User, cutoff: datetime) 
         stmt = stmt.where(Project.stage == flt.stage)
     if flt.industry_chain_id:
         stmt = stmt.where(Project.industry_chain_id == flt.industry_chain_id)
-    if flt.officer_id:
-        stmt = stmt.where(or_(Project.owner_id == flt.officer_id, exists().where(
-            ProjectOfficer.project_id == Project.id, ProjectOfficer.user_id == flt.officer_id)))
+    if flt.officer_id:  # owned or assigned: a short list of ids from two indexes, which drives the query
+        stmt = stmt.where(Project.id.in_(
+            select(Project.id).where(Project.owner_id == flt.officer_id).union(
+                select(ProjectOfficer.project_id).where(ProjectOfficer.user_id == flt.officer_id))))
     if flt.organization_id:
         stmt = stmt.where(exists().where(ProjectOrganization.project_id == Project.id,
                                          ProjectOrganization.organization_id == flt.organization_id))
@@ -117,21 +125,82 @@ ORDER = {
 }
 
 
-def _card_options(stmt: Select) -> Select:
-    return stmt.options(
-        joinedload(Project.owner), joinedload(Project.parcel), joinedload(Project.industry_chain),
-        selectinload(Project.investors).joinedload(ProjectOrganization.organization).load_only(
-            Organization.id, Organization.name),
-        selectinload(Project.approvals), selectinload(Project.decisions),
-        defer(Project.description, raiseload=True), defer(Project.search_text, raiseload=True),
-    )
+@dataclass
+class ParcelView:
+    name: str
+    status: str
+
+    @property
+    def is_supplied(self) -> bool:
+        return self.status == ParcelStatus.SUPPLIED
+
+
+@dataclass
+class CardProject:
+    """What the lists show of a project, read as plain rows (hundreds of ORM objects with their relations cost more
+    than the page's SQL)."""
+
+    id: int
+    name: str
+    stage: str
+    pipeline_stage: str
+    version: int
+    stage_entered_at: datetime
+    updated_at: datetime
+    owner_id: int
+    owner_name: str
+    is_confidential: bool
+    is_foreign_invested: bool
+    total_investment_wan_cny: Decimal | None
+    foreign_capital_wan_usd: Decimal | None
+    land_certificate_no: str
+    gate_override_reason: str
+    lead_investor: str | None
+    industry_zh: str | None
+    industry_en: str | None
+    parcel: ParcelView | None = None
+    investors: list[str] = field(default_factory=list)  # all of them, for the table and the export
+
+    def industry(self, locale: str) -> str:
+        return (self.industry_zh if locale.startswith("zh") else self.industry_en) or ""
+
+
+@dataclass
+class Item:
+    """An approval item as the cards judge it (a row, not an ORM object: a board has thousands)."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    status: str
+    submitted_on: date | None
+    accepted_on: date | None
+    approved_on: date | None
+    promised_days: int | None
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in DONE_APPROVALS
+
+
+@dataclass
+class Judged:
+    """A project with the parts of its lists the gates read on a card: the decisions, the construction permit and
+    the items whose clock is running (gates.* accept it in place of the project)."""
+
+    project: CardProject
+    decisions: list[Any]
+    approvals: list[Item]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.project, name)
 
 
 @dataclass
 class Card:
-    """A project as the lists show it: the record and its warning signs."""
+    """A project as the lists show it, with its warning signs."""
 
-    project: Project
+    project: CardProject
     stale: bool
     overdue_permits: int
     gate_missing: bool
@@ -139,17 +208,75 @@ class Card:
 
     @property
     def lead_investor(self) -> str:
-        return self.project.investors[0].organization.name if self.project.investors else ""
+        return self.project.lead_investor or ""
 
 
-def _cards(session: Session, stmt: Select, *, cutoff: datetime, now: datetime, today: date,
-           threshold: Decimal) -> list[Card]:
-    rows = session.execute(_card_options(stmt.add_columns(is_stale(cutoff).label("stale")))).unique().all()
+def _judged(session: Session, projects: list[CardProject]) -> dict[int, Judged]:
+    """Two light queries for all the cards: the decisions, and the approval items that matter on a card (the
+    construction permit, and those submitted or accepted: their clock may have run out)."""
+    ids = [p.id for p in projects]
+    decisions: dict[int, list[Any]] = {i: [] for i in ids}
+    items: dict[int, list[Item]] = {i: [] for i in ids}
+    if ids:
+        for row in session.execute(select(Decision.project_id, Decision.meeting_kind, Decision.meeting_on,
+                                          Decision.outcome).where(Decision.project_id.in_(ids))
+                                   .order_by(Decision.meeting_on.desc(), Decision.id.desc())):
+            decisions[row.project_id].append(row)
+        for row in session.execute(select(
+                ApprovalItem.project_id, ApprovalItem.code, ApprovalItem.name_zh, ApprovalItem.name_en,
+                ApprovalItem.status, ApprovalItem.submitted_on, ApprovalItem.accepted_on, ApprovalItem.approved_on,
+                ApprovalItem.promised_days).where(ApprovalItem.project_id.in_(ids), or_(
+                    ApprovalItem.code == CONSTRUCTION_PERMIT,
+                    ApprovalItem.status.in_([ApprovalStatus.SUBMITTED, ApprovalStatus.ACCEPTED])))
+                .order_by(ApprovalItem.project_id, ApprovalItem.position)):
+            items[row.project_id].append(Item(*row[1:]))
+    return {p.id: Judged(p, decisions[p.id], items[p.id]) for p in projects}
+
+
+def _card_rows(session: Session, ids: list[int], cutoff: datetime, *, with_investors: bool) -> list[tuple[CardProject, bool]]:
+    lead = (select(Organization.name).join(ProjectOrganization, ProjectOrganization.organization_id == Organization.id)
+            .where(ProjectOrganization.project_id == Project.id).order_by(ProjectOrganization.position)
+            .limit(1).scalar_subquery())
+    stmt = (select(Project.id, Project.name, Project.stage, Project.pipeline_stage, Project.version,
+                   Project.stage_entered_at, Project.updated_at, Project.owner_id, User.display_name,
+                   Project.is_confidential, Project.is_foreign_invested, Project.total_investment_wan_cny,
+                   Project.foreign_capital_wan_usd, Project.land_certificate_no, Project.gate_override_reason,
+                   lead, IndustryChain.name_zh, IndustryChain.name_en, LandParcel.name, LandParcel.status,
+                   is_stale(cutoff))
+            .join(User, User.id == Project.owner_id)
+            .outerjoin(IndustryChain, IndustryChain.id == Project.industry_chain_id)
+            .outerjoin(LandParcel, LandParcel.id == Project.parcel_id)
+            .where(Project.id.in_(ids)))
+    found = {}
+    for row in session.execute(stmt):
+        *values, parcel_name, parcel_status, stale = row
+        project = CardProject(*values)
+        if parcel_name is not None:
+            project.parcel = ParcelView(parcel_name, parcel_status)
+        found[project.id] = (project, bool(stale))
+    if with_investors and ids:
+        for project_id, name in session.execute(
+                select(ProjectOrganization.project_id, Organization.name)
+                .join(Organization, Organization.id == ProjectOrganization.organization_id)
+                .where(ProjectOrganization.project_id.in_(ids))
+                .order_by(ProjectOrganization.project_id, ProjectOrganization.position)):
+            found[project_id][0].investors.append(name)
+    return [found[i] for i in ids if i in found]
+
+
+def _cards(session: Session, ids: list[int], *, cutoff: datetime, now: datetime, today: date, threshold: Decimal,
+           with_investors: bool = False) -> list[Card]:
+    """The cards of the projects `ids`, in that order: three queries, whatever their number."""
+    if not ids:
+        return []
+    rows = _card_rows(session, ids, cutoff, with_investors=with_investors)
+    judged = _judged(session, [project for project, _ in rows])
     cards = []
     for project, stale in rows:
-        overdue = sum(1 for item in project.approvals if gates.is_overdue(item, today))
-        cards.append(Card(project=project, stale=bool(stale), overdue_permits=overdue,
-                          gate_missing=gates.next_gate_missing(project, threshold=threshold, today=today),
+        view = judged[project.id]
+        overdue = sum(1 for item in view.approvals if gates.is_overdue(item, today))
+        cards.append(Card(project=project, stale=stale, overdue_permits=overdue,
+                          gate_missing=gates.next_gate_missing(view, threshold=threshold, today=today),
                           days_in_stage=max(0, (now - project.stage_entered_at).days)))
     return cards
 
@@ -160,9 +287,9 @@ def table_page(session: Session, *, flt: ProjectFilter, viewer: User, page: int,
     cutoff = stale_since(now, stale_days)
     total, more = count_up_to(session, _filtered(select(Project.id), flt, viewer, cutoff), page=page, per_page=per_page)
     page = clamp_page(page, total, per_page)
-    stmt = (_filtered(select(Project), flt, viewer, cutoff).order_by(*ORDER[flt.sort])
-            .offset((page - 1) * per_page).limit(per_page))
-    items = _cards(session, stmt, cutoff=cutoff, now=now, today=today, threshold=threshold)
+    ids = list(session.scalars(_filtered(select(Project.id), flt, viewer, cutoff).order_by(*ORDER[flt.sort])
+                               .offset((page - 1) * per_page).limit(per_page)))
+    items = _cards(session, ids, cutoff=cutoff, now=now, today=today, threshold=threshold, with_investors=True)
     return Page(items=items, total=total, page=page, per_page=per_page, more=more)
 
 
@@ -214,27 +341,35 @@ class Board:
 
 def board(session: Session, *, flt: ProjectFilter, viewer: User, now: datetime, today: date, threshold: Decimal,
           stale_days: int, limit: int = BOARD_COLUMN_LIMIT) -> Board:
-    """The kanban: each stage's cards (the most recently changed `limit`), from one id query per column (an index
-    range on (stage, updated_at)) and one query for all their cards; the column totals from totals()."""
+    """The kanban: each stage's cards (the most recently changed `limit`) and the column totals (totals()). When
+    the filter leaves few projects (an officer's), one query takes all their ids; otherwise one query per column,
+    each an index range on (stage, updated_at), so an unfiltered board never reads the whole table. Then one query
+    for all the cards."""
     flt = _planned(session, replace(flt, stage=""))
     cutoff = stale_since(now, stale_days)
-    ids: list[int] = []
-    for stage in ALL_STAGES:
-        column = (_filtered(select(Project.id), flt, viewer, cutoff).where(Project.stage == stage)
-                  .order_by(Project.updated_at.desc(), Project.id.desc()).limit(limit))
-        ids.extend(session.scalars(column))
-    cards = _cards(session, select(Project).where(Project.id.in_(ids)).order_by(
-        Project.updated_at.desc(), Project.id.desc()), cutoff=cutoff, now=now, today=today, threshold=threshold) if ids else []
+    counted = totals(session, flt=flt, viewer=viewer, now=now, stale_days=stale_days)
+    ordered = (Project.updated_at.desc(), Project.id.desc())
+    if all(t.count <= limit for t in counted.by_stage):
+        ids = list(session.scalars(_filtered(select(Project.id), flt, viewer, cutoff).order_by(*ordered)))
+    else:
+        ids = []
+        for stage in ALL_STAGES:
+            column = (_filtered(select(Project.id), flt, viewer, cutoff).where(Project.stage == stage)
+                      .order_by(*ordered).limit(limit))
+            ids.extend(session.scalars(column))
+    cards = _cards(session, ids, cutoff=cutoff, now=now, today=today, threshold=threshold)
     columns: dict[str, list[Card]] = {stage.value: [] for stage in ALL_STAGES}
     for card in cards:
         columns[card.project.stage].append(card)
-    return Board(columns=columns, totals=totals(session, flt=flt, viewer=viewer, now=now, stale_days=stale_days))
+    return Board(columns=columns, totals=counted)
 
 
 def card(session: Session, *, project_id: int, viewer: User, now: datetime, today: date, threshold: Decimal,
          stale_days: int) -> Card | None:
-    cards = _cards(session, select(Project).where(Project.id == project_id, visible_to(viewer)),
-                   cutoff=stale_since(now, stale_days), now=now, today=today, threshold=threshold)
+    if not session.scalar(select(Project.id).where(Project.id == project_id, visible_to(viewer))):
+        return None
+    cards = _cards(session, [project_id], cutoff=stale_since(now, stale_days), now=now, today=today,
+                   threshold=threshold)
     return cards[0] if cards else None
 
 
@@ -242,8 +377,9 @@ def for_export(session: Session, *, flt: ProjectFilter, viewer: User, now: datet
                stale_days: int, limit: int = 10_000) -> list[Card]:
     flt = _planned(session, flt)
     cutoff = stale_since(now, stale_days)
-    stmt = _filtered(select(Project), flt, viewer, cutoff).order_by(*ORDER[flt.sort]).limit(limit)
-    return _cards(session, stmt, cutoff=cutoff, now=now, today=today, threshold=threshold)
+    ids = list(session.scalars(_filtered(select(Project.id), flt, viewer, cutoff).order_by(*ORDER[flt.sort])
+                               .limit(limit)))
+    return _cards(session, ids, cutoff=cutoff, now=now, today=today, threshold=threshold, with_investors=True)
 
 
 def search_page(session: Session, *, q: str, viewer: User, per_page: int) -> Page:

@@ -131,9 +131,8 @@ def export(request: Request, session: SessionDep, user: CurrentUser) -> Response
         N_("Foreign capital (10k USD)"), N_("Owning officer"), N_("Days in stage"), N_("Stale"))])
     for card in cards:
         p = card.project
-        writer.writerow([p.name, "，".join(po.organization.name for po in p.investors),
-                         gettext(locale, STAGE_LABELS[p.stage]), p.industry_chain.label(locale) if p.industry_chain else "",
-                         p.total_investment_wan_cny or "", p.foreign_capital_wan_usd or "", p.owner.display_name,
+        writer.writerow([p.name, "，".join(p.investors), gettext(locale, STAGE_LABELS[p.stage]), p.industry(locale),
+                         p.total_investment_wan_cny or "", p.foreign_capital_wan_usd or "", p.owner_name,
                          card.days_in_stage, gettext(locale, N_("yes")) if card.stale else ""])
     body = "\ufeff" + out.getvalue()  # the BOM makes Excel read UTF-8
     return Response(body, media_type="text/csv; charset=utf-8",

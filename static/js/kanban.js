@@ -1,7 +1,7 @@
 /* The project board (templates/projects/board.html): cards dragged between stage columns with SortableJS.
    A drop posts the move as htmx would (HX-Request, the CSRF header); the server answers with the card again, or
    refuses (422, 409) with the reason, and the card snaps back where it was. Without JavaScript, and from the
-   keyboard, each card's Move menu does the same with a plain form. */
+   keyboard, each card's "Move to…" link leads to the move page, a plain form. */
 (function () {
   "use strict";
 
@@ -74,7 +74,7 @@
     document.querySelectorAll(".kanban-cards").forEach(function (list) {
       if (list.dataset.sortable) { return; }
       list.dataset.sortable = "1";
-      window.Sortable.create(list, {group: "projects", animation: 120, filter: "details, summary, a, select, input, button",
+      window.Sortable.create(list, {group: "projects", animation: 120, filter: "a",
                                     preventOnFilter: false, onEnd: move});
     });
   }

@@ -4,6 +4,7 @@ project page and the drag retried, the card's Move menu from the keyboard, and t
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -129,17 +130,19 @@ def test_a_refused_drag_snaps_back_then_a_decision_lets_it_through(new_page, db,
 
 
 def test_the_card_menu_moves_a_project_from_the_keyboard(page: Page, db, officer):
+    """Without dragging: the card's "Move to…" link (a real link: keyboard, no JavaScript) leads to the move page."""
     ids = add_projects(db, officer)
     sign_in(page)
     page.goto("/projects/board")
-    menu = card(page, ids["small"]).locator("details.card-menu")
-    menu.locator("summary").focus()
+    link = card(page, ids["small"]).locator("a.card-move")
+    link.focus()
     page.keyboard.press("Enter")
-    menu.locator("select[name=stage]").select_option("contact")
-    menu.locator("select[name=stage]").focus()
-    page.keyboard.press("Tab")  # the note field
+    expect(page).to_have_url(re.compile(rf"/projects/{ids['small']}/move"))
+    page.locator("#move-form #f-stage").select_option("contact")
+    page.locator("#move-form #f-note").focus()
     page.keyboard.type("电话沟通")
-    page.keyboard.press("Enter")  # submits the form
+    page.keyboard.press("Enter")  # submits the form, back to the board
+    expect(page).to_have_url(re.compile(r"/projects/board"))
     expect(page.locator(".flash")).to_contain_text("接洽")
     expect(column(page, "contact").locator(f"#card-{ids['small']}")).to_be_visible()
     assert stage_of(db, ids["small"]) == "contact"
