@@ -13,11 +13,14 @@ worker (bench/server.py) and wrk (bench/wrk.py) against:
 
 It prints requests per second, p50 and p99 (saturated, 16 connections), the share of the ceiling, and the p99 of 16
 clients offering 3% of the ceiling's rate (bench/rate.py). BENCH_DURATION (default 10 s per URL) and
-BENCH_CONNECTIONS as for `make bench`. Results in var/bench-projects/results.json; see docs/performance.md.
+BENCH_CONNECTIONS as for `make bench`; BENCH_REUSE=1 measures the database the last run built, if there is one
+(the pages only read, so a database stays as generated). Results in var/bench-projects/results.json; see
+docs/performance.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -240,14 +243,19 @@ def main() -> int:
     seconds = int(os.environ.get("BENCH_DURATION", "10"))
     warm_up = min(3, max(1, seconds // 3))
     wrk.wrk_path()
-    shutil.rmtree(BENCH_DIR, ignore_errors=True)
-    BENCH_DIR.mkdir(parents=True)
-    database_path = BENCH_DIR / "crm.sqlite3"
-    started = time.monotonic()
-    print(f"generating the main benchmark's data, then {PROJECTS:,} projects …", flush=True)
-    facts = build(database_path, log=lambda line: print(line, flush=True))
-    print(f"  database ready in {time.monotonic() - started:.0f} s ({database_path.stat().st_size / 2**30:.1f} GiB)",
-          flush=True)
+    database_path, facts_path = BENCH_DIR / "crm.sqlite3", BENCH_DIR / "facts.json"
+    if os.environ.get("BENCH_REUSE") == "1" and database_path.exists() and facts_path.exists():
+        facts = Facts(**json.loads(facts_path.read_text()))
+        print(f"measuring the database built earlier, {database_path.relative_to(ROOT)} (BENCH_REUSE=1)", flush=True)
+    else:
+        shutil.rmtree(BENCH_DIR, ignore_errors=True)
+        BENCH_DIR.mkdir(parents=True)
+        started = time.monotonic()
+        print(f"generating the main benchmark's data, then {PROJECTS:,} projects …", flush=True)
+        facts = build(database_path, log=lambda line: print(line, flush=True))
+        facts_path.write_text(json.dumps(dataclasses.asdict(facts)) + "\n")
+        print(f"  database ready in {time.monotonic() - started:.0f} s "
+              f"({database_path.stat().st_size / 2**30:.1f} GiB)", flush=True)
 
     ceiling_file = BENCH_DIR / "board_page.html"
     results: list[tuple[Measured, wrk.Result, rate.RateResult | None]] = []

@@ -533,3 +533,14 @@ def test_admins_keep_the_permit_checklist_template(client_as, officer_client, se
     names = [i.name_zh for i in items]
     assert "水土保持方案" in names and "能评" not in names  # retired lines stay out of new checklists
     assert next(i for i in items if i.code == "environmental").promised_days == 15
+
+
+def test_a_later_visit_is_linked_to_the_project(officer_client, session, users, fosun):
+    project = make_project(session, actor=users["officer"], organizations=[fosun], name="复星项目")
+    visit = make_visit(session, title="第二轮洽谈", officer=users["officer"], organizations=[fosun], status="done")
+    page = officer_client.get(f"/projects/{project.id}").text
+    assert f'<option value="{visit.id}">' in page
+    assert post(officer_client, f"/projects/{project.id}/visits", {"visit_id": str(visit.id)}).status_code == 303
+    assert session.scalar(select(ProjectVisit.visit_id).where(ProjectVisit.project_id == project.id)) == visit.id
+    assert "第二轮洽谈" in officer_client.get(f"/projects/{project.id}").text
+    assert post(officer_client, f"/projects/{project.id}/visits", {"visit_id": "999999"}).status_code == 400

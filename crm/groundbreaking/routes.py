@@ -3,7 +3,7 @@ drop projects."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from crm.auth.deps import CurrentUser, Forbidden
-from crm.db import RecordId, SessionDep
+from crm.db import RecordId, SessionDep, utcnow
 from crm.forms import FormResult, parse, parse_version
 from crm.groundbreaking import service
 from crm.groundbreaking.deps import EventDep
@@ -61,7 +61,8 @@ def _board_context(request: Request, session, event: GroundbreakingEvent, user, 
     can_edit = service.can_edit(user)
     return {
         "board": service.board(session, event=event, viewer=user, today=_today(request),
-                               threshold=settings.major_project_threshold_wan_cny),
+                               threshold=settings.major_project_threshold_wan_cny,
+                               stale_since=utcnow() - timedelta(days=settings.project_stale_days)),
         "event": event, "can_edit": can_edit, "stage_labels": STAGE_LABELS,
         "candidates": service.candidates(session, event=event, viewer=user) if can_edit else [],
         "slate_form": extra.pop("slate_form", FormResult()), **extra,

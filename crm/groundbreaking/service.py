@@ -6,23 +6,22 @@ listed nor counted for others."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session
 
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
 from crm.auth.models import User
 from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
 from crm.i18n import Msg
-from crm.organizations.models import Organization
 from crm.organizations.service import PermissionDenied
-from crm.projects import gates
+from crm.projects import gates, pipeline
 from crm.projects import service as project_service
-from crm.projects.models import PIPELINE, Project, ProjectOrganization, Stage
+from crm.projects.models import PIPELINE, Project, Stage
 from crm.versioning import flush_versioned, require_version
 
 FIELDS = ["name", "held_on", "place", "note"]
@@ -139,13 +138,10 @@ def drop_project(session: Session, *, event: GroundbreakingEvent, project_id: in
 
 @dataclass
 class BoardRow:
-    project: Project
+    project: pipeline.CardProject
     readiness: gates.Readiness
     permits: dict[str, gates.Gate]  # by template code
-
-    @property
-    def lead_investor(self) -> str:
-        return self.project.investors[0].organization.name if self.project.investors else ""
+    stale: bool = False
 
 
 @dataclass
@@ -177,20 +173,21 @@ def totals(session: Session, *, event_id: int, viewer: User) -> SlateTotals:
     return SlateTotals(count=count, investment=Decimal(investment), foreign=Decimal(foreign))
 
 
-def board(session: Session, *, event: GroundbreakingEvent, viewer: User, today: date,
-          threshold: Decimal) -> ReadinessBoard:
-    stmt = (select(Project).join(SlatedProject, SlatedProject.project_id == Project.id)
-            .where(SlatedProject.event_id == event.id, project_service.visible_to(viewer))
-            .options(joinedload(Project.owner), joinedload(Project.parcel),
-                     selectinload(Project.investors).joinedload(ProjectOrganization.organization).load_only(
-                         Organization.id, Organization.name),
-                     selectinload(Project.approvals), selectinload(Project.decisions))
-            .order_by(SlatedProject.position, Project.id))
+def board(session: Session, *, event: GroundbreakingEvent, viewer: User, today: date, threshold: Decimal,
+          stale_since: datetime) -> ReadinessBoard:
+    """The slate (what the viewer may see) with every project's gates, read as rows like the board's cards
+    (crm.projects.pipeline): a fixed number of queries for any slate."""
+    ids = list(session.scalars(
+        select(Project.id).join(SlatedProject, SlatedProject.project_id == Project.id)
+        .where(SlatedProject.event_id == event.id, project_service.visible_to(viewer))
+        .order_by(SlatedProject.position, Project.id)))
+    found = pipeline.card_rows(session, ids, stale_since, with_investors=False)
+    views = pipeline.judged(session, [project for project, _ in found], every_item=True)
     rows = []
-    for project in session.scalars(stmt).unique():
-        readiness = gates.readiness(project, threshold=threshold, today=today)
-        permits = {item.code: gate for item, gate in zip(project.approvals, readiness.permits, strict=True)}
-        rows.append(BoardRow(project=project, readiness=readiness, permits=permits))
+    for project, stale in found:
+        readiness = gates.readiness(views[project.id], threshold=threshold, today=today)
+        permits = {item.code: gate for item, gate in zip(views[project.id].approvals, readiness.permits, strict=True)}
+        rows.append(BoardRow(project=project, readiness=readiness, permits=permits, stale=stale))
     columns = [(t.code, gates.Named(t.name_zh, t.name_en)) for t in project_service.template(session)]
     return ReadinessBoard(event=event, rows=rows, totals=totals(session, event_id=event.id, viewer=viewer),
                           days_left=(event.held_on - today).days, columns=columns)

@@ -211,9 +211,10 @@ class Card:
         return self.project.lead_investor or ""
 
 
-def _judged(session: Session, projects: list[CardProject]) -> dict[int, Judged]:
-    """Two light queries for all the cards: the decisions, and the approval items that matter on a card (the
-    construction permit, and those submitted or accepted: their clock may have run out)."""
+def judged(session: Session, projects: list[CardProject], *, every_item: bool = False) -> dict[int, Judged]:
+    """Two light queries for all the projects: their decisions, and their approval items — every one (the readiness
+    board shows each permit), or only those that matter on a card: the construction permit, and those submitted or
+    accepted (their clock may have run out)."""
     ids = [p.id for p in projects]
     decisions: dict[int, list[Any]] = {i: [] for i in ids}
     items: dict[int, list[Item]] = {i: [] for i in ids}
@@ -222,18 +223,18 @@ def _judged(session: Session, projects: list[CardProject]) -> dict[int, Judged]:
                                           Decision.outcome).where(Decision.project_id.in_(ids))
                                    .order_by(Decision.meeting_on.desc(), Decision.id.desc())):
             decisions[row.project_id].append(row)
-        for row in session.execute(select(
-                ApprovalItem.project_id, ApprovalItem.code, ApprovalItem.name_zh, ApprovalItem.name_en,
-                ApprovalItem.status, ApprovalItem.submitted_on, ApprovalItem.accepted_on, ApprovalItem.approved_on,
-                ApprovalItem.promised_days).where(ApprovalItem.project_id.in_(ids), or_(
-                    ApprovalItem.code == CONSTRUCTION_PERMIT,
-                    ApprovalItem.status.in_([ApprovalStatus.SUBMITTED, ApprovalStatus.ACCEPTED])))
-                .order_by(ApprovalItem.project_id, ApprovalItem.position)):
+        stmt = select(ApprovalItem.project_id, ApprovalItem.code, ApprovalItem.name_zh, ApprovalItem.name_en,
+                      ApprovalItem.status, ApprovalItem.submitted_on, ApprovalItem.accepted_on,
+                      ApprovalItem.approved_on, ApprovalItem.promised_days).where(ApprovalItem.project_id.in_(ids))
+        if not every_item:
+            stmt = stmt.where(or_(ApprovalItem.code == CONSTRUCTION_PERMIT,
+                                  ApprovalItem.status.in_([ApprovalStatus.SUBMITTED, ApprovalStatus.ACCEPTED])))
+        for row in session.execute(stmt.order_by(ApprovalItem.project_id, ApprovalItem.position)):
             items[row.project_id].append(Item(*row[1:]))
     return {p.id: Judged(p, decisions[p.id], items[p.id]) for p in projects}
 
 
-def _card_rows(session: Session, ids: list[int], cutoff: datetime, *, with_investors: bool) -> list[tuple[CardProject, bool]]:
+def card_rows(session: Session, ids: list[int], cutoff: datetime, *, with_investors: bool) -> list[tuple[CardProject, bool]]:
     lead = (select(Organization.name).join(ProjectOrganization, ProjectOrganization.organization_id == Organization.id)
             .where(ProjectOrganization.project_id == Project.id).order_by(ProjectOrganization.position)
             .limit(1).scalar_subquery())
@@ -269,11 +270,11 @@ def _cards(session: Session, ids: list[int], *, cutoff: datetime, now: datetime,
     """The cards of the projects `ids`, in that order: three queries, whatever their number."""
     if not ids:
         return []
-    rows = _card_rows(session, ids, cutoff, with_investors=with_investors)
-    judged = _judged(session, [project for project, _ in rows])
+    rows = card_rows(session, ids, cutoff, with_investors=with_investors)
+    views = judged(session, [project for project, _ in rows])
     cards = []
     for project, stale in rows:
-        view = judged[project.id]
+        view = views[project.id]
         overdue = sum(1 for item in view.approvals if gates.is_overdue(item, today))
         cards.append(Card(project=project, stale=stale, overdue_permits=overdue,
                           gate_missing=gates.next_gate_missing(view, threshold=threshold, today=today),

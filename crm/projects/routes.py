@@ -266,7 +266,10 @@ def _show_context(request: Request, session, project: Project, user, **extra: An
         "needs_decision": gates.needs_decision(project, view["threshold"]),
         "time_in_stages": service.time_in_stages(project, view["now"]),
         "tasks": task_service.for_project(session, project_id=project.id),
-        "visits": service.linked_visits(session, project),
+        "visits": (linked := service.linked_visits(session, project)),
+        "visit_choices": [v for v in visit_service.list_page(session, flt=visit_service.VisitFilter(
+            organization_id=project.investors[0].organization_id), page=1, per_page=30).items
+            if v.id not in {w.id for w in linked}] if can_edit and project.investors else [],
         "decision_files": attachment_service.list_for_many(session, "project_decision", [d.id for d in project.decisions]),
         "decision_form": extra.pop("decision_form", FormResult(values={"meeting_kind": "joint",
                                                                         "meeting_on": view["today"].isoformat()})),
@@ -424,6 +427,17 @@ def record_decision(request: Request, session: SessionDep, user: CurrentUser, pr
     fresh = service.get(session, project.id)
     return render(request, "projects/show.html", _show_context(request, session, fresh, user, decision_form=form),
                   status_code=422)
+
+
+@router.post("/{project_id}/visits")
+def link_visit(request: Request, session: SessionDep, user: CurrentUser, project: ProjectDep, raw: FormDep) -> Response:
+    """Links one of the investors' visits to the project (it then counts against staleness and shows here)."""
+    _require_edit(user, project)
+    visit = visit_service.get(session, as_id(str(raw.get("visit_id", ""))) or 0)
+    if visit is None:
+        raise BadRequest(Msg("There is no such visit."))
+    service.link_visit(session, project=project, visit=visit, actor=user)
+    return redirect(request, f"/projects/{project.id}#project-visits", flash=Msg("Visit linked."))
 
 
 # The permit checklist, changed in place
