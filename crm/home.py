@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -15,7 +12,7 @@ from crm.organizations.schemas import KIND_LABELS
 from crm.tasks import service as task_service
 from crm.visits import service as visit_service
 from crm.visits.schemas import KIND_LABELS as VISIT_KIND_LABELS
-from crm.web import render
+from crm.web import local_today, render
 
 router = APIRouter()
 
@@ -26,7 +23,7 @@ def home(request: Request, session: SessionDep, user: CurrentUser) -> Response:
         session, flt=organization_service.OrganizationFilter(owner_id=user.id), page=1, per_page=10
     )
     recent = organization_service.list_page(session, flt=organization_service.OrganizationFilter(), page=1, per_page=10)
-    today = datetime.now(ZoneInfo(request.app.state.settings.timezone)).date()
+    today = local_today(request)
     overdue, due_today = task_service.due_counts(session, assignee_id=user.id, today=today)
     upcoming = visit_service.upcoming(session, now=utcnow(), days=14, limit=8)
     return render(request, "home.html", {"mine": mine, "recent": recent, "kind_labels": KIND_LABELS,

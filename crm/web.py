@@ -6,9 +6,11 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -70,6 +72,15 @@ def _make_environment() -> Environment:
     env.globals.update(formatting.GLOBALS)
     return env
 
+
+
+def local_now(request: Request) -> datetime:
+    """Now in the zone's time zone (settings.timezone): what "today" and "this week" mean to its users."""
+    return datetime.now(ZoneInfo(request.app.state.settings.timezone))
+
+
+def local_today(request: Request) -> date:
+    return local_now(request).date()
 
 
 def is_htmx(request: Request) -> bool:

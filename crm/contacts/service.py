@@ -55,8 +55,7 @@ class ContactFilter:
 def _filtered(stmt: Select, flt: ContactFilter) -> Select:
     stmt = stmt.where(Contact.archived_at.is_not(None) if flt.archived else Contact.archived_at.is_(None))
     if flt.q:
-        stmt = search_service.narrow(stmt, Contact.id, SEARCH_KIND, flt.q, common=flt.q_common)
-        stmt = stmt.where(Contact.search_text.contains(search_text.query_text(flt.q), autoescape=True))
+        stmt = search_service.matching(stmt, Contact.id, Contact.search_text, SEARCH_KIND, flt.q, common=flt.q_common)
     if flt.organization_id:
         stmt = stmt.where(Contact.organization_id == flt.organization_id)
     return stmt

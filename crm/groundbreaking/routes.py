@@ -3,9 +3,8 @@ drop projects."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -20,13 +19,9 @@ from crm.groundbreaking.schemas import event_fields, slate_fields
 from crm.i18n import Msg
 from crm.projects.schemas import STAGE_LABELS
 from crm.versioning import StaleEdit
-from crm.web import FormDep, is_htmx, redirect, render
+from crm.web import FormDep, is_htmx, local_today, redirect, render
 
 router = APIRouter(prefix="/groundbreaking")
-
-
-def _today(request: Request):
-    return datetime.now(ZoneInfo(request.app.state.settings.timezone)).date()
 
 
 def _require_edit(user) -> None:
@@ -39,8 +34,8 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     found = service.events(session)
     return render(request, "groundbreaking/index.html", {
         "events": found, "counts": service.slate_counts(session, event_ids=[e.id for e in found], viewer=user),
-        "can_edit": service.can_edit(user), "today": _today(request),
-        "form": FormResult(values={"held_on": _today(request).isoformat()})})
+        "can_edit": service.can_edit(user), "today": local_today(request),
+        "form": FormResult(values={"held_on": local_today(request).isoformat()})})
 
 
 @router.post("")
@@ -53,14 +48,14 @@ def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDe
     found = service.events(session)
     return render(request, "groundbreaking/index.html", {
         "events": found, "counts": service.slate_counts(session, event_ids=[e.id for e in found], viewer=user),
-        "can_edit": True, "today": _today(request), "form": form}, status_code=422)
+        "can_edit": True, "today": local_today(request), "form": form}, status_code=422)
 
 
 def _board_context(request: Request, session, event: GroundbreakingEvent, user, **extra: Any) -> dict[str, Any]:
     settings = request.app.state.settings
     can_edit = service.can_edit(user)
     return {
-        "board": service.board(session, event=event, viewer=user, today=_today(request),
+        "board": service.board(session, event=event, viewer=user, today=local_today(request),
                                threshold=settings.major_project_threshold_wan_cny,
                                stale_since=utcnow() - timedelta(days=settings.project_stale_days)),
         "event": event, "can_edit": can_edit, "stage_labels": STAGE_LABELS,

@@ -85,8 +85,7 @@ def _filtered(stmt: Select, flt: OrganizationFilter) -> Select:
 
 def where_matches(stmt: Select, q: str, *, common: bool = False) -> Select:
     """Organizations whose names, pinyin or contacts contain q: the bigram index narrows, the substring confirms."""
-    stmt = search_service.narrow(stmt, Organization.id, SEARCH_KIND, q, common=common)
-    return stmt.where(Organization.search_text.contains(search_text.query_text(q), autoescape=True))
+    return search_service.matching(stmt, Organization.id, Organization.search_text, SEARCH_KIND, q, common=common)
 
 
 def list_page(session: Session, *, flt: OrganizationFilter, page: int, per_page: int,

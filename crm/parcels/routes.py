@@ -3,9 +3,7 @@ projects on it, and the form (managers)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -24,13 +22,9 @@ from crm.parcels.schemas import STATUS_LABELS, parcel_fields
 from crm.projects import service as project_service
 from crm.projects.schemas import STAGE_LABELS
 from crm.versioning import StaleEdit
-from crm.web import FormDep, redirect, render
+from crm.web import FormDep, local_today, redirect, render
 
 router = APIRouter(prefix="/parcels")
-
-
-def _today(request: Request):
-    return datetime.now(ZoneInfo(request.app.state.settings.timezone)).date()
 
 
 def _require_edit(user) -> None:
@@ -45,7 +39,7 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     except BadListQuery as bad:
         raise BadRequest(bad.message) from None
     page = service.list_page(session, page=page_number, per_page=request.app.state.settings.page_size)
-    today = _today(request)
+    today = local_today(request)
     return render(request, "parcels/index.html", {
         "page": page, "params": {}, "status_labels": STATUS_LABELS, "can_edit": service.can_edit(user),
         "progress": {p.id: service.signing_progress(p, today) for p in page.items}})
@@ -84,7 +78,7 @@ def show(request: Request, session: SessionDep, user: CurrentUser, parcel: Parce
     history = audit_service.entity_history(session, entity_type="land_parcel", entity_id=parcel.id)
     return render(request, "parcels/show.html", {
         "parcel": parcel, "status_labels": STATUS_LABELS, "stage_labels": STAGE_LABELS,
-        "progress": service.signing_progress(parcel, _today(request)), "today": _today(request),
+        "progress": service.signing_progress(parcel, local_today(request)), "today": local_today(request),
         "projects": project_service.for_parcel(session, parcel_id=parcel.id, viewer=user),
         "can_edit": service.can_edit(user), "history": history,
         "refs": audit_service.reference_labels(session, history, request.state.locale)})

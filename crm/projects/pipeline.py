@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, defer, selectinload
 
-from crm import search_text
 from crm.auth.models import User
 from crm.db import utcnow
 from crm.listing import Page, clamp_page, count_up_to
@@ -85,8 +84,7 @@ def is_stale(cutoff: datetime) -> ColumnElement[bool]:
 def _filtered(stmt: Select, flt: ProjectFilter, viewer: User, cutoff: datetime) -> Select:
     stmt = stmt.where(visible_to(viewer))
     if flt.q:
-        stmt = search_service.narrow(stmt, Project.id, SEARCH_KIND, flt.q, common=flt.q_common)
-        stmt = stmt.where(Project.search_text.contains(search_text.query_text(flt.q), autoescape=True))
+        stmt = search_service.matching(stmt, Project.id, Project.search_text, SEARCH_KIND, flt.q, common=flt.q_common)
     if flt.stage:
         stmt = stmt.where(Project.stage == flt.stage)
     if flt.industry_chain_id:
@@ -112,7 +110,7 @@ def _filtered(stmt: Select, flt: ProjectFilter, viewer: User, cutoff: datetime) 
 
 
 def _planned(session: Session, flt: ProjectFilter) -> ProjectFilter:
-    return replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q)) if flt.q else flt
+    return replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q, Project.search_text)) if flt.q else flt
 
 
 STAGE_ORDER = case({stage.value: i for i, stage in enumerate(ALL_STAGES)}, value=Project.stage, else_=99)

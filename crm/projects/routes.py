@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -49,7 +47,7 @@ from crm.versioning import StaleEdit
 from crm.visits import service as visit_service
 from crm.visits.deps import VisitDep
 from crm.visits.schemas import multi_ids
-from crm.web import FormDep, accepts_upload, is_htmx, redirect, render, safe_next, upload_limit_bytes
+from crm.web import FormDep, accepts_upload, is_htmx, local_today, redirect, render, safe_next, upload_limit_bytes
 
 router = APIRouter(prefix="/projects")
 
@@ -58,18 +56,14 @@ def _settings(request: Request):
     return request.app.state.settings
 
 
-def _today(request: Request) -> date:
-    return datetime.now(ZoneInfo(_settings(request).timezone)).date()
-
-
 def _rules(request: Request) -> service.Rules:
-    return service.Rules(threshold=_settings(request).major_project_threshold_wan_cny, today=_today(request))
+    return service.Rules(threshold=_settings(request).major_project_threshold_wan_cny, today=local_today(request))
 
 
 def _view(request: Request) -> dict[str, Any]:
     """What every list needs to judge cards: now, today, the threshold and the stale days."""
     settings = _settings(request)
-    return {"now": utcnow(), "today": _today(request), "threshold": settings.major_project_threshold_wan_cny,
+    return {"now": utcnow(), "today": local_today(request), "threshold": settings.major_project_threshold_wan_cny,
             "stale_days": settings.project_stale_days}
 
 
@@ -404,7 +398,7 @@ def record_decision(request: Request, session: SessionDep, user: CurrentUser, pr
                     raw: FormDep) -> Response:
     if not user.is_manager:
         raise Forbidden()
-    today = _today(request)
+    today = local_today(request)
     form = parse(decision_fields(today=today), raw)
     files: list[tuple[str, bytes]] = []
     upload = raw.get("file")
@@ -477,7 +471,7 @@ def update_approval(request: Request, session: SessionDep, user: CurrentUser, pr
     if form.ok:
         try:
             service.update_approval(session, project=project, item=item, data=form.data, actor=user,
-                                    today=_today(request))
+                                    today=local_today(request))
             if is_htmx(request):
                 return _approvals(request, session, project.id, user)
             return redirect(request, f"/projects/{project.id}#approvals", flash=Msg("Changes saved."))

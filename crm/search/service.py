@@ -44,7 +44,7 @@ def candidate_ids(kind: str, query: str) -> Select | CompoundSelect | None:
     return parts[0] if len(parts) == 1 else intersect(*parts)
 
 
-def is_common(session: Session, kind: str, query: str, text_column=None) -> bool:
+def is_common(session: Session, kind: str, query: str, text_column) -> bool:
     """Whether the query is common among the records of `kind` (新能源 in a tenth of the visits): then the list is
     better read in its display order, each row checked by substring and stopped after a page, than built from
     tens of thousands of candidates and sorted. Common means: even its rarest bigram is in more than
@@ -58,13 +58,18 @@ def is_common(session: Session, kind: str, query: str, text_column=None) -> bool
         counted = session.scalar(select(func.count()).select_from(postings.limit(COMMON_POSTINGS + 1).subquery()))
         if (counted or 0) <= COMMON_POSTINGS:
             return False
-    if text_column is None:
-        return True
     sample = select(text_column.label("text")).limit(PROBE_ROWS).subquery()
     found = session.scalar(select(func.count()).select_from(
         select(sample.c.text).where(sample.c.text.contains(search_text.query_text(query), autoescape=True))
         .limit(1).subquery()))
     return bool(found)
+
+
+def matching(stmt: Select, id_column, text_column, kind: str, query: str, *, common: bool = False) -> Select:
+    """`stmt` restricted to records whose search text contains the query: the bigram candidates narrow (unless
+    the query is `common`), the substring confirms. The one way every list's search box filters."""
+    stmt = narrow(stmt, id_column, kind, query, common=common)
+    return stmt.where(text_column.contains(search_text.query_text(query), autoescape=True))
 
 
 def narrow(stmt: Select, id_column, kind: str, query: str, *, common: bool = False) -> Select:

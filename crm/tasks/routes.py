@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -36,13 +34,9 @@ from crm.tasks.schemas import (
 from crm.validators import as_id
 from crm.versioning import StaleEdit
 from crm.visits import service as visit_service
-from crm.web import FormDep, is_htmx, redirect, render, safe_next
+from crm.web import FormDep, is_htmx, local_today, redirect, render, safe_next
 
 router = APIRouter(prefix="/tasks")
-
-
-def _today(request: Request):
-    return datetime.now(ZoneInfo(request.app.state.settings.timezone)).date()
 
 
 def _labels() -> dict[str, Any]:
@@ -55,7 +49,7 @@ def _list_context(request: Request, session, user: User) -> dict[str, Any]:
     params = request.query_params
     team = params.get("team") == "1"
     query = str(request.query_params)
-    context: dict[str, Any] = {"team": team, "today": _today(request), "users": auth_service.active_users(session),
+    context: dict[str, Any] = {"team": team, "today": local_today(request), "users": auth_service.active_users(session),
                                "params": {k: v for k, v in params.items() if k != "page"}, "quick_error": None,
                                "list_query": f"?{query}" if query else "", "list_url": "/tasks" + (f"?{query}" if query else ""),
                                **_labels()}
@@ -102,7 +96,7 @@ def _form_context(request: Request, session, *, form: FormResult, task: Task | N
 @router.get("/new")
 def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     params = request.query_params
-    values = {"assignee_id": str(user.id), "priority": "normal", "due_on": _today(request).isoformat(),
+    values = {"assignee_id": str(user.id), "priority": "normal", "due_on": local_today(request).isoformat(),
               "organization_id": params.get("organization", "") if as_id(params.get("organization", "")) else "",
               "contact_id": params.get("contact", "") if as_id(params.get("contact", "")) else "",
               "visit_id": params.get("visit", "") if as_id(params.get("visit", "")) else "",
@@ -146,7 +140,7 @@ def assignee_options(request: Request, session: SessionDep, user: CurrentUser, t
 def show(request: Request, session: SessionDep, user: CurrentUser, task: TaskDep) -> Response:
     history = audit_service.entity_history(session, entity_type="task", entity_id=task.id)
     return render(request, "tasks/show.html", {
-        "task": task, "history": history, "can_change": service.can_change(user, task), "today": _today(request),
+        "task": task, "history": history, "can_change": service.can_change(user, task), "today": local_today(request),
         "refs": audit_service.reference_labels(session, history, request.state.locale), **_labels()})
 
 

@@ -5,9 +5,8 @@ Registered before the visits router so that /visits/calendar and /visits/export.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -21,7 +20,7 @@ from crm.listing import BadListQuery, parse_choice
 from crm.organizations import service as organization_service
 from crm.visits import calendar, filters, service
 from crm.visits.schemas import KIND_LABELS, STATUS_LABELS
-from crm.web import render
+from crm.web import local_today, render
 
 router = APIRouter(prefix="/visits")
 
@@ -34,14 +33,10 @@ def _tz(request: Request) -> str:
     return request.app.state.settings.timezone
 
 
-def _today(request: Request) -> date:
-    return datetime.now(ZoneInfo(_tz(request))).date()
-
-
 @router.get("/calendar")
 def calendar_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     params = request.query_params
-    timezone, today = _tz(request), _today(request)
+    timezone, today = _tz(request), local_today(request)
     try:
         view = parse_choice(params, "view", calendar.VIEWS) or "month"
     except BadListQuery as bad:
@@ -72,7 +67,7 @@ def calendar_page(request: Request, session: SessionDep, user: CurrentUser) -> R
 @router.get("/export.ics")
 def export_ics(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     params = request.query_params
-    timezone, today = _tz(request), _today(request)
+    timezone, today = _tz(request), local_today(request)
     since, until = filters.date_range(params, timezone, default_from=today - timedelta(days=EXPORT_LOOKBACK_DAYS))
     flt = filters.visit_filter(params, since=since, until=until)
     visits = service.for_export(session, flt=flt)

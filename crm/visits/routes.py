@@ -3,9 +3,8 @@ changed in place, and the phone-first quick log."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -46,17 +45,13 @@ from crm.visits.schemas import (
     to_local_input,
     visit_fields,
 )
-from crm.web import FormDep, accepts_upload, is_htmx, redirect, render, upload_limit_bytes
+from crm.web import FormDep, accepts_upload, is_htmx, local_now, redirect, render, upload_limit_bytes
 
 router = APIRouter(prefix="/visits")
 
 
 def _tz(request: Request) -> str:
     return request.app.state.settings.timezone
-
-
-def _now_local(request: Request) -> datetime:
-    return datetime.now(ZoneInfo(_tz(request)))
 
 
 def _labels() -> dict[str, Any]:
@@ -109,7 +104,7 @@ def _parse_visit(session, raw, *, keep_blank_rows: bool, with_stops: bool) -> tu
 
 def _row_defaults(request: Request, user, kind: str, visit_input: service.VisitInput) -> dict[str, str]:
     if kind == "followup":
-        return {"title": "", "assignee_id": str(user.id), "due_on": (_now_local(request).date() + timedelta(days=7)).isoformat()}
+        return {"title": "", "assignee_id": str(user.id), "due_on": (local_now(request).date() + timedelta(days=7)).isoformat()}
     if kind == "newmember":
         first = visit_input.organization_ids[0] if visit_input.organization_ids else ""
         return {"name": "", "title": "", "organization_id": str(first)}
@@ -169,7 +164,7 @@ def _render_form(request: Request, session, *, status_code: int = 200, **context
 @router.get("/new")
 def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     params = request.query_params
-    start = _now_local(request).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = local_now(request).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     values = {"kind": params.get("kind", "inbound") if params.get("kind") in {k.value for k in VisitKind} else "inbound",
               "status": "planned", "officer_id": str(user.id),
               "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
@@ -227,7 +222,7 @@ def _quick_context(request: Request, session, form: FormResult) -> dict[str, Any
 
 @router.get("/quick")
 def quick_form(request: Request, session: SessionDep, user: CurrentUser) -> Response:
-    now = _now_local(request)
+    now = local_now(request)
     form = FormResult(values={"kind": "meeting", "starts_at": now.strftime("%Y-%m-%dT%H:%M"),
                               "followup_due_on": (now.date() + timedelta(days=3)).isoformat()})
     return render(request, "visits/quick.html", _quick_context(request, session, form))
@@ -272,7 +267,7 @@ def _show_context(request: Request, session, visit: Visit, user, **extra: Any) -
         "refs": audit_service.reference_labels(session, history, request.state.locale),
         "stop_form": extra.pop("stop_form", FormResult()), "stop_error": extra.pop("stop_error", None),
         "editing": extra.pop("editing", None),
-        "today": _now_local(request).date(), **_labels(),
+        "today": local_now(request).date(), **_labels(),
         **panel_context(request, session, user, entity_type="visit", entity_id=visit.id, next_url=f"/visits/{visit.id}",
                         can_change=service.can_change(user, visit)),
         **extra,

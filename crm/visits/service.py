@@ -440,8 +440,7 @@ class VisitFilter:
 
 def _filtered(stmt: Select, flt: VisitFilter) -> Select:
     if flt.q:
-        stmt = search_service.narrow(stmt, Visit.id, SEARCH_KIND, flt.q, common=flt.q_common)
-        stmt = stmt.where(Visit.search_text.contains(search_text.query_text(flt.q), autoescape=True))
+        stmt = search_service.matching(stmt, Visit.id, Visit.search_text, SEARCH_KIND, flt.q, common=flt.q_common)
     if flt.kind:
         stmt = stmt.where(Visit.kind == flt.kind)
     if flt.status:
