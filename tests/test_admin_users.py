@@ -281,3 +281,26 @@ def test_unknown_user_is_404(admin_client, users):
         assert admin_client.get(url).status_code == 404, url
     assert post(admin_client, "/admin/users/999999", {"display_name": "x", "role": "officer",
                                                       "locale": "zh_CN"}).status_code == 404
+
+
+def test_department_and_manager_are_set_and_a_bad_manager_is_refused(admin_client, session, users, ids):
+    page = admin_client.get(f"/admin/users/{ids['officer']}/edit")
+    assert f'<option value="{ids["manager"]}"' in page.text  # managers are offered
+    assert f'<option value="{ids["officer2"]}"' not in page.text  # officers are not
+
+    response = post(admin_client, f"/admin/users/{ids['officer']}",
+                    edit_data(snapshot(session, ids["officer"]), department="招商一科", manager_id=str(ids["manager"])))
+    assert response.status_code == 303, response.text
+    officer = reload(session, User, ids["officer"])
+    assert (officer.department, officer.manager_id) == ("招商一科", ids["manager"])
+    assert input_value(admin_client.get(f"/admin/users/{ids['officer']}/edit").text, "department") == "招商一科"
+
+    for manager_id, message in ((ids["officer2"], "Choose an active manager from the list."),
+                                (ids["manager"], "A user cannot report to themselves.")):
+        target = "manager" if manager_id == ids["manager"] else "officer"
+        response = post(admin_client, f"/admin/users/{ids[target]}",
+                        edit_data(snapshot(session, ids[target]), department="招商二科", manager_id=str(manager_id)))
+        assert response.status_code == 422
+        assert field_error(response.text, "manager_id") == zh(message)
+        assert input_value(response.text, "department") == "招商二科"  # the input is kept
+    assert reload(session, User, ids["manager"]).department == ""

@@ -18,7 +18,7 @@ from crm.notifications import service
 from crm.notifications.models import DeliveryStatus, Notification, NotificationSetting, Outbox, RulePreference
 from crm.tasks import service as task_service
 from crm.tasks.models import TaskStatus
-from tests.factories import make_org, make_task, make_visit
+from tests.factories import make_org, make_task, make_user, make_visit
 
 ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -145,6 +145,20 @@ def test_task_reminders_the_day_before_on_the_day_daily_overdue_then_the_manager
     text = service.render(row, "zh_CN")
     assert "张晓明" in text.subject and "寄送投资手册" in text.subject and text.url == f"/tasks/{task.id}"
     assert "3" in service.render(row, "en").lines[0]
+
+
+def test_an_overdue_follow_up_escalates_to_the_assignees_own_manager_when_they_have_one(session, users, clock, run):
+    officer, manager = users["officer"], users["manager"]
+    own_manager = make_user(session, username="boss", role="manager", display_name="李主任")
+    officer.manager_id = own_manager.id
+    session.commit()
+    clock(local(2026, 11, 30, 12))
+    make_task(session, actor=officer, title="回访复星", due_on=date(2026, 12, 2))
+    run()
+    clock(local(2026, 12, 5, 9, 5))  # three days overdue
+    run()
+    assert inbox(session, own_manager) == [("task_due", "escalate:2026-12-02")]
+    assert inbox(session, manager) == []  # not every manager: only the one the officer reports to
 
 
 def test_completing_or_moving_a_task_before_its_time_cancels_or_moves_the_reminder(session, users, clock, run):

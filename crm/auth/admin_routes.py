@@ -27,19 +27,26 @@ def user_by_id(user_id: RecordId, session: SessionDep) -> User:
 UserDep = Annotated[User, Depends(user_by_id)]
 
 
-def _context(**extra):
-    return {"role_labels": ROLE_LABELS, "locale_names": LOCALE_NAMES, **extra}
+def _context(session, **extra):
+    managers = [(str(m.id), m.display_name) for m in service.managers(session)]
+    return {"role_labels": ROLE_LABELS, "locale_names": LOCALE_NAMES, "manager_options": managers, **extra}
+
+
+def _values(user: User) -> dict:
+    return {"display_name": user.display_name, "title": user.title, "email": user.email, "role": user.role,
+            "locale": user.locale, "department": user.department,
+            "manager_id": str(user.manager_id) if user.manager_id else "", "is_active": "1" if user.is_active else ""}
 
 
 @router.get("")
 def index(request: Request, session: SessionDep, admin: RequireAdmin) -> Response:
-    return render(request, "admin/users.html", _context(users=service.list_users(session)))
+    return render(request, "admin/users.html", _context(session, users=service.list_users(session)))
 
 
 @router.get("/new")
-def new(request: Request, admin: RequireAdmin) -> Response:
+def new(request: Request, session: SessionDep, admin: RequireAdmin) -> Response:
     form = FormResult(values={"role": "officer", "locale": "zh_CN"})
-    return render(request, "admin/user_form.html", _context(form=form, user=None))
+    return render(request, "admin/user_form.html", _context(session, form=form, user=None))
 
 
 @router.post("")
@@ -53,14 +60,13 @@ def create(request: Request, session: SessionDep, admin: RequireAdmin, raw: Form
             session.rollback()
             form.add_error(err.field, err.message)
     form.values["password"] = ""
-    return render(request, "admin/user_form.html", _context(form=form, user=None), block="form", status_code=422)
+    return render(request, "admin/user_form.html", _context(session, form=form, user=None), block="form", status_code=422)
 
 
 @router.get("/{user_id}/edit")
-def edit(request: Request, admin: RequireAdmin, user: UserDep) -> Response:
-    values = {"display_name": user.display_name, "title": user.title, "email": user.email, "role": user.role,
-              "locale": user.locale, "is_active": "1" if user.is_active else ""}
-    return render(request, "admin/user_form.html", _context(form=FormResult(values=values), user=user,
+def edit(request: Request, session: SessionDep, admin: RequireAdmin, user: UserDep) -> Response:
+    values = _values(user)
+    return render(request, "admin/user_form.html", _context(session, form=FormResult(values=values), user=user,
                                                              password_form=FormResult()))
 
 
@@ -76,7 +82,7 @@ def update(request: Request, session: SessionDep, admin: RequireAdmin, user: Use
         except service.UserError as err:
             session.rollback()
             form.add_error(err.field, err.message)
-    return render(request, "admin/user_form.html", _context(form=form, user=user, password_form=FormResult()),
+    return render(request, "admin/user_form.html", _context(session, form=form, user=user, password_form=FormResult()),
                   block="form", status_code=422)
 
 
@@ -87,7 +93,6 @@ def reset_password(request: Request, session: SessionDep, admin: RequireAdmin, u
         service.reset_password(session, user=user, actor=admin, password=password_form.data["password"])
         return redirect(request, "/admin/users", flash=Msg("Password of “%(name)s” reset; their sessions were signed out.", name=user.username))
     password_form.values["password"] = ""
-    values = {"display_name": user.display_name, "title": user.title, "email": user.email, "role": user.role,
-              "locale": user.locale, "is_active": "1" if user.is_active else ""}
+    values = _values(user)
     return render(request, "admin/user_form.html",
-                  _context(form=FormResult(values=values), user=user, password_form=password_form), status_code=422)
+                  _context(session, form=FormResult(values=values), user=user, password_form=password_form), status_code=422)

@@ -25,6 +25,9 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254), default="")
     role: Mapped[str] = mapped_column(String(20), default=Role.OFFICER)
     locale: Mapped[str] = mapped_column(String(10), default="zh_CN")
+    department: Mapped[str] = mapped_column(String(60), default="", server_default="")  # 科室, for targets
+    # Whom overdue follow-ups escalate to; without one they go to every manager.
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

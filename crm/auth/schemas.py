@@ -30,6 +30,8 @@ def user_fields(*, creating: bool) -> list[Field]:
         Field("email", N_("E-mail"), max_length=254, checks=[check_email]),
         Field("role", N_("Role"), required=True, choices=[r.value for r in Role]),
         Field("locale", N_("Language"), required=True, choices=list(LOCALES)),
+        Field("department", N_("Department"), max_length=60),
+        Field("manager_id", N_("Reports to"), integer=True),
     ]
     if creating:
         fields.insert(0, Field("username", N_("Username"), required=True, max_length=40, normalize=str.lower,

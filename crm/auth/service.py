@@ -17,7 +17,8 @@ from crm.config import Settings
 from crm.db import utcnow
 from crm.i18n import Msg
 
-USER_AUDIT_FIELDS = ["username", "display_name", "title", "email", "role", "locale", "is_active"]
+USER_AUDIT_FIELDS = ["username", "display_name", "title", "email", "role", "locale", "department", "manager_id",
+                     "is_active"]
 
 
 class LoginRefused(Exception):
@@ -187,6 +188,8 @@ def create_user(
     title: str = "",
     email: str = "",
     locale: str = "zh_CN",
+    department: str = "",
+    manager_id: int | None = None,
 ) -> User:
     problem = check_username(username)
     if problem:
@@ -195,6 +198,7 @@ def create_user(
         raise UserError("username", Msg("This username is taken."))
     if len(password) < 8:
         raise UserError("password", Msg("A password has at least 8 characters."))
+    _check_manager(session, manager_id, user_id=None)
     user = User(
         username=username,
         display_name=display_name,
@@ -202,6 +206,8 @@ def create_user(
         email=email,
         role=Role(role).value,
         locale=locale,
+        department=department,
+        manager_id=manager_id,
         password_hash=hash_password(password),
     )
     session.add(user)
@@ -210,13 +216,37 @@ def create_user(
     return user
 
 
+def _check_manager(session: Session, manager_id: int | None, *, user_id: int | None) -> None:
+    """A user reports to an active manager (or administrator), never to themselves or in a circle."""
+    if manager_id is None:
+        return
+    if manager_id == user_id:
+        raise UserError("manager_id", Msg("A user cannot report to themselves."))
+    manager = session.get(User, manager_id)
+    if manager is None or not manager.is_active or not manager.is_manager:
+        raise UserError("manager_id", Msg("Choose an active manager from the list."))
+    seen, current = set(), manager
+    while current is not None and current.manager_id is not None and current.id not in seen:
+        if current.manager_id == user_id:
+            raise UserError("manager_id", Msg("That would make a circle: this manager reports to this user."))
+        seen.add(current.id)
+        current = session.get(User, current.manager_id)
+
+
+def managers(session: Session) -> list[User]:
+    return list(session.scalars(select(User).where(User.is_active.is_(True), User.role.in_([Role.MANAGER, Role.ADMIN]))
+                                .order_by(User.display_name)))
+
+
 def update_user(session: Session, *, user: User, actor: User, data: dict, version: int | None) -> User:
     if version is None or version != user.version:
         raise UserError("version", Msg("Someone else changed this user after you opened it. Reload and try again."))
     if user.id == actor.id and (data.get("role") != user.role or not data.get("is_active", True)):
         raise UserError("role", Msg("You cannot change your own role or deactivate yourself."))
+    if "manager_id" in data:
+        _check_manager(session, data["manager_id"], user_id=user.id)
     before = audit_service.snapshot(user, USER_AUDIT_FIELDS)
-    for key in ("display_name", "title", "email", "role", "locale", "is_active"):
+    for key in ("display_name", "title", "email", "role", "locale", "department", "manager_id", "is_active"):
         if key in data:
             setattr(user, key, data[key])
     action = AuditAction.UPDATE

@@ -1,5 +1,5 @@
 """Rule 1, follow-up tasks: the day before and on the day (at the rule's time, 09:00), then daily while overdue,
-and after N days overdue (default 3) once to the managers."""
+and after N days overdue (default 3) once to the assignee's manager (every manager when they have none)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from crm.auth.models import Role, User
 from crm.i18n import N_, Msg
@@ -19,8 +19,8 @@ from crm.tasks.models import Task, TaskStatus
 class TaskDue(Rule):
     code = "task_due"
     label = N_("Follow-up due or overdue")
-    description = N_("The day before a follow-up is due and on the day, then every day while it is overdue; after N days overdue the managers are told once.")
-    days_label = N_("Tell the managers after this many days overdue")
+    description = N_("The day before a follow-up is due and on the day, then every day while it is overdue; after N days overdue their manager (or, without one, every manager) is told once.")
+    days_label = N_("Tell the manager after this many days overdue")
     default_days = 3
     default_at = time(9, 0)
 
@@ -48,21 +48,26 @@ class TaskDue(Rule):
     def _escalations(self, session: Session, *, dates: Sequence[date], config: RuleConfig,
                      recipients: Collection[int] | None) -> list[Reminder]:
         n = config.days if config.days is not None else self.default_days
-        managers = select(User.id).where(User.role == Role.MANAGER, User.is_active.is_(True))
-        if recipients is not None:
-            managers = managers.where(User.id.in_(list(recipients)))
-        manager_ids = list(session.scalars(managers))
-        if not manager_ids:
-            return []
+        managers = set(session.scalars(select(User.id).where(User.role == Role.MANAGER, User.is_active.is_(True))))
+        assignee = aliased(User)
+        boss = aliased(User)
         rows = session.execute(
-            select(Task.id, Task.title, Task.due_on, User.display_name)
-            .join(User, User.id == Task.assignee_id)
+            select(Task.id, Task.title, Task.due_on, assignee.display_name, boss.id)
+            .join(assignee, assignee.id == Task.assignee_id)
+            .outerjoin(boss, (boss.id == assignee.manager_id) & boss.is_active.is_(True))
             .where(Task.status == TaskStatus.OPEN, Task.due_on >= dates[0] - timedelta(days=n),
                    Task.due_on <= dates[-1] - timedelta(days=n)))
-        return [Reminder(self.code, "task", task_id, f"escalate:{due_on.isoformat()}", manager_id,
-                         config.fire_at(due_on + timedelta(days=n)),
-                         {"title": title, "due_on": due_on.isoformat(), "days": n, "assignee": assignee})
-                for task_id, title, due_on, assignee in rows for manager_id in manager_ids]
+        reminders = []
+        for task_id, title, due_on, assignee_name, manager_id in rows:
+            # To the assignee's own manager when they have one; otherwise to every manager.
+            for recipient_id in sorted({manager_id} if manager_id else managers):
+                if recipients is not None and recipient_id not in recipients:
+                    continue
+                reminders.append(Reminder(self.code, "task", task_id, f"escalate:{due_on.isoformat()}", recipient_id,
+                                          config.fire_at(due_on + timedelta(days=n)),
+                                          {"title": title, "due_on": due_on.isoformat(), "days": n,
+                                           "assignee": assignee_name}))
+        return reminders
 
     def current(self, session: Session, rows: Sequence[Any], *, config: RuleConfig) -> set[int]:
         tasks = {task_id: (status, due_on, assignee_id) for task_id, status, due_on, assignee_id in session.execute(
