@@ -15,7 +15,9 @@ from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, sel
 from sqlalchemy.orm import Session, defer, selectinload
 
 from crm.auth.models import User
+from crm.charts import FunnelRow, funnel_svg
 from crm.db import utcnow
+from crm.i18n import N_, gettext
 from crm.listing import Page, clamp_page, count_up_to
 from crm.organizations.models import IndustryChain, Organization
 from crm.parcels.models import LandParcel, ParcelStatus
@@ -25,6 +27,7 @@ from crm.projects.models import (
     CONSTRUCTION_PERMIT,
     DONE_APPROVALS,
     FINISHED,
+    PIPELINE,
     ApprovalItem,
     ApprovalStatus,
     Decision,
@@ -33,6 +36,7 @@ from crm.projects.models import (
     ProjectOrganization,
     ProjectVisit,
 )
+from crm.projects.schemas import STAGE_LABELS
 from crm.projects.service import SEARCH_KIND, visible_to
 from crm.search import service as search_service
 from crm.tasks.models import Task
@@ -330,6 +334,18 @@ def totals(session: Session, *, flt: ProjectFilter, viewer: User, now: datetime,
     found = {stage: StageTotal(stage, count, Decimal(investment), Decimal(foreign))
              for stage, count, investment, foreign in session.execute(stmt)}
     return Totals(by_stage=[found.get(stage.value, StageTotal(stage.value)) for stage in ALL_STAGES])
+
+
+def funnel_chart(totals: Totals, *, locale: str) -> Any:
+    """The pipeline as a funnel (the stages 线索 … 投产) with each stage's count and money: the same SVG on the
+    projects table, the dashboard and the printed pipeline report."""
+    rows = []
+    for stage in PIPELINE:
+        total = totals.of(stage.value)
+        money = gettext(locale, "%(amount)s (10k CNY)", amount=f"{total.investment:,.0f}")
+        rows.append(FunnelRow(label=gettext(locale, STAGE_LABELS[stage]), value=total.count,
+                              note=f"{total.count} · {money}"))
+    return funnel_svg(rows, title=gettext(locale, N_("Projects by stage")))
 
 
 @dataclass

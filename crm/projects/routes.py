@@ -17,7 +17,6 @@ from crm.attachments.routes import panel_context
 from crm.audit import service as audit_service
 from crm.auth import service as auth_service
 from crm.auth.deps import CurrentUser, Forbidden
-from crm.charts import FunnelRow, funnel_svg
 from crm.db import RecordId, SessionDep, utcnow
 from crm.errors import BadRequest, NotFound
 from crm.forms import FormResult, parse, parse_version
@@ -79,15 +78,7 @@ def _filter_choices(session) -> dict[str, Any]:
 
 
 def funnel(request: Request, totals: pipeline.Totals) -> Any:
-    """The pipeline as a funnel (the stages 线索 … 投产), with each stage's count and money."""
-    locale = request.state.locale
-    rows = []
-    for stage in PIPELINE:
-        total = totals.of(stage.value)
-        money = gettext(locale, "%(amount)s (10k CNY)", amount=f"{total.investment:,.0f}")
-        rows.append(FunnelRow(label=gettext(locale, STAGE_LABELS[stage]), value=total.count,
-                              note=f"{total.count} · {money}"))
-    return funnel_svg(rows, title=gettext(locale, N_("Projects by stage")))
+    return pipeline.funnel_chart(totals, locale=request.state.locale)
 
 
 # The table
