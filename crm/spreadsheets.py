@@ -671,3 +671,18 @@ def xlsx_response(filename_stem: str, columns: Sequence[Column], rows: Iterable[
         "X-Content-Type-Options": "nosniff",
     }
     return StreamingResponse(chunks(), media_type=XLSX_MEDIA_TYPE, headers=headers, background=BackgroundTask(spool.close))
+
+
+def xlsx_download(request, filename_stem: Msg | str, columns: Sequence[Column], rows: Iterable[Sequence[Any]]) -> StreamingResponse:
+    """xlsx_response in the request's language and the zone's time zone, the file named `<stem>-<today>.xlsx`
+    (机构-2026-03-15.xlsx): what a list's "下载 Excel" link returns."""
+    from crm.web import local_today  # crm.web imports the templates; only routes call this
+
+    locale = getattr(request.state, "locale", "zh_CN")
+
+    def translate(message, **params) -> str:
+        return gettext(locale, message, **params)
+
+    stem = translate(filename_stem) if isinstance(filename_stem, Msg) else filename_stem
+    return xlsx_response(f"{stem}-{local_today(request).isoformat()}", columns, rows, translate=translate,
+                         timezone=request.app.state.settings.timezone)

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from crm.forms import Field
-from crm.i18n import N_
+from crm.i18n import N_, Msg
+from crm.spreadsheets import Column
 from crm.validators import check_email, check_mobile, check_phone, check_wechat
 
 SORTS = ("name", "-name", "-updated", "updated")
@@ -11,6 +12,18 @@ SORT_LABELS = {
     "-updated": N_("Recently updated"),
     "updated": N_("Least recently updated"),
 }
+
+# The Excel download of the list (routes.export_xlsx; service.export_rows gives the values in this order)
+EXPORT_COLUMNS = (
+    Column("name", Msg("Name")),
+    Column("organization", Msg("Organization"), width=30),
+    Column("title", Msg("Title"), width=20),
+    Column("mobile", Msg("Mobile")),
+    Column("phone", Msg("Phone")),
+    Column("email", Msg("E-mail"), width=26),
+    Column("wechat", Msg("WeChat ID")),
+    Column("updated_at", Msg("Updated"), "datetime"),
+)
 
 
 def contact_fields() -> list[Field]:

@@ -21,9 +21,17 @@ from crm.listing import BadListQuery, parse_choice, parse_id, parse_page, parse_
 from crm.organizations import service
 from crm.organizations.deps import OrganizationDep
 from crm.organizations.models import Organization, OrganizationKind, Ownership
-from crm.organizations.schemas import KIND_LABELS, OWNERSHIP_LABELS, SORT_LABELS, SORTS, organization_fields
+from crm.organizations.schemas import (
+    EXPORT_COLUMNS,
+    KIND_LABELS,
+    OWNERSHIP_LABELS,
+    SORT_LABELS,
+    SORTS,
+    organization_fields,
+)
 from crm.projects import service as project_service
 from crm.projects.schemas import STAGE_LABELS
+from crm.spreadsheets import xlsx_download
 from crm.tasks import service as task_service
 from crm.validators import as_id, normalize_credit_code
 from crm.validators import check_credit_code as check_credit_code_value
@@ -77,6 +85,14 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     if not is_htmx(request):  # the results fragment needs none of the filter bar's choices
         context.update(tags=service.all_tags(session), **_choices(session))
     return render(request, "organizations/index.html", context, block="results")
+
+
+@router.get("/export.xlsx")
+def export_xlsx(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    """The list as an Excel file: its filters and order (the same query string), every matching row."""
+    flt, _ = _filter_from_query(request)
+    rows = service.export_rows(session, flt=flt, locale=request.state.locale)
+    return xlsx_download(request, Msg("Organizations"), EXPORT_COLUMNS, rows)
 
 
 def _form_context(request, session, *, form: FormResult, org: Organization | None, **extra: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import re
 from crm.forms import Field
 from crm.i18n import N_, Msg
 from crm.organizations.models import OrganizationKind, Ownership
+from crm.spreadsheets import Column
 from crm.validators import check_credit_code, check_url, normalize_credit_code
 
 KIND_LABELS = {
@@ -24,6 +25,24 @@ OWNERSHIP_LABELS = {
     Ownership.HK_MACAO_TAIWAN: N_("Hong Kong, Macao or Taiwan"),
     Ownership.JOINT_VENTURE: N_("Joint venture"),
 }
+
+# The Excel download of the list (routes.export_xlsx; service.export_rows gives the values in this order)
+EXPORT_COLUMNS = (
+    Column("name", Msg("Name"), width=30),
+    Column("name_en", Msg("English name"), width=30),
+    Column("kind", Msg("Kind")),
+    Column("industry", Msg("Industry chain")),
+    Column("credit_code", Msg("Unified social credit code"), width=22),
+    Column("ownership", Msg("Ownership")),
+    Column("country_region", Msg("Country or region")),
+    Column("city", Msg("City")),
+    Column("address", Msg("Address"), width=30),
+    Column("website", Msg("Website"), width=24),
+    Column("tags", Msg("Tags"), width=20),
+    Column("owner", Msg("Owning officer")),
+    Column("created_at", Msg("Created"), "datetime"),
+    Column("updated_at", Msg("Updated"), "datetime"),
+)
 
 SORTS = ("-updated", "updated", "name", "-name", "-created", "created")
 SORT_LABELS = {

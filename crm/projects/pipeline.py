@@ -6,6 +6,7 @@ visit (linked to it, or with one of its investors) in the last N days (CRM_PROJE
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -395,6 +396,20 @@ def for_export(session: Session, *, flt: ProjectFilter, viewer: User, now: datet
     ids = list(session.scalars(_filtered(select(Project.id), flt, viewer, cutoff).order_by(*ORDER[flt.sort])
                                .limit(limit)))
     return _cards(session, ids, cutoff=cutoff, now=now, today=today, threshold=threshold, with_investors=True)
+
+
+EXPORT_BATCH = 500  # projects read per query by the Excel download
+
+
+def export_rows(session: Session, *, flt: ProjectFilter, viewer: User, now: datetime,
+                stale_days: int) -> Iterator[tuple[CardProject, bool]]:
+    """(project, stale) for every project the table shows for `flt` — its filters and order, only what the viewer
+    may see — not only one page: the ids from the table's own query, the rows from card_rows a batch at a time."""
+    flt = _planned(session, flt)
+    cutoff = stale_since(now, stale_days)
+    ids = list(session.scalars(_filtered(select(Project.id), flt, viewer, cutoff).order_by(*ORDER[flt.sort])))
+    for start in range(0, len(ids), EXPORT_BATCH):
+        yield from card_rows(session, ids[start:start + EXPORT_BATCH], cutoff, with_investors=True)
 
 
 def search_page(session: Session, *, q: str, viewer: User, per_page: int) -> Page:

@@ -20,10 +20,12 @@ from crm.listing import BadListQuery, parse_choice, parse_id, parse_page
 from crm.organizations import service as organization_service
 from crm.organizations.service import PermissionDenied
 from crm.projects import service as project_service
+from crm.spreadsheets import xlsx_download
 from crm.tasks import service
 from crm.tasks.deps import TaskDep
 from crm.tasks.models import Task, TaskStatus
 from crm.tasks.schemas import (
+    EXPORT_COLUMNS,
     GROUP_LABELS,
     PRIORITY_LABELS,
     STATUS_LABELS,
@@ -43,6 +45,18 @@ def _labels() -> dict[str, Any]:
     return {"priority_labels": PRIORITY_LABELS, "status_labels": STATUS_LABELS, "group_labels": GROUP_LABELS}
 
 
+def _team_filter(request: Request, user: User) -> tuple[int | None, str, bool]:
+    """The team view's assignee (others' only for managers), status and overdue-only filters."""
+    params = request.query_params
+    try:
+        assignee_id = parse_id(params, "assignee") if user.is_manager else user.id
+        status = parse_choice(params, "status", [s.value for s in TaskStatus])
+        overdue = parse_choice(params, "overdue", ["1"]) == "1"
+    except BadListQuery as bad:
+        raise BadRequest(bad.message) from None
+    return assignee_id, status, overdue
+
+
 def _list_context(request: Request, session, user: User) -> dict[str, Any]:
     """My tasks by due date; or (`?team=1`) the paged list: everyone's for managers, filtered by assignee and
     status, and for others all of their own."""
@@ -54,15 +68,15 @@ def _list_context(request: Request, session, user: User) -> dict[str, Any]:
                                "list_query": f"?{query}" if query else "", "list_url": "/tasks" + (f"?{query}" if query else ""),
                                **_labels()}
     if team:
+        assignee_id, status, overdue = _team_filter(request, user)
         try:
-            assignee_id = parse_id(params, "assignee") if user.is_manager else user.id
-            status = parse_choice(params, "status", [s.value for s in TaskStatus])
             page = parse_page(params)
         except BadListQuery as bad:
             raise BadRequest(bad.message) from None
         context["page"] = service.team_page(session, assignee_id=assignee_id, status=status, page=page,
-                                            per_page=request.app.state.settings.page_size)
-        context["flt"] = {"assignee": assignee_id, "status": status}
+                                            per_page=request.app.state.settings.page_size,
+                                            overdue_on=context["today"] if overdue else None)
+        context["flt"] = {"assignee": assignee_id, "status": status, "overdue": overdue}
     else:
         context["groups"] = service.my_tasks(session, assignee_id=user.id, today=context["today"])
     return context
@@ -71,6 +85,20 @@ def _list_context(request: Request, session, user: User) -> dict[str, Any]:
 @router.get("")
 def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     return render(request, "tasks/index.html", _list_context(request, session, user), block="tasks")
+
+
+@router.get("/export.xlsx")
+def export_xlsx(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    """My tasks (all open ones), or with ?team=1 the team view's filters: every matching task, by due date."""
+    if request.query_params.get("team") == "1":
+        assignee_id, status, overdue = _team_filter(request, user)
+        rows = service.export_rows(session, assignee_id=assignee_id, status=status,
+                                   overdue_on=local_today(request) if overdue else None)
+        name = Msg("Team tasks") if user.is_manager else Msg("All my tasks")
+    else:
+        rows = service.export_rows(session, assignee_id=user.id, open_only=True)
+        name = Msg("My tasks")
+    return xlsx_download(request, name, EXPORT_COLUMNS, rows)
 
 
 def _assignee_ids(session) -> list[str]:

@@ -4,12 +4,29 @@ from datetime import date, time
 
 from crm.forms import Field
 from crm.i18n import N_, Msg
+from crm.spreadsheets import Column
 from crm.tasks.models import TaskPriority, TaskStatus
 
 PRIORITY_LABELS = {TaskPriority.HIGH: N_("High"), TaskPriority.NORMAL: N_("Normal"), TaskPriority.LOW: N_("Low")}
 STATUS_LABELS = {TaskStatus.OPEN: N_("Open"), TaskStatus.DONE: N_("Done"), TaskStatus.CANCELLED: N_("Cancelled")}
 GROUP_LABELS = {"overdue": N_("Overdue"), "today": N_("Today"), "week": N_("This week"), "later": N_("Later"),
                 "done": N_("Recently done")}
+
+# The Excel download of My tasks and the team view (routes.export_xlsx; service.export_rows, in this order)
+EXPORT_COLUMNS = (
+    Column("title", Msg("What"), width=30),
+    Column("due_on", Msg("Due date"), "date"),
+    Column("due_time", Msg("Time"), width=8),
+    Column("priority", Msg("Priority")),
+    Column("status", Msg("Status")),
+    Column("assignee", Msg("Who")),
+    Column("organization", Msg("Organization"), width=24),
+    Column("contact", Msg("Contact")),
+    Column("visit", Msg("Visit"), width=24),
+    Column("project", Msg("Project"), width=24),
+    Column("completed_at", Msg("Completed"), "datetime"),
+    Column("description", Msg("Details"), width=40),
+)
 
 
 def check_date(value: str) -> Msg | None:

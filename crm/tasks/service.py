@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from crm.organizations.models import Organization
 from crm.organizations.service import PermissionDenied
 from crm.projects.models import Project
 from crm.tasks.models import Task, TaskStatus
+from crm.tasks.schemas import PRIORITY_LABELS, STATUS_LABELS
 from crm.versioning import flush_versioned, require_version
 from crm.visits.models import Visit
 
@@ -215,13 +217,53 @@ def my_tasks(session: Session, *, assignee_id: int, today: date) -> TaskGroups:
     return groups
 
 
-def team_page(session: Session, *, assignee_id: int | None, status: str, page: int, per_page: int) -> Page:
-    """For managers: everyone's tasks, optionally one assignee's, by due date."""
-    stmt = select(Task)
+def _team_filtered(stmt: Select, *, assignee_id: int | None, status: str) -> Select:
     if assignee_id:
         stmt = stmt.where(Task.assignee_id == assignee_id)
     if status:
         stmt = stmt.where(Task.status == status)
+    return stmt
+
+
+EXPORT_BATCH = 500  # tasks read per query by the export
+
+
+def export_rows(session: Session, *, assignee_id: int | None, status: str = "", open_only: bool = False,
+                overdue_on: date | None = None) -> Iterator[tuple[Any, ...]]:
+    """The tasks a list shows, all of them, by due date, as schemas.EXPORT_COLUMNS: "My tasks" (open_only) or
+    the team view's filters. A confidential project's name is not given, as on the list."""
+    stmt = _team_filtered(select(Task.id), assignee_id=assignee_id, status=TaskStatus.OPEN if open_only else status)
+    if overdue_on:
+        stmt = stmt.where(Task.status == TaskStatus.OPEN, Task.due_on < overdue_on)
+    ids = list(session.scalars(stmt.order_by(Task.due_on, Task.due_time.is_(None), Task.due_time, Task.id)))
+    for start in range(0, len(ids), EXPORT_BATCH):
+        batch = ids[start:start + EXPORT_BATCH]
+        rows = {row.id: row for row in session.execute(
+            select(Task.id, Task.title, Task.due_on, Task.due_time, Task.priority, Task.status, User.display_name,
+                   Organization.name.label("organization"), Contact.name.label("contact"), Visit.title.label("visit"),
+                   Project.name.label("project"), Project.is_confidential, Task.completed_at, Task.description)
+            .join(User, User.id == Task.assignee_id)
+            .outerjoin(Organization, Organization.id == Task.organization_id)
+            .outerjoin(Contact, Contact.id == Task.contact_id)
+            .outerjoin(Visit, Visit.id == Task.visit_id)
+            .outerjoin(Project, Project.id == Task.project_id)
+            .where(Task.id.in_(batch)))}
+        for task_id in batch:
+            r = rows[task_id]
+            project = Msg("Confidential project") if r.is_confidential else r.project
+            yield (r.title, r.due_on, r.due_time.strftime("%H:%M") if r.due_time else None,
+                   Msg(PRIORITY_LABELS[r.priority]) if r.priority in PRIORITY_LABELS else r.priority,
+                   Msg(STATUS_LABELS[r.status]) if r.status in STATUS_LABELS else r.status, r.display_name,
+                   r.organization, r.contact, r.visit, project, r.completed_at, r.description)
+
+
+def team_page(session: Session, *, assignee_id: int | None, status: str, page: int, per_page: int,
+              overdue_on: date | None = None) -> Page:
+    """For managers: everyone's tasks, optionally one assignee's, by due date; with `overdue_on` (today), only
+    the open ones due before it."""
+    stmt = _team_filtered(select(Task), assignee_id=assignee_id, status=status)
+    if overdue_on:
+        stmt = stmt.where(Task.status == TaskStatus.OPEN, Task.due_on < overdue_on)
     total = session.scalar(stmt.with_only_columns(func.count(Task.id)).order_by(None)) or 0
     page = clamp_page(page, total, per_page)
     rows = session.scalars(
@@ -255,6 +297,22 @@ def for_project(session: Session, *, project_id: int) -> list[Task]:
     stmt = (_with_relations(select(Task)).where(Task.project_id == project_id)
             .order_by((Task.status != TaskStatus.OPEN), Task.due_on, Task.id).limit(200))
     return list(session.scalars(stmt).unique())
+
+
+def soonest_open(session: Session, *, assignee_id: int, limit: int) -> list[Task]:
+    """Someone's open follow-ups, the most urgent (earliest due) first: the officer's dashboard."""
+    stmt = select(Task).where(Task.assignee_id == assignee_id, Task.status == TaskStatus.OPEN)
+    return list(session.scalars(_for_list(stmt).order_by(Task.due_on, Task.id).limit(limit)).unique())
+
+
+def overdue_by_assignee(session: Session, *, today: date, limit: int = 10) -> list[tuple[int, str, int]]:
+    """(assignee id, name, open follow-ups due before today) for the managers' dashboard, most overdue first."""
+    rows = session.execute(
+        select(Task.assignee_id, User.display_name, func.count(Task.id)).join(User, User.id == Task.assignee_id)
+        .where(Task.status == TaskStatus.OPEN, Task.due_on < today)
+        .group_by(Task.assignee_id, User.display_name).order_by(func.count(Task.id).desc(), User.display_name)
+        .limit(limit))
+    return [tuple(row) for row in rows]
 
 
 def due_counts(session: Session, *, assignee_id: int, today: date) -> tuple[int, int]:

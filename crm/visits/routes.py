@@ -24,6 +24,7 @@ from crm.organizations import service as organization_service
 from crm.organizations.service import PermissionDenied
 from crm.projects import service as project_service
 from crm.projects.schemas import STAGE_LABELS
+from crm.spreadsheets import xlsx_download
 from crm.tasks import service as task_service
 from crm.tasks.schemas import STATUS_LABELS as TASK_STATUS_LABELS
 from crm.validators import as_id
@@ -32,6 +33,7 @@ from crm.visits import filters, form_rows, service
 from crm.visits.deps import VisitDep
 from crm.visits.models import Visit, VisitKind, VisitStatus
 from crm.visits.schemas import (
+    EXPORT_COLUMNS,
     INTEREST_LABELS,
     KIND_LABELS,
     ROW_KINDS,
@@ -75,6 +77,13 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     if not is_htmx(request):
         context["officers"] = auth_service.active_users(session)
     return render(request, "visits/index.html", context, block="results")
+
+
+@router.get("/export.xlsx")
+def export_xlsx(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    """The list as an Excel file: its filters (the same query string, dates included), every matching visit."""
+    flt = filters.from_query(request.query_params, _tz(request))
+    return xlsx_download(request, Msg("Visits"), EXPORT_COLUMNS, service.export_rows(session, flt=flt))
 
 
 # The visit form

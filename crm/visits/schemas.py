@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from crm.forms import Field, FormResult, parse
 from crm.i18n import N_, Msg
+from crm.spreadsheets import Column
 from crm.tasks.schemas import check_date
 from crm.validators import as_id
 from crm.visits.models import InterestLevel, VisitKind, VisitStatus
@@ -31,6 +32,21 @@ INTEREST_LABELS = {
     InterestLevel.STRONG: N_("Strong interest"),
     InterestLevel.READY: N_("Ready to sign"),
 }
+
+# The Excel download of the list (routes.export_xlsx; service.export_rows gives the values in this order)
+EXPORT_COLUMNS = (
+    Column("starts_at", Msg("Starts"), "datetime"),
+    Column("ends_at", Msg("Ends"), "datetime"),
+    Column("title", Msg("Subject"), width=30),
+    Column("kind", Msg("Kind")),
+    Column("status", Msg("Status")),
+    Column("organizations", Msg("Organizations"), width=30),
+    Column("place", Msg("Place"), width=20),
+    Column("officer", Msg("Responsible officer")),
+    Column("interest_level", Msg("Stated interest")),
+    Column("estimated_investment", Msg("Estimated investment (10k CNY)"), "decimal"),
+    Column("outcome", Msg("Outcome"), width=40),
+)
 
 MAX_ROWS = 30  # tour stops, follow-ups or new members in one form
 MAX_INVESTMENT = Decimal("9999999999.99")  # 万元: a hundred trillion yuan is more than any project

@@ -3,6 +3,7 @@ tour on the visit page; list, calendar and search."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -30,7 +31,7 @@ from crm.tasks import service as task_service
 from crm.tasks.models import Task, TaskPriority
 from crm.versioning import flush_versioned, require_version
 from crm.visits.models import TourStop, Visit, VisitHost, VisitIndustry, VisitMember, VisitOrganization, VisitStatus
-from crm.visits.schemas import to_utc
+from crm.visits.schemas import INTEREST_LABELS, KIND_LABELS, STATUS_LABELS, to_utc
 
 SEARCH_KIND = "visit"
 SCALAR_FIELDS = ["title", "kind", "status", "starts_at", "ends_at", "place", "leaders", "purpose", "summary", "outcome",
@@ -496,6 +497,38 @@ def for_export(session: Session, *, flt: VisitFilter, limit: int = 5000) -> list
                 .load_only(Organization.id, Organization.name), defer(Visit.search_text, raiseload=True))
             .order_by(Visit.starts_at.desc(), Visit.id.desc()).limit(limit))
     return list(session.scalars(stmt))
+
+
+EXPORT_BATCH = 500  # visits read per query by the export
+
+
+def export_rows(session: Session, *, flt: VisitFilter) -> Iterator[tuple[Any, ...]]:
+    """Every visit the list shows for `flt`, newest first (not only one page), as schemas.EXPORT_COLUMNS: the
+    list's own filter gives the ids, their rows and organizations are read a batch at a time."""
+    flt = _planned(session, flt)
+    ids = list(session.scalars(_filtered(select(Visit.id), flt).order_by(Visit.starts_at.desc(), Visit.id.desc())))
+    for start in range(0, len(ids), EXPORT_BATCH):
+        batch = ids[start:start + EXPORT_BATCH]
+        rows = {row.id: row for row in session.execute(
+            select(Visit.id, Visit.starts_at, Visit.ends_at, Visit.title, Visit.kind, Visit.status, Visit.place,
+                   User.display_name, Visit.interest_level, Visit.estimated_investment, Visit.outcome)
+            .join(User, User.id == Visit.officer_id).where(Visit.id.in_(batch)))}
+        names: dict[int, list[str]] = {}
+        for visit_id, name in session.execute(
+                select(VisitOrganization.visit_id, Organization.name)
+                .join(Organization, Organization.id == VisitOrganization.organization_id)
+                .where(VisitOrganization.visit_id.in_(batch))
+                .order_by(VisitOrganization.visit_id, VisitOrganization.position)):
+            names.setdefault(visit_id, []).append(name)
+        for visit_id in batch:
+            r = rows[visit_id]
+            yield (r.starts_at, r.ends_at, r.title, _label(KIND_LABELS, r.kind), _label(STATUS_LABELS, r.status),
+                   "，".join(names.get(visit_id, [])), r.place, r.display_name,
+                   _label(INTEREST_LABELS, r.interest_level), r.estimated_investment, r.outcome)
+
+
+def _label(labels: dict, value: str) -> Msg | str:
+    return Msg(labels[value]) if value in labels else value
 
 
 def upcoming(session: Session, *, now: datetime, days: int = 14, limit: int = 8) -> list[Visit]:
