@@ -14,7 +14,6 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from crm import home
 from crm.attachments import routes as attachment_routes
 from crm.audit import routes as audit_routes
 from crm.auth import admin_routes as user_admin_routes
@@ -23,6 +22,7 @@ from crm.auth.deps import CsrfFailed, Forbidden, NotAuthenticated, current_user,
 from crm.auth.middleware import SessionMiddleware
 from crm.config import Settings, get_settings
 from crm.contacts import routes as contact_routes
+from crm.dashboard import routes as dashboard_routes
 from crm.db import Database
 from crm.errors import BadRequest, NotFound
 from crm.feeds import routes as feed_routes
@@ -48,7 +48,7 @@ PUBLIC_ROUTERS = (auth_routes.public_router, feed_routes.public_router)
 # Everything else: a signed-in user is required before any handler runs.
 SIGNED_IN_ROUTERS = (
     auth_routes.router,
-    home.router,
+    dashboard_routes.router,
     search_routes.router,
     organization_routes.router,
     contact_routes.router,

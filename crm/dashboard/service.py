@@ -1,0 +1,122 @@
+"""What the dashboard shows, gathered from the domains' own services (no figures of its own)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm.auth.models import User
+from crm.groundbreaking import service as groundbreaking_service
+from crm.groundbreaking.models import GroundbreakingEvent
+from crm.projects import pipeline
+from crm.tasks import service as task_service
+from crm.visits import service as visit_service
+from crm.visits.calendar import local_midnight_utc
+from crm.visits.models import Visit
+
+UPCOMING_DAYS = 14
+
+
+@dataclass
+class Clock:
+    now: datetime  # aware, UTC
+    today: date  # in the zone
+    timezone: str
+
+    @property
+    def week(self) -> tuple[date, date]:
+        """This week, Monday to Sunday, in the zone."""
+        monday = self.today - timedelta(days=self.today.weekday())
+        return monday, monday + timedelta(days=6)
+
+
+@dataclass
+class Readiness:
+    event: GroundbreakingEvent
+    days_left: int
+    green: int
+    amber: int
+    red: int
+    totals: groundbreaking_service.SlateTotals
+    red_projects: list[Any] = field(default_factory=list)  # (project, reasons) of those not ready, the first few
+
+
+@dataclass
+class Overdue:
+    total: int
+    by_assignee: list[tuple[int, str, int]]
+
+
+@dataclass
+class ManagerView:
+    totals: pipeline.Totals
+    funnel: Any
+    readiness: Readiness | None
+    overdue: Overdue
+
+
+@dataclass
+class OfficerView:
+    overdue: int
+    due_today: int
+    tasks: list[Any]  # the officer's open follow-ups due soonest
+    week_visits: list[Visit]
+    projects: list[Any]  # pipeline.Card of the officer's projects, most recently changed first
+    project_count: int
+
+
+def next_groundbreaking(session: Session, *, today: date) -> GroundbreakingEvent | None:
+    return session.scalar(select(GroundbreakingEvent).where(GroundbreakingEvent.held_on >= today)
+                          .order_by(GroundbreakingEvent.held_on, GroundbreakingEvent.id).limit(1))
+
+
+def readiness(session: Session, *, viewer: User, clock: Clock, threshold: Decimal, stale_days: int,
+              show: int = 5) -> Readiness | None:
+    event = next_groundbreaking(session, today=clock.today)
+    if event is None:
+        return None
+    board = groundbreaking_service.board(session, event=event, viewer=viewer, today=clock.today, threshold=threshold,
+                                         stale_since=pipeline.stale_since(clock.now, stale_days))
+    red = [row for row in board.rows if row.readiness.colour == "red"][:show]
+    return Readiness(event=event, days_left=board.days_left, green=board.count("green"), amber=board.count("amber"),
+                     red=board.count("red"), totals=board.totals, red_projects=red)
+
+
+def overdue(session: Session, *, today: date) -> Overdue:
+    rows = task_service.overdue_by_assignee(session, today=today, limit=1000)
+    return Overdue(total=sum(n for _, _, n in rows), by_assignee=rows[:8])
+
+
+def manager_view(session: Session, *, viewer: User, clock: Clock, locale: str, threshold: Decimal,
+                 stale_days: int) -> ManagerView:
+    totals = pipeline.totals(session, flt=pipeline.ProjectFilter(), viewer=viewer, now=clock.now,
+                             stale_days=stale_days)
+    return ManagerView(
+        totals=totals,
+        funnel=pipeline.funnel_chart(totals, locale=locale),
+        readiness=readiness(session, viewer=viewer, clock=clock, threshold=threshold, stale_days=stale_days),
+        overdue=overdue(session, today=clock.today),
+    )
+
+
+def upcoming(session: Session, *, clock: Clock) -> list[Visit]:
+    return visit_service.upcoming(session, now=clock.now, days=UPCOMING_DAYS, limit=8)
+
+
+def officer_view(session: Session, *, viewer: User, clock: Clock, threshold: Decimal, stale_days: int) -> OfficerView:
+    overdue_n, due_today = task_service.due_counts(session, assignee_id=viewer.id, today=clock.today)
+    monday, sunday = clock.week
+    week = visit_service.VisitFilter(officer_id=viewer.id, since=local_midnight_utc(monday, clock.timezone),
+                                     until=local_midnight_utc(sunday + timedelta(days=1), clock.timezone))
+    projects = pipeline.table_page(session, flt=pipeline.ProjectFilter(officer_id=viewer.id), viewer=viewer, page=1,
+                                   per_page=8, now=clock.now, today=clock.today, threshold=threshold,
+                                   stale_days=stale_days)
+    return OfficerView(overdue=overdue_n, due_today=due_today,
+                       tasks=task_service.soonest_open(session, assignee_id=viewer.id, limit=8),
+                       week_visits=visit_service.in_range(session, flt=week, limit=50),
+                       projects=projects.items, project_count=projects.total)

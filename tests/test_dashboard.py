@@ -1,0 +1,136 @@
+"""The dashboard (工作台) at /: managers see the pipeline, the next collective groundbreaking and the team's overdue
+follow-ups; officers their own follow-ups, visits this week and projects. Every headline number is a link, and the
+list behind it shows the same records."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
+from crm.tasks.models import TaskStatus
+from tests.conftest import login
+from tests.factories import make_project, make_task, make_visit
+
+
+def zone_today():
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
+def section(html: str, section_id: str) -> str:
+    return html.split(f'id="{section_id}"', 1)[1].split("</section>", 1)[0]
+
+
+def number(html: str, element_id: str) -> str:
+    found = re.search(rf'id="{element_id}"[^>]*>(?:<strong>)?([^<]+)<', html)
+    assert found, element_id
+    return found.group(1).strip()
+
+
+@pytest.fixture
+def pipeline(session, users):
+    officer, officer2, manager = users["officer"], users["officer2"], users["manager"]
+    projects = {
+        "lead": make_project(session, actor=officer, name="线索项目甲", total_investment_wan_cny="1000"),
+        "signed": make_project(session, actor=officer, name="签约项目乙", total_investment_wan_cny="5000",
+                               is_foreign_invested="1", foreign_capital_wan_usd="300"),
+        "secret": make_project(session, actor=officer2, name="保密项目丙", is_confidential="1",
+                               total_investment_wan_cny="2000"),
+        "permits": make_project(session, actor=manager, name="手续项目丁", total_investment_wan_cny="800"),
+    }
+    # later stages are reached by moving a project through its gates; here they are simply set
+    for key, stage in (("signed", "signed"), ("secret", "signed"), ("permits", "permits")):
+        projects[key].stage = stage
+    session.commit()
+    return projects
+
+
+def test_manager_sees_pipeline_totals_and_each_stage_links_to_its_projects(client, session, users, pipeline):
+    login(client, "manager")
+    html = client.get("/").text
+    box = section(html, "pipeline")
+    assert number(box, "pipeline-count") == "4"  # a manager sees confidential projects too
+    assert "<svg" in box and "funnel-chart" in box
+    assert "8,800" in number(box, "pipeline-investment")
+    stage_counts = dict(re.findall(r'data-stage="([a-z_]+)">[^<]*<strong>(\d+)</strong>', box))
+    assert stage_counts["signed"] == "2" and stage_counts["lead"] == "1" and stage_counts["permits"] == "1"
+    assert stage_counts["operating"] == "0"
+    signed = client.get("/projects?stage=signed").text
+    assert "签约项目乙" in signed and "保密项目丙" in signed and "线索项目甲" not in signed
+
+
+def test_officer_sees_only_their_own_work_and_no_zone_figures(client, session, users, pipeline):
+    officer = users["officer"]
+    today = zone_today()
+    make_task(session, actor=officer, title="寄送投资手册", due_on=today - timedelta(days=2))
+    make_task(session, actor=officer, title="约见复星", due_on=today + timedelta(days=1))
+    make_task(session, actor=users["officer2"], title="别人的事", due_on=today - timedelta(days=1))
+    noon = datetime.combine(today, datetime.min.time(), tzinfo=ZoneInfo("Asia/Shanghai")).replace(hour=10)
+    make_visit(session, title="本周接待", officer=officer, starts_at=noon.astimezone(UTC), status="done")
+    make_visit(session, title="下月接待", officer=officer, starts_at=(noon + timedelta(days=40)).astimezone(UTC))
+    login(client, "officer")
+    html = client.get("/").text
+    assert 'id="pipeline"' not in html and 'id="team-overdue"' not in html
+    tasks = section(html, "my-tasks")
+    assert tasks.index("寄送投资手册") < tasks.index("约见复星") and "别人的事" not in tasks
+    assert "1" in number(html, "my-overdue")
+    assert "本周接待" in section(html, "my-week") and "下月接待" not in section(html, "my-week")
+    week_link = re.search(r'href="([^"]+)" id="my-week-count"', html).group(1).replace("&amp;", "&")
+    assert "本周接待" in client.get(week_link).text and "下月接待" not in client.get(week_link).text
+    projects = section(html, "my-projects")
+    assert number(html, "my-project-count") == "2"
+    assert "线索项目甲" in projects and "签约项目乙" in projects and "保密项目丙" not in html
+
+
+def test_team_overdue_count_links_to_exactly_those_follow_ups(client, session, users):
+    today = zone_today()
+    make_task(session, actor=users["officer"], title="逾期甲", due_on=today - timedelta(days=3))
+    make_task(session, actor=users["officer2"], title="逾期乙", due_on=today - timedelta(days=1))
+    make_task(session, actor=users["officer2"], title="逾期丙", due_on=today - timedelta(days=5))
+    done = make_task(session, actor=users["officer"], title="已办完", due_on=today - timedelta(days=3))
+    done.status = TaskStatus.DONE
+    session.commit()
+    make_task(session, actor=users["officer"], title="今天到期", due_on=today)
+    login(client, "manager")
+    html = client.get("/").text
+    box = section(html, "team-overdue")
+    assert number(box, "overdue-total") == "3"
+    per_person = re.findall(r'href="(/tasks\?team=1&amp;overdue=1&amp;assignee=\d+)">([^<]+) <strong>(\d+)</strong>', box)
+    assert [(name, n) for _, name, n in per_person] == [("李四", "2"), ("张晓明", "1")]
+    listed = client.get("/tasks?team=1&overdue=1").text
+    for title in ("逾期甲", "逾期乙", "逾期丙"):
+        assert title in listed
+    assert "已办完" not in listed and "今天到期" not in listed
+    one = client.get(per_person[0][0].replace("&amp;", "&")).text
+    assert "逾期乙" in one and "逾期丙" in one and "逾期甲" not in one
+
+
+def test_next_groundbreaking_readiness_summary_counts_the_slate(client, session, users, pipeline):
+    today = zone_today()
+    past = GroundbreakingEvent(name="去年开工", held_on=today - timedelta(days=300))
+    event = GroundbreakingEvent(name="12月项目集中奠基开工", held_on=today + timedelta(days=9), place="开发区")
+    later = GroundbreakingEvent(name="明年春季开工", held_on=today + timedelta(days=120))
+    session.add_all([past, event, later])
+    session.flush()
+    session.add_all([SlatedProject(event_id=event.id, project_id=pipeline["signed"].id, position=0),
+                     SlatedProject(event_id=event.id, project_id=pipeline["permits"].id, position=1)])
+    session.commit()
+    login(client, "manager")
+    box = section(client.get("/").text, "next-groundbreaking")
+    assert "12月项目集中奠基开工" in box and "去年开工" not in box and "明年春季开工" not in box
+    assert f'href="/groundbreaking/{event.id}"' in box
+    counts = [int(number(box, f"ready-{c}")) for c in ("green", "amber", "red")]
+    assert sum(counts) == 2 and counts[0] == 0  # neither has land nor a construction permit
+    assert "签约项目乙" in box  # a project that is not ready is named, with what it lacks
+    assert "还剩 9 天" in box
+
+
+def test_dashboard_without_any_records_shows_empty_states(client, users):
+    login(client, "manager")
+    html = client.get("/").text
+    assert number(html, "pipeline-count") == "0"
+    assert 'id="ready-green"' not in html
+    assert number(html, "overdue-total") == "0"
