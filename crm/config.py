@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     major_project_threshold_wan_cny: Decimal = Decimal("10000")
     project_stale_days: int = 30
 
+    # Export-leader cultivation (crm/exports): an enterprise whose exports so far this year, as a share of its
+    # target, lag the share of the year gone by (序时进度) by more than this many percentage points stands out.
+    export_behind_margin_points: Decimal = Decimal("10")
+
     @model_validator(mode="after")
     def _check_smtp_security(self) -> Settings:
         if self.smtp_security not in ("starttls", "tls", "none"):

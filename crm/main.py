@@ -25,6 +25,7 @@ from crm.contacts import routes as contact_routes
 from crm.dashboard import routes as dashboard_routes
 from crm.db import Database
 from crm.errors import BadRequest, NotFound
+from crm.exports import routes as export_routes
 from crm.feeds import routes as feed_routes
 from crm.groundbreaking import routes as groundbreaking_routes
 from crm.i18n import Msg
@@ -58,6 +59,7 @@ SIGNED_IN_ROUTERS = (
     project_routes.router,
     parcel_routes.router,
     groundbreaking_routes.router,
+    export_routes.router,
     user_admin_routes.router,
     industry_routes.router,
     approval_admin_routes.router,

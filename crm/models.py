@@ -5,6 +5,7 @@ from crm.audit.models import AuditEntry
 from crm.auth.models import LoginThrottle, User, WebSession
 from crm.contacts.models import Contact
 from crm.db import Base
+from crm.exports.models import ExportEnterprise, ExportFigure, ExportSupport, ExportTarget
 from crm.feeds.models import FeedToken
 from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
 from crm.notifications.models import Notification, NotificationSetting, Outbox, RulePreference, RuleSetting
@@ -26,7 +27,8 @@ from crm.tasks.models import Task
 from crm.visits.models import TourStop, Visit, VisitHost, VisitIndustry, VisitMember, VisitOrganization
 
 __all__ = [
-    "ApprovalItem", "ApprovalTemplate", "Attachment", "AuditEntry", "Base", "Contact", "Decision", "FeedToken",
+    "ApprovalItem", "ApprovalTemplate", "Attachment", "AuditEntry", "Base", "Contact", "Decision", "ExportEnterprise",
+    "ExportFigure", "ExportSupport", "ExportTarget", "FeedToken",
     "GroundbreakingEvent", "IndustryChain", "LandParcel", "LoginThrottle", "Notification", "NotificationSetting",
     "Organization", "OrganizationTag", "Outbox", "Project", "ProjectOfficer", "ProjectOrganization", "ProjectVisit",
     "RulePreference", "RuleSetting", "SchedulerJob", "SearchTerm", "SlatedProject", "StageChange", "Tag", "Task",

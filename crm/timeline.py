@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, joinedload, load_only
 
 from crm.audit.models import AuditEntry
 from crm.auth.models import User
+from crm.exports.models import ExportSupport
 from crm.listing import Page, clamp_page, count_up_to
 from crm.projects import service as project_service
 from crm.projects.models import Project, ProjectOrganization
@@ -21,12 +22,13 @@ PAGE_SIZE = 25  # entries a timeline page shows; "Older" brings the next
 
 @dataclass
 class TimelineItem:
-    kind: str  # "audit", "visit", "stop" or "project"
+    kind: str  # "audit", "visit", "stop", "project" or "support" (export service log)
     at: datetime
     entry: AuditEntry | None = None
     visit: Visit | None = None
     stop: TourStop | None = None
     project: Project | None = None
+    support: ExportSupport | None = None
 
 
 def _sources(organization_id: int, viewer: User | None):
@@ -46,7 +48,10 @@ def _sources(organization_id: int, viewer: User | None):
                 .join(ProjectOrganization, ProjectOrganization.project_id == Project.id)
                 .where(ProjectOrganization.organization_id == organization_id,
                        project_service.visible_to(viewer) if viewer else Project.is_confidential.is_(False)))
-    return union_all(audits, visits, stops, projects).subquery()
+    # Export support given to the enterprise (crm/exports service log), at its date
+    support = (select(literal("support", String), ExportSupport.id, ExportSupport.given_at)
+               .where(ExportSupport.organization_id == organization_id))
+    return union_all(audits, visits, stops, projects, support).subquery()
 
 
 def organization_timeline(session: Session, *, organization_id: int, page: int, per_page: int,
@@ -59,7 +64,7 @@ def organization_timeline(session: Session, *, organization_id: int, page: int, 
         .order_by(merged.c.at.desc(), merged.c.kind, merged.c.id.desc())
         .offset((page - 1) * per_page).limit(per_page)
     ).all()
-    wanted: dict[str, list[int]] = {"audit": [], "visit": [], "stop": [], "project": []}
+    wanted: dict[str, list[int]] = {"audit": [], "visit": [], "stop": [], "project": [], "support": []}
     for kind, record_id, _ in rows:
         wanted[kind].append(record_id)
     # Each kind is loaded whether or not this page has any, so a page costs the same queries whatever its mix.
@@ -72,6 +77,8 @@ def organization_timeline(session: Session, *, organization_id: int, page: int, 
         .options(load_only(TourStop.id, TourStop.visit_id, TourStop.shown), joinedload(TourStop.visit).load_only(*shown)))}
     projects = {p.id: p for p in session.scalars(
         select(Project).where(Project.id.in_(wanted["project"])).options(joinedload(Project.owner)))}
+    supports = {s.id: s for s in session.scalars(
+        select(ExportSupport).where(ExportSupport.id.in_(wanted["support"])).options(joinedload(ExportSupport.officer)))}
     items = []
     for kind, record_id, at in rows:
         item = TimelineItem(kind=kind, at=at)
@@ -84,6 +91,8 @@ def organization_timeline(session: Session, *, organization_id: int, page: int, 
             item.visit = item.stop.visit
         elif kind == "project" and record_id in projects:
             item.project = projects[record_id]
+        elif kind == "support" and record_id in supports:
+            item.support = supports[record_id]
         else:
             continue
         items.append(item)

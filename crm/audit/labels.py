@@ -18,12 +18,14 @@ ACTION_LABELS = {"create": N_("created"), "update": N_("changed"), "archive": N_
 ENTITY_LABELS = {"organization": N_("organization"), "contact": N_("contact"), "user": N_("user"), "task": N_("task"),
                  "visit": N_("visit"), "reminder_rule": N_("reminder rule"), "outbox": N_("reminder delivery"),
                  "project": N_("project"), "project_decision": N_("collective decision"), "land_parcel": N_("land parcel"),
-                 "groundbreaking_event": N_("groundbreaking event")}
+                 "groundbreaking_event": N_("groundbreaking event"), "export_enterprise": N_("export pool member"),
+                 "export_figures": N_("export figures"), "export_support": N_("export support")}
 ENTITY_URLS = {"organization": "/organizations/{id}", "contact": "/contacts/{id}", "user": "/admin/users/{id}/edit",
                "task": "/tasks/{id}", "visit": "/visits/{id}", "reminder_rule": "/admin/reminders",
                "outbox": "/admin/reminders/outbox", "project": "/projects/{id}",
                "project_decision": "/projects/decisions/{id}", "land_parcel": "/parcels/{id}",
-               "groundbreaking_event": "/groundbreaking/{id}"}
+               "groundbreaking_event": "/groundbreaking/{id}", "export_enterprise": "/exports",
+               "export_figures": "/exports/{id}", "export_support": "/exports"}
 
 FIELD_LABELS = {
     "name": N_("Name"),
@@ -139,11 +141,17 @@ FIELD_LABELS = {
     "code": N_("Code"),
     "held_on": N_("Date"),
     "slate": N_("Projects on the slate"),
+    "tier": N_("Tier"),
+    "main_products": N_("Main products"),
+    "markets": N_("Main markets"),
+    "support_planned": N_("Support measures planned"),
+    "support_kind": N_("Support given"),
+    "given_on": N_("Date"),
 }
 
 # Where a record type names a field differently (a task's title is "what", a contact's title is a job title).
 ENTITY_FIELD_LABELS = {"task": {"title": N_("What"), "description": N_("Details")}, "visit": {"title": N_("Subject")},
-                      "land_parcel": {"status": N_("Status")}}
+                      "land_parcel": {"status": N_("Status")}, "export_support": {"description": N_("What was done")}}
 
 
 def field_label(entity_type: str, field: str) -> str:
@@ -173,6 +181,12 @@ def _project_enum_labels() -> dict[str, dict[str, str]]:
             "status": dict(parcel_schemas.STATUS_LABELS)}  # a parcel's; tasks' statuses are looked up first
 
 
+def _export_enum_labels() -> dict[str, dict[str, str]]:
+    from crm.exports import schemas as export_schemas
+
+    return {"tier": dict(export_schemas.TIER_LABELS), "support_kind": dict(export_schemas.SUPPORT_LABELS)}
+
+
 def _visit_enum_labels() -> dict[str, dict[str, str]]:
     from crm.visits import schemas as visit_schemas
 
@@ -190,7 +204,7 @@ def audit_value(context, field: str, value: Any, refs: dict, gettext) -> str:
         return datetime.fromisoformat(value).astimezone(ZoneInfo(context["timezone"])).strftime("%Y-%m-%d %H:%M")
     if field in refs and value in refs[field]:
         return refs[field][value]
-    for enums in (_enum_labels(), _visit_enum_labels(), _project_enum_labels()):  # a visit's kinds and statuses differ from others' codes
+    for enums in (_enum_labels(), _visit_enum_labels(), _project_enum_labels(), _export_enum_labels()):  # a visit's kinds and statuses differ from others' codes
         enum = enums.get(field)
         if enum and value in enum:
             return gettext(enum[value])

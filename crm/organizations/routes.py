@@ -15,6 +15,7 @@ from crm.auth.models import User
 from crm.contacts import service as contact_service
 from crm.db import SessionDep, utcnow
 from crm.errors import BadRequest
+from crm.exports.schemas import SUPPORT_LABELS
 from crm.forms import FormResult, parse, parse_version
 from crm.i18n import Msg
 from crm.listing import BadListQuery, parse_choice, parse_id, parse_page, parse_sort
@@ -149,7 +150,7 @@ def _timeline_context(request: Request, session, org: Organization, *, page: int
     entries = [item.entry for item in timeline.items if item.entry is not None]
     return {"timeline": timeline, "refs": audit_service.reference_labels(session, entries, request.state.locale),
             "visit_kind_labels": VISIT_KIND_LABELS, "visit_status_labels": VISIT_STATUS_LABELS,
-            "stage_labels": STAGE_LABELS}
+            "stage_labels": STAGE_LABELS, "support_kind_labels": SUPPORT_LABELS}
 
 
 @router.get("/{organization_id}/timeline")
