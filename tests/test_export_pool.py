@@ -67,7 +67,7 @@ def audit_count(session, entity_type: str = service.ENTITY_FIGURES) -> int:
 # --- the pool ----------------------------------------------------------------------------------------------------
 
 def test_a_manager_adds_an_enterprise_and_the_pool_lists_it(client, session, users):
-    manager, officer = users["manager"], users["officer"]
+    officer = users["officer"]
     org = enterprise(session, officer, "菏泽鲁能光伏科技", code=1)
     enterprise(session, officer, "复星集团", kind="investor")  # not a zone enterprise: not offered
     login(client, "manager")
@@ -130,7 +130,7 @@ def test_roles_who_may_add_edit_and_remove(client, client_as, session, users):
     figures(session, manager, org, 2026, {1: "10"})
     boss = client_as("manager")
     confirm = boss.get(f"/exports/{org.id}/remove")
-    assert confirm.status_code == 200 and 'action="/exports/%d/remove"' % org.id in confirm.text
+    assert confirm.status_code == 200 and f'action="/exports/{org.id}/remove"' in confirm.text
     assert post(boss, f"/exports/{org.id}/remove", {"version": "2"}).status_code == 303
     assert count_rows(session, ExportEnterprise) == 0
     assert count_rows(session, ExportFigure) == 1 and count_rows(session, ExportTarget) == 1

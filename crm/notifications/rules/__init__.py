@@ -1,13 +1,14 @@
 """The rule registry: every reminder rule, listed explicitly (a rule missing here never runs, visibly).
 
 Rules 4–7 (stale project, groundbreaking countdown, permit overdue, parcel signing window) came with projects;
-rule 8 (missing export figures) waits for its records and becomes one module here, added to RULES.
+rule 8 (missing export figures, export_missing.py) with the export pool.
 See docs/architecture.md, "Reminders"."""
 
 from __future__ import annotations
 
 from crm.notifications.rules import (
     digest,
+    export_missing,
     groundbreaking,
     parcel_window,
     permit_overdue,
@@ -19,7 +20,8 @@ from crm.notifications.rules import (
 from crm.notifications.rules.base import Reminder, Rendered, Rule, RuleConfig
 
 RULES: tuple[Rule, ...] = (task_due.RULE, visit_followup.RULE, visit_planned.RULE, stale_project.RULE,
-                           groundbreaking.RULE, permit_overdue.RULE, parcel_window.RULE)  # planned from records
+                           groundbreaking.RULE, permit_overdue.RULE, parcel_window.RULE,
+                           export_missing.RULE)  # planned from records
 DIGEST: Rule = digest.RULE  # gathers the others' rows
 ALL: tuple[Rule, ...] = (*RULES, DIGEST)
 BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL}
