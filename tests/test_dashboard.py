@@ -134,3 +134,38 @@ def test_dashboard_without_any_records_shows_empty_states(client, users):
     assert number(html, "pipeline-count") == "0"
     assert 'id="ready-green"' not in html
     assert number(html, "overdue-total") == "0"
+
+
+def test_export_leaders_behind_target_are_counted_charted_and_linked(client, session, users):
+    from decimal import Decimal
+
+    from crm.exports import service as export_service
+    from tests.factories import make_org
+
+    manager, officer = users["manager"], users["officer"]
+    year, month = export_service.last_complete_month(zone_today())
+    if month < 2:
+        pytest.skip("in January no month of the year is complete yet")
+
+    def pooled(name: str, monthly: str):
+        org = make_org(session, actor=manager, name=name, kind="zone_enterprise")
+        export_service.create(session, actor=manager, data={
+            "organization_id": org.id, "tier": "leader", "officer_id": officer.id, "target_year": str(year),
+            "target_wan_usd": "1200", "main_products": "", "markets": "", "support_planned": ""})
+        export_service.write_figures(session, actor=manager, changes=[
+            export_service.FigureChange(org.id, year, m, Decimal(monthly)) for m in range(1, month + 1)])
+        session.commit()
+        return org
+
+    behind = pooled("玉皇新能源", "20")  # 20 a month against 100 a month on time: far behind
+    pooled("精进电动", "100")  # on time
+    login(client, "manager")
+    html = client.get("/").text
+    box = section(html, "exports-behind")
+    assert number(box, "exports-behind-count") == "1"
+    assert "玉皇新能源" in box and "精进电动" not in box and 'class="progress-chart"' in box
+    assert 'fill="url(#progress-behind)"' in box  # behind reads from the hatching, not from colour alone
+    link = re.search(r'href="([^"]+)" id="exports-behind-count"', box).group(1).replace("&amp;", "&")
+    listed = client.get(link).text
+    assert "玉皇新能源" in listed and "精进电动" not in listed
+    assert f'href="/exports/{behind.id}"' in box

@@ -30,7 +30,7 @@ def home(request: Request, session: SessionDep, user: CurrentUser) -> Response:
                "officer": service.officer_view(session, viewer=user, clock=clock, **rules)}
     if user.is_manager:
         context["manager"] = service.manager_view(session, viewer=user, clock=clock, locale=request.state.locale,
-                                                  **rules)
+                                                  export_margin_points=settings.export_behind_margin_points, **rules)
     else:
         context["mine"] = organization_service.list_page(
             session, flt=organization_service.OrganizationFilter(owner_id=user.id), page=1, per_page=10)

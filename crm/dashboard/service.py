@@ -11,8 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm.auth.models import User
+from crm.charts import ProgressRow, progress_svg
+from crm.exports import service as export_service
 from crm.groundbreaking import service as groundbreaking_service
 from crm.groundbreaking.models import GroundbreakingEvent
+from crm.i18n import N_, gettext
 from crm.projects import pipeline
 from crm.tasks import service as task_service
 from crm.visits import service as visit_service
@@ -53,11 +56,21 @@ class Overdue:
 
 
 @dataclass
+class ExportsBehind:
+    year: int
+    month: int
+    count: int
+    rows: list[export_service.ExportProgress]  # the furthest behind first
+    chart: Any
+
+
+@dataclass
 class ManagerView:
     totals: pipeline.Totals
     funnel: Any
     readiness: Readiness | None
     overdue: Overdue
+    exports: ExportsBehind
 
 
 @dataclass
@@ -92,8 +105,22 @@ def overdue(session: Session, *, today: date) -> Overdue:
     return Overdue(total=sum(n for _, _, n in rows), by_assignee=rows[:8])
 
 
+def exports_behind(session: Session, *, clock: Clock, locale: str, margin_points: Decimal,
+                   show: int = 6) -> ExportsBehind:
+    year, month = export_service.last_complete_month(clock.today)
+    behind = export_service.behind_target(session, year=year, month=month, today=clock.today,
+                                          margin_points=margin_points)
+    shown = behind[:show]
+    expected = gettext(locale, N_("Time-elapsed progress"))
+    chart = progress_svg([ProgressRow(label=row.name, done_pct=float(row.target_pct or 0),
+                                      expected_pct=float(row.time_pct),
+                                      note=f"{row.target_pct or 0}% / {expected} {row.time_pct}%") for row in shown],
+                         title=gettext(locale, N_("Export leaders behind target")), expected_label=expected)
+    return ExportsBehind(year=year, month=month, count=len(behind), rows=shown, chart=chart)
+
+
 def manager_view(session: Session, *, viewer: User, clock: Clock, locale: str, threshold: Decimal,
-                 stale_days: int) -> ManagerView:
+                 stale_days: int, export_margin_points: Decimal) -> ManagerView:
     totals = pipeline.totals(session, flt=pipeline.ProjectFilter(), viewer=viewer, now=clock.now,
                              stale_days=stale_days)
     return ManagerView(
@@ -101,6 +128,7 @@ def manager_view(session: Session, *, viewer: User, clock: Clock, locale: str, t
         funnel=pipeline.funnel_chart(totals, locale=locale),
         readiness=readiness(session, viewer=viewer, clock=clock, threshold=threshold, stale_days=stale_days),
         overdue=overdue(session, today=clock.today),
+        exports=exports_behind(session, clock=clock, locale=locale, margin_points=export_margin_points),
     )
 
 
