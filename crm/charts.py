@@ -5,6 +5,7 @@ with fallbacks, so Chinese labels render in a browser and in WeasyPrint alike.""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,6 +46,97 @@ def funnel_svg(rows: Sequence[FunnelRow], *, title: str, width: int = 720, bar_h
         parts.append(f'<rect x="{x:.1f}" y="{y}" width="{bar:.1f}" height="{bar_height}" rx="3" fill="{colour}" '
                      f'fill-opacity="{opacity:.2f}"/>')
         parts.append(f'<text class="note" x="{label_width + area + 8}" y="{middle:.1f}">{escape(row.note)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every piece of text in it went through escape()
+
+
+@dataclass(frozen=True)
+class BarSeries:
+    label: str  # already translated; shown in the legend
+    values: Sequence[float | None]  # one per category; None: no figure (no bar)
+    hatched: bool = False  # drawn with diagonal lines instead of solid: tells series apart without colour
+
+
+def _axis_step(largest: float) -> float:
+    """A round step (1, 2, 2.5 or 5 times a power of ten) for about four gridlines."""
+    if largest <= 0:
+        return 1.0
+    raw = largest / 4
+    magnitude = 10 ** math.floor(math.log10(raw))
+    for multiple in (1, 2, 2.5, 5, 10):
+        if multiple * magnitude >= raw:
+            return multiple * magnitude
+    return 10 * magnitude
+
+
+def _tick(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:,.2f}"
+
+
+def grouped_bars_svg(categories: Sequence[str], series: Sequence[BarSeries], *, title: str, unit: str = "",
+                     chart_id: str = "bars", width: int = 720, height: int = 280, colour: str = "#b4232a",
+                     value_labels: bool = True) -> Markup:
+    """Bars per category, one per series side by side (this year solid, last year hatched), a legend that names
+    each series next to a swatch of its pattern, a value axis with round gridlines and the unit, and each bar's
+    figure above it (when there is room). Self-contained: fill patterns and fonts are in the SVG itself, so it looks
+    the same on a page, on the dashboard and in a PDF (WeasyPrint). `chart_id` keeps pattern ids unique when
+    several charts share a page."""
+    safe_id = "".join(c if c.isalnum() else "-" for c in chart_id)
+    font = escape(FONT_FAMILY)
+    left, right, top, bottom = 64, 12, 34, 30
+    plot_w, plot_h = width - left - right, height - top - bottom
+    numbers = [v for s in series for v in s.values if v is not None]
+    largest = max(numbers, default=0.0)
+    step = _axis_step(largest)
+    ceiling = step * max(1, -(-largest // step)) if largest > 0 else step * 4
+    group_w = plot_w / max(1, len(categories))
+    bar_w = min(28.0, group_w * 0.8 / max(1, len(series)))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="bar-chart" role="img" viewBox="0 0 {width} {height}" '
+        f'width="100%" preserveAspectRatio="xMinYMin meet" aria-label="{escape(title)}" font-family="{font}" '
+        f'font-size="12" fill="#1f2933">',
+        f"<title>{escape(title)}</title>",
+        f'<defs><pattern id="{safe_id}-hatch" patternUnits="userSpaceOnUse" width="6" height="6" '
+        f'patternTransform="rotate(45)"><rect width="6" height="6" fill="#ffffff"/>'
+        f'<line x1="0" y1="0" x2="0" y2="6" stroke="#52606d" stroke-width="3"/></pattern></defs>',
+    ]
+    # Legend: a swatch with its pattern and the series' name
+    x = left
+    for s in series:
+        fill = f"url(#{safe_id}-hatch)" if s.hatched else colour
+        parts.append(f'<rect x="{x}" y="6" width="14" height="14" fill="{fill}" stroke="#1f2933" stroke-width="1"/>')
+        parts.append(f'<text x="{x + 20}" y="18">{escape(s.label)}</text>')
+        x += 28 + 13 * len(s.label)
+    if unit:
+        parts.append(f'<text x="{width - right}" y="18" text-anchor="end" fill="#52606d">{escape(unit)}</text>')
+    # Value axis and gridlines
+    ticks = round(ceiling / step)
+    for i in range(ticks + 1):
+        value = step * i
+        y = top + plot_h - plot_h * value / ceiling
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#d9dee3" '
+                     f'stroke-width="1"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#52606d">{_tick(value)}</text>')
+    # Bars
+    for c, category in enumerate(categories):
+        group_x = left + c * group_w + (group_w - bar_w * len(series)) / 2
+        for k, s in enumerate(series):
+            value = s.values[c] if c < len(s.values) else None
+            if value is None:
+                continue
+            bar_h = max(1.0, plot_h * max(value, 0) / ceiling)
+            bx, by = group_x + k * bar_w, top + plot_h - bar_h
+            fill = f"url(#{safe_id}-hatch)" if s.hatched else colour
+            parts.append(f'<rect x="{bx:.1f}" y="{by:.1f}" width="{bar_w - 2:.1f}" height="{bar_h:.1f}" '
+                         f'fill="{fill}" stroke="#1f2933" stroke-width="0.6"><title>{escape(s.label)} '
+                         f'{escape(category)}: {_tick(value)}</title></rect>')
+            if value_labels and bar_w >= 22:
+                parts.append(f'<text x="{bx + (bar_w - 2) / 2:.1f}" y="{by - 3:.1f}" text-anchor="middle" '
+                             f'font-size="9" fill="#52606d">{_tick(value)}</text>')
+        parts.append(f'<text x="{left + c * group_w + group_w / 2:.1f}" y="{height - 10}" '
+                     f'text-anchor="middle">{escape(category)}</text>')
+    parts.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" stroke="#1f2933" '
+                 f'stroke-width="1"/>')
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every piece of text in it went through escape()
 

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from crm.assessment import routes as assessment_routes
 from crm.attachments import routes as attachment_routes
 from crm.audit import routes as audit_routes
 from crm.auth import admin_routes as user_admin_routes
@@ -29,6 +30,7 @@ from crm.exports import routes as export_routes
 from crm.feeds import routes as feed_routes
 from crm.groundbreaking import routes as groundbreaking_routes
 from crm.i18n import Msg
+from crm.indicators import routes as indicator_routes
 from crm.notifications import admin_routes as notification_admin_routes
 from crm.notifications import routes as notification_routes
 from crm.organizations import industry_routes
@@ -67,6 +69,9 @@ SIGNED_IN_ROUTERS = (
     attachment_routes.router,
     notification_routes.router,
     notification_admin_routes.router,
+    indicator_routes.router,
+    indicator_routes.admin_router,
+    assessment_routes.router,
 )
 
 

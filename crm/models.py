@@ -1,5 +1,6 @@
 """Every model, imported in one place for Alembic and metadata.create_all."""
 
+from crm.assessment.models import DepartmentTarget, OfficerTarget
 from crm.attachments.models import Attachment
 from crm.audit.models import AuditEntry
 from crm.auth.models import LoginThrottle, User, WebSession
@@ -8,6 +9,7 @@ from crm.db import Base
 from crm.exports.models import ExportEnterprise, ExportFigure, ExportSupport, ExportTarget
 from crm.feeds.models import FeedToken
 from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
+from crm.indicators.models import Indicator, IndicatorTarget, IndicatorValue
 from crm.notifications.models import Notification, NotificationSetting, Outbox, RulePreference, RuleSetting
 from crm.organizations.models import IndustryChain, Organization, OrganizationTag, Tag
 from crm.parcels.models import LandParcel
@@ -27,6 +29,7 @@ from crm.tasks.models import Task
 from crm.visits.models import TourStop, Visit, VisitHost, VisitIndustry, VisitMember, VisitOrganization
 
 __all__ = [
+    "DepartmentTarget", "Indicator", "IndicatorTarget", "IndicatorValue", "OfficerTarget",
     "ApprovalItem", "ApprovalTemplate", "Attachment", "AuditEntry", "Base", "Contact", "Decision", "ExportEnterprise",
     "ExportFigure", "ExportSupport", "ExportTarget", "FeedToken",
     "GroundbreakingEvent", "IndustryChain", "LandParcel", "LoginThrottle", "Notification", "NotificationSetting",
