@@ -8,7 +8,7 @@ The clock stands at 2026-07-15 10:00 in Beijing: June is the last month that sho
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -420,3 +420,21 @@ def test_the_service_log_shows_on_the_member_page_and_the_organization_timeline(
     assert post(client, f"/exports/support/{entry.id}/remove").status_code == 303
     assert count_rows(session, ExportSupport) == 0
     assert "对接出口信用保险" in client.get(f"/exports/{org.id}").text  # kept in the history
+
+
+def test_the_demo_pool(db, session):
+    """A dozen export enterprises (the seed's four zone enterprises among them), targets, figures for last year and
+    this year up to last month, a few behind 序时进度, one still to report last month, and a service log."""
+    from crm import demo
+
+    anchor = date(2026, 12, 6)
+    demo.load(session, anchor=anchor)
+    rows = service.progress(session, year=2026, today=anchor)
+    names = {r.name for r in rows}
+    assert len(rows) == 12 and {"大唐智创", "玉皇新能源", "精进电动", "现代医药港"} <= names
+    assert all(r.month == 11 and r.target and r.last_year > 0 for r in rows)
+    behind = {r.name for r in service.behind_target(session, year=2026, today=anchor)}
+    assert 2 <= len(behind) <= 4, behind
+    assert [r.name for r in rows if not r.has_latest] == ["菏泽鲁西南农产品进出口"]
+    assert session.scalar(select(func.count()).select_from(ExportSupport)) >= 5
+    assert not service.progress(session, year=2026, month=12, organization_ids=[rows[0].organization_id])[0].has_latest
