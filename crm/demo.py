@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm import demo_exports, demo_projects
+from crm import demo_exports, demo_indicators, demo_projects
 from crm.auth import service as auth_service
 from crm.auth.models import Role, User
 from crm.contacts import service as contact_service
@@ -164,6 +164,8 @@ def load(session: Session, *, anchor: date, timezone: str = "Asia/Shanghai") -> 
     demo_projects.load(session, anchor=anchor, timezone=timezone, users=users, orgs=orgs, industries=industries)
     # The export-leader cultivation pool: tiers, targets, monthly figures, service log (crm/demo_exports.py)
     demo_exports.load(session, anchor=anchor, timezone=timezone, users=users, orgs=orgs, industries=industries)
+    # Key economic indicators with their targets, and assessment targets (INVENTED; crm/demo_indicators.py)
+    demo_indicators.load(session, anchor=anchor, users=users)
 
 
 # Visits (来访考察 and the other kinds)
