@@ -95,7 +95,8 @@ def test_templates_have_no_literal_text_outside_the_catalog(template):
 
 
 ENGLISH_PAGES = ["/", "/organizations", "/organizations/new", "/contacts", "/contacts/new", "/admin/users",
-                 "/admin/users/new", "/admin/audit", "/organizations/999999"]  # /admin/industries, /admin/approvals show Chinese names as data
+                 "/admin/users/new", "/admin/audit", "/organizations/999999", "/indicators", "/indicators/periods",
+                 "/indicators/import", "/indicators/targets/2025", "/assessment", "/admin/indicators"]  # /admin/industries, /admin/approvals show Chinese names as data
 
 
 def test_english_pages_show_no_chinese_interface_text(client, session):

@@ -289,3 +289,25 @@ def test_overview_xlsx_reads_back(client, users, session, indicators):
     assert first[0] == "一般公共预算收入"
     assert float(first[4]) == 300 and float(first[5]) == 1200 and float(first[6]) == 25.0
     assert len(rows) == 1 + 9
+
+
+def test_english_pages_show_no_chinese_interface_text(client, users, session, indicators):
+    import re
+
+    rev = indicators["budget_revenue"]
+    _put(session, rev, 2025, {1: "100"}, target="1200")
+    login(client, "admin")
+    post(client, "/language", {"locale": "en"})
+    for url in ["/indicators?year=2025", f"/indicators/{rev.id}?year=2025", "/indicators/periods/2025-03",
+                "/indicators/periods/2025-Q1", "/indicators/targets/2025", "/indicators/import", "/indicators/periods",
+                "/admin/indicators", f"/admin/indicators/{rev.id}/edit", "/assessment?year=2025",
+                f"/assessment/2025/officers/{users['officer'].id}/projects_signed",
+                f"/assessment/2025/officers/{users['officer'].id}/visits_received",
+                f"/assessment/2025/officers/{users['officer'].id}/target"]:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        visible = re.sub(r"<option[^>]*>[^<]*</option>", "", response.text).replace("菏泽经济开发区", "").replace("中文", "")
+        visible = re.sub(r'<td data-label="Chinese name">[^<]*(<a[^>]*>[^<]*</a>)?</td>', "", visible)  # data
+        visible = re.sub(r' value="[^"]*"', "", visible)  # what the form holds is data
+        visible = visible.replace("张晓明", "").replace("李四", "").replace("练建军", "").replace("管理员", "")
+        assert not re.findall(r"[\u4e00-\u9fff]", visible), (url, sorted(set(re.findall(r"[\u4e00-\u9fff]", visible))))
