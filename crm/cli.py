@@ -101,6 +101,13 @@ def cmd_demo_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_briefing(args: argparse.Namespace) -> int:
+    from crm.briefings import cli as briefing_cli
+
+    return briefing_cli.run(get_settings(), visit_id=args.visit_id, variant=args.variant, output=args.output,
+                            username=args.as_user, locale=args.locale)
+
+
 def cmd_sessions_purge(args: argparse.Namespace) -> int:
     from crm.auth import service
 
@@ -171,6 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--anchor", help="the date the demo's 'today' falls on (YYYY-MM-DD); default today")
     load.add_argument("--if-empty", action="store_true", help="do nothing when the database already has users")
     load.set_defaults(func=cmd_demo_load)
+
+    briefing = commands.add_parser("briefing", help="a visit's briefing pack as PDF (kept with the visit, like the web's)")
+    briefing.add_argument("visit_id", type=int)
+    briefing.add_argument("--variant", choices=["internal", "external"], required=True)
+    briefing.add_argument("-o", "--output", required=True, help="where to write the PDF")
+    briefing.add_argument("--as", dest="as_user", help="whose view (confidential projects): default the visit's officer")
+    briefing.add_argument("--locale", choices=["zh_CN", "en"], default="zh_CN")
+    briefing.set_defaults(func=cmd_briefing)
 
     sessions = commands.add_parser("sessions", help="sign-in sessions").add_subparsers(dest="sessions_command", required=True)
     sessions.add_parser("purge", help="delete expired sessions").set_defaults(func=cmd_sessions_purge)

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     # target, lag the share of the year gone by (序时进度) by more than this many percentage points stands out.
     export_behind_margin_points: Decimal = Decimal("10")
 
+    # PDFs (crm/pdf.py): renders run in separate worker processes, each killed and replaced when a render takes
+    # longer than the limit; background briefing generation (crm/briefings/generation.py) uses this many threads.
+    pdf_render_timeout_seconds: float = 60.0
+    pdf_render_workers: int = 1
+
     @model_validator(mode="after")
     def _check_smtp_security(self) -> Settings:
         if self.smtp_security not in ("starttls", "tls", "none"):

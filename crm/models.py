@@ -4,6 +4,7 @@ from crm.assessment.models import DepartmentTarget, OfficerTarget
 from crm.attachments.models import Attachment
 from crm.audit.models import AuditEntry
 from crm.auth.models import LoginThrottle, User, WebSession
+from crm.briefings.models import BriefingFile, BriefingNote
 from crm.contacts.models import Contact
 from crm.db import Base
 from crm.exports.models import ExportEnterprise, ExportFigure, ExportSupport, ExportTarget
@@ -30,7 +31,7 @@ from crm.visits.models import TourStop, Visit, VisitHost, VisitIndustry, VisitMe
 
 __all__ = [
     "DepartmentTarget", "Indicator", "IndicatorTarget", "IndicatorValue", "OfficerTarget",
-    "ApprovalItem", "ApprovalTemplate", "Attachment", "AuditEntry", "Base", "Contact", "Decision", "ExportEnterprise",
+    "ApprovalItem", "ApprovalTemplate", "Attachment", "AuditEntry", "Base", "BriefingFile", "BriefingNote", "Contact", "Decision", "ExportEnterprise",
     "ExportFigure", "ExportSupport", "ExportTarget", "FeedToken",
     "GroundbreakingEvent", "IndustryChain", "LandParcel", "LoginThrottle", "Notification", "NotificationSetting",
     "Organization", "OrganizationTag", "Outbox", "Project", "ProjectOfficer", "ProjectOrganization", "ProjectVisit",

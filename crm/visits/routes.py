@@ -15,6 +15,7 @@ from crm.attachments.routes import panel_context
 from crm.audit import service as audit_service
 from crm.auth import service as auth_service
 from crm.auth.deps import CurrentUser, Forbidden
+from crm.briefings import service as briefing_service
 from crm.db import RecordId, SessionDep
 from crm.errors import BadRequest, NotFound
 from crm.forms import FormResult, parse, parse_version
@@ -271,6 +272,7 @@ def _show_context(request: Request, session, visit: Visit, user, **extra: Any) -
     return {
         "visit": visit, "history": history, "can_change": service.can_change(user, visit),
         "tasks": task_service.for_visit(session, visit_id=visit.id),
+        "briefing_files": briefing_service.files_for(session, visit.id, limit=10),
         "projects": project_service.for_visit(session, visit_id=visit.id, viewer=user), "stage_labels": STAGE_LABELS,
         "zone_enterprises": service.zone_enterprises(session, keep_ids=[s.organization_id for s in visit.stops]),
         "refs": audit_service.reference_labels(session, history, request.state.locale),
