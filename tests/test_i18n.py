@@ -133,6 +133,14 @@ def test_english_pages_show_no_chinese_interface_text(client, session):
     event = groundbreaking_service.create(session, actor=users["admin"], data={"name": "December groundbreaking",
                                                                                "held_on": "2026-12-20"})
     groundbreaking_service.add_project(session, event=event, project_id=project.id, actor=users["admin"])
+    from crm.exports import service as export_service
+
+    member = export_service.create(session, actor=users["admin"], data={
+        "organization_id": plant.id, "tier": "leader", "officer_id": users["officer"].id, "target_year": "2026",
+        "target_wan_usd": "1000", "main_products": "Widgets", "markets": "EU", "support_planned": "Trade fair"})
+    export_service.add_support(session, member=member, actor=users["admin"], timezone="Asia/Shanghai", data={
+        "kind": "exhibition", "given_on": "2026-11-02", "officer_id": users["officer"].id, "description": "Fair booth",
+        "outcome": "Two orders"})
     login(client, "admin")
     post(client, "/language", {"locale": "en"})
     pages = [*ENGLISH_PAGES, f"/organizations/{org.id}", f"/organizations/{org.id}/edit", f"/organizations/{org.id}/archive",
@@ -143,7 +151,9 @@ def test_english_pages_show_no_chinese_interface_text(client, session):
              "/projects", "/projects/board", "/projects/new", f"/projects/{project.id}", f"/projects/{project.id}/edit",
              f"/projects/{project.id}/move?stage=groundbreaking", f"/organizations/{org.id}/timeline",
              "/parcels", "/parcels/new", f"/parcels/{parcel.id}", f"/parcels/{parcel.id}/edit", "/groundbreaking",
-             f"/groundbreaking/{event.id}", f"/groundbreaking/{event.id}/edit"]
+             f"/groundbreaking/{event.id}", f"/groundbreaking/{event.id}/edit",
+             "/exports", "/exports?behind=1&tier=key", "/exports/new", f"/exports/{plant.id}", f"/exports/{plant.id}/edit",
+             f"/exports/{plant.id}/figures", f"/exports/{plant.id}/remove", "/exports/figures/new", "/exports/import"]
     for url in pages:
         html = client.get(url).text
         visible = re.sub(r"<option[^>]*>[^<]*</option>", "", html)  # language and industry names are data

@@ -220,8 +220,8 @@ def update_member(session: Session, *, member: ExportEnterprise, data: dict[str,
                                value=typed["target_wan_usd"]))
     if changes:
         _audit(session, actor=actor, action=AuditAction.UPDATE, entity_type=ENTITY_MEMBER, entity_id=member.id,
-               label=member.organization.name, version=member.version, organization_id=member.organization_id,
-               changes=changes)
+               label=_label(session, [member.organization_id]).get(member.organization_id, ""),
+               version=member.version, organization_id=member.organization_id, changes=changes)
     session.commit()
     return member
 
@@ -234,7 +234,8 @@ def remove(session: Session, *, member: ExportEnterprise, version: int | None, a
     require_version(session, record=member, entity_type=ENTITY_MEMBER, version=version)
     before = {k: v for k, v in audit_service.snapshot(member, MEMBER_FIELDS).items() if v}
     _audit(session, actor=actor, action=AuditAction.DELETE, entity_type=ENTITY_MEMBER, entity_id=member.id,
-           label=member.organization.name, version=member.version + 1, organization_id=member.organization_id,
+           label=_label(session, [member.organization_id]).get(member.organization_id, ""),
+           version=member.version + 1, organization_id=member.organization_id,
            changes={k: [v, None] for k, v in before.items()})
     session.delete(member)
     session.commit()
@@ -457,7 +458,8 @@ def add_support(session: Session, *, member: ExportEnterprise, data: dict[str, A
     changes = audit_service.diff({}, {k: v for k, v in audit_service.snapshot(entry, SUPPORT_FIELDS).items() if v})
     changes["support_kind"] = changes.pop("kind")
     _audit(session, actor=actor, action=AuditAction.CREATE, entity_type=ENTITY_SUPPORT, entity_id=entry.id,
-           label=member.organization.name, version=1, organization_id=member.organization_id, changes=changes)
+           label=_label(session, [member.organization_id]).get(member.organization_id, ""), version=1,
+           organization_id=member.organization_id, changes=changes)
     session.commit()
     return entry
 
