@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from crm.groundbreaking import service as groundbreaking_service
 from crm.notifications import service
 from crm.parcels import service as parcel_service
+from crm.projects import service as project_service
 from crm.projects.models import ApprovalItem, Project
 from tests import test_reminders
 from tests.factories import make_org, make_project, make_task, make_user
@@ -70,10 +71,12 @@ def test_a_permit_past_its_promised_time_limit_is_reported_once(session, users, 
     officer = users["officer"]
     clock(local(2026, 11, 2, 8))
     project = make_project(session, actor=officer, organizations=[make_org(session, actor=officer)], name="冷链项目")
-    session.execute(update(ApprovalItem).where(ApprovalItem.project_id == project.id, ApprovalItem.code == "environmental")
-                    .values(status="accepted", submitted_on=date(2026, 11, 2), accepted_on=date(2026, 11, 2),
-                            promised_days=5, assistant="王倩"))
-    session.commit()
+    item = session.scalar(select(ApprovalItem).where(ApprovalItem.project_id == project.id,
+                                                     ApprovalItem.code == "environmental"))
+    project_service.update_approval(session, project=project, item=item, actor=officer, today=date(2026, 11, 2), data={
+        "status": "accepted", "submitted_on": "2026-11-02", "accepted_on": "2026-11-02", "promised_days": "5",
+        "assistant": "王倩"})
+    assert item.overdue_on == date(2026, 11, 10)  # five working days used on the 9th; overdue from the 10th
     run()
     clock(local(2026, 11, 9, 9, 5))  # 5 working days used: not yet overdue
     run()
@@ -106,3 +109,18 @@ def test_a_parcel_signing_window_reminds_the_managers(session, users, clock, run
     assert inbox(session, manager)[-1] == ("parcel_window", "closes:2026-12-14")
     text = service.render(outbox(session, rule="parcel_window", occasion="closes:2026-12-14")[0], "zh_CN")
     assert "0" in text.lines[0] and "557" in text.lines[0]
+
+
+def test_the_stored_overdue_day_is_the_first_day_the_item_counts_as_overdue():
+    from datetime import timedelta
+
+    from crm.projects import gates
+
+    for offset in range(14):  # every weekday to start on, twice
+        start = date(2026, 11, 2) + timedelta(days=offset)
+        for days in range(0, 25):
+            item = ApprovalItem(status="accepted", submitted_on=start, accepted_on=start, promised_days=days)
+            first = gates.overdue_from(item)
+            assert gates.is_overdue(item, first) and not gates.is_overdue(item, first - timedelta(days=1))
+    assert gates.overdue_from(ApprovalItem(status="approved", accepted_on=date(2026, 11, 2), promised_days=5)) is None
+    assert gates.overdue_from(ApprovalItem(status="accepted", accepted_on=date(2026, 11, 2))) is None

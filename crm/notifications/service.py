@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from time import perf_counter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -126,6 +127,7 @@ class PlanResult:
     reminders: int = 0  # reminders the rules found (before channels and the unique key)
     digests: int = 0
     rules: list[str] = field(default_factory=list)  # rules that had a date to plan
+    seconds: dict[str, float] = field(default_factory=dict)  # each rule's time, planning and writing (for the bench)
 
     def __str__(self) -> str:
         return f"{self.reminders} reminders from {', '.join(self.rules) or 'no rule'}; {self.digests} digests"
@@ -135,11 +137,13 @@ def plan(*, database: Database, now: datetime, timezone: str) -> PlanResult:
     """One planning pass: each rule in its own transaction, then the digest."""
     zone, result = ZoneInfo(timezone), PlanResult()
     for rule in RULES:
+        started = perf_counter()
         with database.write_session() as session:
             found = plan_rule(session, rule=rule, now=now, zone=zone)
-            if found is not None:
-                result.rules.append(rule.code)
-                result.reminders += found
+        result.seconds[rule.code] = perf_counter() - started
+        if found is not None:
+            result.rules.append(rule.code)
+            result.reminders += found
     with database.write_session() as session:
         result.digests = plan_digest(session, now=now, zone=zone)
     return result

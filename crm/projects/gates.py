@@ -151,6 +151,24 @@ def is_overdue(item: ApprovalItem, today: date) -> bool:
     return (not item.is_done and item.promised_days is not None and used is not None and used > item.promised_days)
 
 
+def overdue_from(item: ApprovalItem) -> date | None:
+    """The first day `is_overdue` holds for an item still running against its time limit: the working day after
+    the promised ones are used up. None when it is done, has no limit or has not started. Stored on the item
+    (`overdue_on`) so the permit-overdue reminder finds due items through an index instead of reading them all."""
+    start = clock_start(item)
+    if item.is_done or item.promised_days is None or start is None:
+        return None
+    day, left = start, item.promised_days + 1
+    weeks = (left - 1) // 5  # whole weeks first: any seven days in a row hold five working days
+    day += timedelta(days=7 * weeks)
+    left -= 5 * weeks
+    while left:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            left -= 1
+    return day
+
+
 def permit_gate(project: Project, item: ApprovalItem, today: date) -> Gate:
     name = item_name(item)
     label = Msg("Permit: %(name)s", name=name)

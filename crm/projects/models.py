@@ -64,6 +64,7 @@ class Project(Base):
         Index("ix_project_owner_stage", "owner_id", "stage"),
         Index("ix_project_industry_stage", "industry_chain_id", "stage"),
         Index("ix_project_stage_entered", "stage_entered_at"),
+        Index("ix_project_stage_since", "stage", "stage_entered_at"),  # stale projects (pipeline.is_stale)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -261,7 +262,8 @@ class ApprovalItem(Base):
     __tablename__ = "approval_item"
     __table_args__ = (
         Index("ix_approval_item_project", "project_id", "position"),
-        Index("ix_approval_item_status_accepted", "status", "accepted_on"),  # the permit-overdue rule
+        Index("ix_approval_item_status_accepted", "status", "accepted_on"),
+        Index("ix_approval_item_overdue", "overdue_on"),  # the permit-overdue rule: a range, not a scan
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -275,6 +277,8 @@ class ApprovalItem(Base):
     accepted_on: Mapped[date | None] = mapped_column(Date)
     approved_on: Mapped[date | None] = mapped_column(Date)
     promised_days: Mapped[int | None] = mapped_column(Integer)
+    # The first day it counts as overdue (gates.overdue_from), kept while it runs against a time limit, else NULL.
+    overdue_on: Mapped[date | None] = mapped_column(Date)
     assistant: Mapped[str] = mapped_column(String(60), default="")  # 帮办代办 staff member
     note: Mapped[str] = mapped_column(String(500), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

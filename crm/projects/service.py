@@ -501,6 +501,7 @@ def update_approval(session: Session, *, project: Project, item: ApprovalItem, d
     for name, value in dates.items():
         setattr(item, name, value)
     item.promised_days = int(data["promised_days"]) if data.get("promised_days") else None
+    item.overdue_on = gates.overdue_from(item)
     item.assistant = data.get("assistant") or ""
     item.note = data.get("note") or ""
     changes = audit_service.diff(before, audit_service.snapshot(item, fields))
