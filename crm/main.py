@@ -22,6 +22,7 @@ from crm.auth import routes as auth_routes
 from crm.auth.deps import CsrfFailed, Forbidden, NotAuthenticated, current_user, verify_csrf
 from crm.auth.middleware import SessionMiddleware
 from crm.briefings import routes as briefing_routes
+from crm.reports import routes as report_routes
 from crm.config import Settings, get_settings
 from crm.contacts import routes as contact_routes
 from crm.dashboard import routes as dashboard_routes
@@ -60,6 +61,7 @@ SIGNED_IN_ROUTERS = (
     visit_calendar_routes.router,  # /visits/calendar and /visits/export.ics, before /visits/{visit_id}
     visit_routes.router,  # after the calendar's router: /visits/calendar is not a visit id
     briefing_routes.router,
+    report_routes.router,
     project_routes.router,
     parcel_routes.router,
     groundbreaking_routes.router,

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from crm import charts
 from crm.briefings import service
 from crm.briefings.models import Variant
+from crm.exports.schemas import TIER_LABELS
 from crm.i18n import gettext
+from crm.indicators.schemas import UNIT_LABELS
 from crm.organizations.schemas import KIND_LABELS as ORG_KIND_LABELS
 from crm.organizations.schemas import OWNERSHIP_LABELS
 from crm.parcels.schemas import STATUS_LABELS as PARCEL_STATUS_LABELS
@@ -16,6 +19,19 @@ from crm.pdf.fetcher import RenderResult
 from crm.pdf.renderer import Renderer
 from crm.projects.schemas import OUTCOME_LABELS, STAGE_LABELS
 from crm.web import STATIC_DIR
+
+
+def indicators_chart(figures: list, locale: str):
+    """Key indicators against their annual targets and 序时进度 (crm.charts.progress_svg), or None."""
+    rows = [charts.ProgressRow(label=f.indicator.label(locale),
+                               done_pct=f.progress * 100 if f.progress is not None else None,
+                               expected_pct=(f.time_progress or 0) * 100,
+                               note=f"{f.progress * 100:.1f}%" if f.progress is not None else "")
+            for f in figures if f.target]
+    if not rows:
+        return None
+    return charts.progress_svg(rows, title=gettext(locale, "Key economic indicators against the annual target"),
+                               expected_label=gettext(locale, "Time elapsed"))
 
 
 def pack_html(pack: service.Pack, *, locale: str, timezone: str, zone_name: str, preview: bool = False,
@@ -30,7 +46,8 @@ def pack_html(pack: service.Pack, *, locale: str, timezone: str, zone_name: str,
 
     return documents.render_html(
         "pdf/briefing.html",
-        {"pack": pack, "talking_points": service.talking_point_blocks(pack.talking_points),
+        {"pack": pack, "indicators_chart": indicators_chart(pack.indicators, locale), "tier_labels": TIER_LABELS,
+         "unit_labels": UNIT_LABELS, "talking_points": service.talking_point_blocks(pack.talking_points),
          "org_kind_labels": ORG_KIND_LABELS, "ownership_labels": OWNERSHIP_LABELS, "stage_labels": STAGE_LABELS,
          "parcel_status_labels": PARCEL_STATUS_LABELS, "outcome_labels": OUTCOME_LABELS,
          "generated_by": pack.viewer.display_name, "photo_src": photo_src,

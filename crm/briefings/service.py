@@ -28,8 +28,10 @@ from crm.auth.models import User
 from crm.briefings.models import BriefingFile, BriefingNote, FileStatus, Variant
 from crm.contacts.models import Contact
 from crm.db import utcnow
+from crm.exports import service as export_service
 from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
 from crm.i18n import Msg
+from crm.indicators import service as indicator_service
 from crm.organizations.models import IndustryChain, Organization, OrganizationKind
 from crm.parcels.models import LandParcel, ParcelStatus
 from crm.projects import service as project_service
@@ -167,8 +169,7 @@ class Pack:
     chains: list[tuple[IndustryChain, int]]
     parcels: list[LandParcel]
     groundbreaking: Groundbreaking | None
-    indicators: Any = None  # crm/indicators' overview, when there is one
-    indicators_chart: Any = None
+    indicators: list[Any] = field(default_factory=list)  # crm/indicators' Figures with something this year
     talking_points: str = ""
     note_revision: int | None = None
     followups: list[Task] = field(default_factory=list)
@@ -246,7 +247,8 @@ def _next_steps(session: Session, project_ids: list[int]) -> dict[int, Task]:
     return found
 
 
-def _enterprises(session: Session, stops: list[TourStop], *, viewer: User, variant: str) -> list[EnterpriseBlock]:
+def _enterprises(session: Session, stops: list[TourStop], *, viewer: User, variant: str,
+                 today: date) -> list[EnterpriseBlock]:
     blocks: dict[int, EnterpriseBlock] = {}
     for stop in stops:
         block = blocks.get(stop.organization_id)
@@ -270,19 +272,22 @@ def _enterprises(session: Session, stops: list[TourStop], *, viewer: User, varia
         blocks[org_id].project_count = count
         blocks[org_id].investment_wan_cny = Decimal(investment) if investment is not None else None
         blocks[org_id].output_wan_cny = Decimal(output) if output is not None else None
-    for org_id, exports in export_figures(session, ids).items():
+    for org_id, exports in export_figures(session, ids, today=today).items():
         blocks[org_id].exports = exports
     return list(blocks.values())
 
 
-def export_figures(session: Session, organization_ids: list[int]) -> dict[int, Any]:
-    """The export pool's figures (tier, target, year to date) of these enterprises, when crm/exports has them."""
-    return {}
+def export_figures(session: Session, organization_ids: list[int], *, today: date) -> dict[int, Any]:
+    """The export pool's figures (tier, target, year to date, against 序时进度) of those of these enterprises that
+    are in the cultivation pool (crm/exports)."""
+    return export_service.cultivation_for(session, organization_ids, today.year, today=today)
 
 
-def zone_indicators(session: Session, *, today: date, locale: str) -> tuple[Any, Any]:
-    """crm/indicators' overview against target and its chart, when there is one."""
-    return None, None
+def zone_indicators(session: Session, *, today: date) -> list[Any]:
+    """crm/indicators' overview: each active indicator's year to date against its target, for those with a figure
+    or a target this year (the chart is drawn by the document from the same list)."""
+    return [f for f in indicator_service.overview(session, year=today.year, today=today)
+            if f.year_to_date is not None or f.target]
 
 
 def _chains(session: Session) -> list[tuple[IndustryChain, int]]:
@@ -344,7 +349,7 @@ def pack(session: Session, *, visit: Visit, viewer: User, variant: str, timezone
     projects = _projects(session, [o.id for o in organizations], viewer=viewer, variant=variant)
     next_steps = _next_steps(session, [p.id for p in projects]) if variant == Variant.INTERNAL else {}
     note = current_note(session, visit.id) if variant == Variant.INTERNAL else None
-    indicators, chart = zone_indicators(session, today=today, locale=locale)
+    indicators = zone_indicators(session, today=today)
     result = Pack(
         visit=visit, variant=variant, viewer=viewer, generated_at=now or utcnow(),
         organizations=organizations, investor=investor,
@@ -359,10 +364,10 @@ def pack(session: Session, *, visit: Visit, viewer: User, variant: str, timezone
         history=_history(session, investor, viewer=viewer, variant=variant, timezone=timezone,
                          project_ids=[p.id for p in projects]) if investor else [],
         projects=[ProjectLine(project=p, next_step=next_steps.get(p.id)) for p in projects],
-        enterprises=_enterprises(session, stops[:MAX_STOPS_SHOWN], viewer=viewer, variant=variant),
+        enterprises=_enterprises(session, stops[:MAX_STOPS_SHOWN], viewer=viewer, variant=variant, today=today),
         chains=_chains(session), parcels=_parcels(session),
         groundbreaking=_groundbreaking(session, today=today, viewer=viewer, variant=variant),
-        indicators=indicators, indicators_chart=chart,
+        indicators=indicators,
         talking_points=note.body if note else "", note_revision=note.revision if note else None,
         followups=_followups(session, visit, investor, viewer=viewer) if variant == Variant.INTERNAL else [],
         photos=_photos(session, visit.id),
