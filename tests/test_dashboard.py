@@ -169,3 +169,51 @@ def test_export_leaders_behind_target_are_counted_charted_and_linked(client, ses
     listed = client.get(link).text
     assert "玉皇新能源" in listed and "精进电动" not in listed
     assert f'href="/exports/{behind.id}"' in box
+
+
+def test_key_indicators_against_target_and_time_elapsed_link_to_each_indicator(client, session, users):
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from crm.indicators import service as indicator_service
+    from crm.indicators.models import Indicator, IndicatorTarget, IndicatorValue
+
+    indicator_service.ensure_defaults(session)
+    session.commit()
+    revenue = session.scalar(select(Indicator).where(Indicator.code == "budget_revenue"))
+    today = zone_today()
+    months = today.month - 1
+    if months < 1:
+        pytest.skip("in January no month of the year is complete yet")
+    # 50 a month against a target of 1,200 (100 a month on time): behind time-elapsed progress
+    session.add_all([IndicatorValue(indicator_id=revenue.id, year=today.year, period=m, value=Decimal("50"))
+                     for m in range(1, months + 1)])
+    session.add(IndicatorTarget(indicator_id=revenue.id, year=today.year, target=Decimal("1200")))
+    session.commit()
+    login(client, "manager")
+    box = section(client.get("/").text, "indicators")
+    assert 'class="progress-chart"' in box and "一般公共预算收入" in box
+    row = re.search(rf'<tr class="behind" data-indicator="{revenue.id}">(.*?)</tr>', box, re.S).group(1)
+    assert f"{50 * months * 100 / 1200:.1f}%" in row and f"{months * 100 / 12:.1f}%" in row
+    assert f'href="/indicators/{revenue.id}?year={today.year}"' in row
+    assert number(box, "indicators-behind") == "1 项落后于序时进度 ›"
+    detail = client.get(f"/indicators/{revenue.id}?year={today.year}")
+    assert detail.status_code == 200 and "一般公共预算收入" in detail.text
+
+
+def test_an_officer_sees_their_targets_with_actuals_linking_to_the_records(client, session, users):
+    from crm.assessment import service as assessment_service
+
+    officer = users["officer"]
+    year = zone_today().year
+    assessment_service.save_target(session, year=year, version=None, actor=users["manager"], user_id=officer.id,
+                                   data={"projects_signed": "4", "investment_signed_wan_cny": "20000",
+                                         "foreign_capital_signed_wan_usd": "", "visits_received": "12",
+                                         "projects_started": "2"})
+    login(client, "officer")
+    box = section(client.get("/").text, "my-targets")
+    assert f'href="/assessment/{year}/officers/{officer.id}/projects_signed">0</a>' in box
+    assert "/ 4" in box and "/ 12" in box
+    drill = client.get(f"/assessment/{year}/officers/{officer.id}/projects_signed")
+    assert drill.status_code == 200

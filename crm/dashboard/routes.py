@@ -3,12 +3,17 @@ the list behind it."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from crm.assessment.models import COUNT_METRICS, METRICS
+from crm.assessment.schemas import METRIC_LABELS
 from crm.auth.deps import CurrentUser
 from crm.dashboard import service
 from crm.db import SessionDep, utcnow
+from crm.indicators.schemas import UNIT_LABELS
 from crm.organizations import service as organization_service
 from crm.organizations.schemas import KIND_LABELS
 from crm.projects.models import PIPELINE, SIDE_STATES
@@ -26,6 +31,8 @@ def home(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     rules = {"threshold": settings.major_project_threshold_wan_cny, "stale_days": settings.project_stale_days}
     context = {"clock": clock, "kind_labels": KIND_LABELS, "visit_kind_labels": VISIT_KIND_LABELS,
                "stage_labels": STAGE_LABELS, "pipeline_stages": PIPELINE, "side_states": SIDE_STATES,
+               "unit_labels": UNIT_LABELS, "metrics": METRICS, "count_metrics": COUNT_METRICS,
+               "metric_labels": METRIC_LABELS, "quote": quote,
                "upcoming": service.upcoming(session, clock=clock), "manager": None, "mine": None,
                "officer": service.officer_view(session, viewer=user, clock=clock, **rules)}
     if user.is_manager:

@@ -10,12 +10,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm.assessment import service as assessment_service
 from crm.auth.models import User
 from crm.charts import ProgressRow, progress_svg
 from crm.exports import service as export_service
 from crm.groundbreaking import service as groundbreaking_service
 from crm.groundbreaking.models import GroundbreakingEvent
 from crm.i18n import N_, gettext
+from crm.indicators import service as indicator_service
 from crm.projects import pipeline
 from crm.tasks import service as task_service
 from crm.visits import service as visit_service
@@ -65,7 +67,19 @@ class ExportsBehind:
 
 
 @dataclass
+class Indicators:
+    year: int
+    figures: list[indicator_service.Figures]
+    chart: Any
+
+    @property
+    def behind(self) -> int:
+        return sum(1 for f in self.figures if f.behind)
+
+
+@dataclass
 class ManagerView:
+    indicators: Indicators
     totals: pipeline.Totals
     funnel: Any
     readiness: Readiness | None
@@ -77,6 +91,7 @@ class ManagerView:
 class OfficerView:
     overdue: int
     due_today: int
+    targets: assessment_service.Row  # this year's targets and actuals
     tasks: list[Any]  # the officer's open follow-ups due soonest
     week_visits: list[Visit]
     projects: list[Any]  # pipeline.Card of the officer's projects, most recently changed first
@@ -119,11 +134,27 @@ def exports_behind(session: Session, *, clock: Clock, locale: str, margin_points
     return ExportsBehind(year=year, month=month, count=len(behind), rows=shown, chart=chart)
 
 
+def indicators(session: Session, *, clock: Clock, locale: str) -> Indicators:
+    year = clock.today.year
+    figures = indicator_service.overview(session, year=year, today=clock.today)
+    expected = gettext(locale, N_("Time-elapsed progress"))
+    rows = [ProgressRow(label=f.indicator.label(locale),
+                        done_pct=f.progress * 100 if f.progress is not None else None,
+                        expected_pct=(f.time_progress or 0) * 100,
+                        note=(f"{f.progress * 100:.1f}% / {expected} {(f.time_progress or 0) * 100:.1f}%"
+                              if f.progress is not None else gettext(locale, N_("No target or no figures"))))
+            for f in figures]
+    chart = progress_svg(rows, title=gettext(locale, N_("Key economic indicators against target")),
+                         expected_label=expected)
+    return Indicators(year=year, figures=figures, chart=chart)
+
+
 def manager_view(session: Session, *, viewer: User, clock: Clock, locale: str, threshold: Decimal,
                  stale_days: int, export_margin_points: Decimal) -> ManagerView:
     totals = pipeline.totals(session, flt=pipeline.ProjectFilter(), viewer=viewer, now=clock.now,
                              stale_days=stale_days)
     return ManagerView(
+        indicators=indicators(session, clock=clock, locale=locale),
         totals=totals,
         funnel=pipeline.funnel_chart(totals, locale=locale),
         readiness=readiness(session, viewer=viewer, clock=clock, threshold=threshold, stale_days=stale_days),
@@ -145,6 +176,8 @@ def officer_view(session: Session, *, viewer: User, clock: Clock, threshold: Dec
                                    per_page=8, now=clock.now, today=clock.today, threshold=threshold,
                                    stale_days=stale_days)
     return OfficerView(overdue=overdue_n, due_today=due_today,
+                       targets=assessment_service.for_user(session, user=viewer, year=clock.today.year,
+                                                           timezone=clock.timezone),
                        tasks=task_service.soonest_open(session, assignee_id=viewer.id, limit=8),
                        week_visits=visit_service.in_range(session, flt=week, limit=50),
                        projects=projects.items, project_count=projects.total)
