@@ -61,6 +61,7 @@ lint: $(STAMP)
 
 bench: $(STAMP) bench-deps
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.xlsx_export
 
 # Extract message ids from code and templates and merge them into both catalogs.
 messages: $(STAMP)

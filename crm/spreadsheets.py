@@ -42,18 +42,19 @@ import io
 import re
 import tempfile
 import unicodedata
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 from urllib.parse import quote
+from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import from_excel
 from openpyxl.worksheet._reader import FORMULA_TAG, VALUE_TAG, WorkSheetParser
@@ -285,7 +286,7 @@ def _parse(raw_rows: Iterator[tuple[int, list[_Raw]]], columns: Sequence[Column]
             continue
         count += 1
         if count > max_rows:
-            raise SheetProblem(Msg("The file has more than %(limit)s rows. Split it into files of at most %(limit)s rows.", limit=f"{max_rows:,}"))
+            raise SheetProblem(Msg("The file has more than %(limit)s rows. Split it into files of at most %(limit)s rows.", limit=format(max_rows, ",")))
         row: dict[str, Any] = {"row_number": number}
         for column in columns:
             index = positions.get(column.key)
@@ -581,54 +582,168 @@ def _excel_value(value: Any, column: Column, translate: Translate, zone: ZoneInf
     return value
 
 
-class _RowWriter:
-    """Cells for one row of a write-only sheet: one styled cell object per column, re-used row after row.
+_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+    '</Types>')
+_ROOT_RELS = (
+    f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="{_PKG_REL_NS}">'
+    f'<Relationship Id="rId1" Type="{_REL_NS}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+_WORKBOOK_RELS = (
+    f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="{_PKG_REL_NS}">'
+    f'<Relationship Id="rId1" Type="{_REL_NS}/worksheet" Target="worksheets/sheet1.xml"/>'
+    f'<Relationship Id="rId2" Type="{_REL_NS}/styles" Target="styles.xml"/></Relationships>')
+_BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "@": 49}
+_EPOCH_DAY = date(1899, 12, 30).toordinal()  # Excel's day 0 (1900 date system, after its 1900-02-29)
 
-    A write-only sheet serialises each row as it is appended, so a cell can be filled again for the next row;
-    creating and styling some 600,000 cells for 50,000 rows is what would otherwise cost the time."""
 
-    def __init__(self, sheet, columns: Sequence[Column], translate: Translate, zone: ZoneInfo) -> None:
-        self.columns, self.translate, self.zone = columns, translate, zone
-        self.cells = []
-        for column in columns:
-            cell = WriteOnlyCell(sheet)
-            cell.number_format = column.format if column.kind != "text" else "General"
-            self.cells.append(cell)
+_NEEDS_ESCAPE = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
-    def row(self, values: Sequence[Any]) -> list[Any]:
-        out = []
-        for cell, column, value in zip(self.cells, self.columns, values, strict=False):
-            value = _excel_value(value, column, self.translate, self.zone)
+
+def _xml_text(text: str) -> str:
+    if _NEEDS_ESCAPE.search(text) is None:
+        return text
+    return escape(ILLEGAL_CHARACTERS_RE.sub("", text))
+
+
+def _styles(formats: list[str]) -> tuple[str, dict[str, int]]:
+    """styles.xml with cell style 0 (plain), 1 (the bold, shaded header) and one per number format; the style
+    index of each format."""
+    custom = {f: 164 + i for i, f in enumerate(f for f in formats if f not in _BUILTIN_FORMATS)}
+    ids = {f: custom.get(f, _BUILTIN_FORMATS.get(f, 0)) for f in formats}
+    num_fmts = "".join(f'<numFmt numFmtId="{i}" formatCode="{escape(f, {chr(34): "&quot;"})}"/>' for f, i in custom.items())
+    xfs = ['<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>',
+           '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1"/>']
+    index = {}
+    for f in formats:
+        index[f] = len(xfs)
+        xfs.append(f'<xf numFmtId="{ids[f]}" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>')
+    xml = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<styleSheet xmlns="{_NS}">'
+           + (f'<numFmts count="{len(custom)}">{num_fmts}</numFmts>' if custom else "")
+           + '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
+           '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
+           '<fills count="3"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>'
+           '<fill><patternFill patternType="solid"><fgColor rgb="FFE8EEF7"/><bgColor indexed="64"/></patternFill></fill></fills>'
+           '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+           '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+           f'<cellXfs count="{len(xfs)}">{"".join(xfs)}</cellXfs>'
+           '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>')
+    return xml, index
+
+
+def _cell_writer(column: Column, letter: str, style: int, translate: Translate, zone: ZoneInfo) -> Callable[[Any, str], str]:
+    """A function (value, row number) → the <c> element of one column's cell ("" for a blank). The common type of
+    each column kind is tried first: this runs for every cell of an export."""
+    text_cell = f'<c r="{letter}%s" t="inlineStr"><is><t xml:space="preserve">%s</t></is></c>'
+    number_cell = f'<c r="{letter}%s" s="{style}"><v>%s</v></c>'
+    as_date = column.kind in ("date", "month")
+
+    def other(value: Any, row: str) -> str:
+        if isinstance(value, Msg):
+            value = translate(value)
+        if isinstance(value, str):
+            return text_cell % (row, _xml_text(value)) if value else ""
+        if column.kind == "text":
+            return text_cell % (row, _xml_text(_parse_text(value)))
+        if isinstance(value, bool):
+            return f'<c r="{letter}{row}" t="b"><v>{int(value)}</v></c>'
+        if isinstance(value, datetime):
+            if value.tzinfo is not None:
+                value = value.astimezone(zone).replace(tzinfo=None)
+            if as_date:
+                return number_cell % (row, value.toordinal() - _EPOCH_DAY)
+            seconds = value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6
+            return number_cell % (row, repr(value.toordinal() - _EPOCH_DAY + seconds / 86400))
+        if isinstance(value, date):
+            return number_cell % (row, value.toordinal() - _EPOCH_DAY)
+        if isinstance(value, Decimal):
+            return number_cell % (row, format(value, "f")) if value.is_finite() else ""
+        if isinstance(value, int | float):
+            return number_cell % (row, repr(value))
+        return text_cell % (row, _xml_text(str(value)))
+
+    if column.kind == "text":
+        def cell(value: Any, row: str) -> str:
             if value is None:
-                out.append(None)
-                continue
-            cell.value = value
-            if column.kind == "text" or isinstance(value, str):
-                cell.data_type = "s"  # never a formula, whatever the text starts with ("=HYPERLINK(…)")
-            out.append(cell)
-        return out
+                return ""
+            if type(value) is str:
+                return text_cell % (row, _xml_text(value)) if value else ""
+            return other(value, row)
+    elif column.kind == "decimal":
+        def cell(value: Any, row: str) -> str:
+            if value is None:
+                return ""
+            if type(value) is Decimal and value.is_finite():
+                return number_cell % (row, format(value, "f"))
+            return other(value, row)
+    elif column.kind == "int":
+        def cell(value: Any, row: str) -> str:
+            if value is None:
+                return ""
+            if type(value) is int:
+                return number_cell % (row, value)
+            return other(value, row)
+    else:
+        def cell(value: Any, row: str) -> str:
+            return "" if value is None else other(value, row)
+    return cell
 
 
 def write_xlsx(target, columns: Sequence[Column], rows: Iterable[Sequence[Any]], *, translate: Translate,
                timezone: str = "Asia/Shanghai", title: str = "Sheet1") -> None:
-    """Rows into an .xlsx written to `target` (a path or a binary file) in constant memory (openpyxl write-only)."""
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=_sheet_title(title))
+    """Rows into an .xlsx written to `target` (a path or a binary file) in constant memory: the sheet is serialised
+    row by row straight into the zip (deflated as it goes). openpyxl's write-only mode does the same but, without
+    lxml, spends some 20 s of pure-Python XML building on 50,000 rows of 13 columns; this takes about 2 s.
+    Number formats per column kind (NUMBER_FORMATS), a bold shaded frozen header, column widths; text is always
+    written as text (inline strings), never as a formula. The files are checked by reading them back with openpyxl."""
+    zone = ZoneInfo(timezone)
     headers = [translate(c.header) for c in columns]
-    for index, (column, header) in enumerate(zip(columns, headers, strict=True), start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = _column_width(column, header)
-    sheet.freeze_panes = "A2"
-    header_cells = []
-    for header in headers:
-        cell = WriteOnlyCell(sheet, value=header)
-        cell.font, cell.fill = _HEADER_FONT, _HEADER_FILL
-        cell.alignment = Alignment(vertical="center")
-        header_cells.append(cell)
-    sheet.append(header_cells)
-    writer = _RowWriter(sheet, columns, translate, ZoneInfo(timezone))
-    for values in rows:
-        sheet.append(writer.row(values))
-    workbook.save(target)
+    formats = sorted({c.format for c in columns if c.kind != "text"})
+    styles, style_of = _styles(formats)
+    letters = [get_column_letter(i) for i in range(1, len(columns) + 1)]
+    writers = [_cell_writer(c, letter, style_of.get(c.format, 0), translate, zone) for c, letter in zip(columns, letters, strict=True)]
+    cols = "".join(f'<col min="{i}" max="{i}" width="{_column_width(c, h):g}" customWidth="1"/>'
+                   for i, (c, h) in enumerate(zip(columns, headers, strict=True), start=1))
+    workbook = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<workbook xmlns="{_NS}" xmlns:r="{_REL_NS}">'
+                f'<bookViews><workbookView/></bookViews><sheets><sheet name="{escape(_sheet_title(title), {chr(34): "&quot;"})}" '
+                'sheetId="1" r:id="rId1"/></sheets></workbook>')
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as package:
+        package.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        package.writestr("_rels/.rels", _ROOT_RELS)
+        package.writestr("xl/workbook.xml", workbook)
+        package.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        package.writestr("xl/styles.xml", styles)
+        with package.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            sheet.write((
+                f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{_NS}" xmlns:r="{_REL_NS}">'
+                '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" '
+                'state="frozen"/><selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
+                f'<sheetFormatPr defaultRowHeight="15"/><cols>{cols}</cols><sheetData><row r="1">'
+                + "".join(f'<c r="{letter}1" t="inlineStr" s="1"><is><t xml:space="preserve">{_xml_text(h)}</t></is></c>'
+                          for letter, h in zip(letters, headers, strict=True))
+                + "</row>").encode())
+            buffer: list[str] = []
+            append = buffer.append
+            for number, values in enumerate(rows, start=2):
+                row = str(number)
+                append(f'<row r="{row}">')
+                for write, value in zip(writers, values, strict=False):
+                    if value is not None:
+                        append(write(value, row))
+                append("</row>")
+                if len(buffer) > 20_000:
+                    sheet.write("".join(buffer).encode())
+                    buffer.clear()
+            buffer.append("</sheetData></worksheet>")
+            sheet.write("".join(buffer).encode())
 
 
 def _sheet_title(title: str) -> str:
