@@ -47,7 +47,8 @@ def _sources(organization_id: int, viewer: User | None):
     projects = (select(literal("project", String), Project.id, Project.created_at)
                 .join(ProjectOrganization, ProjectOrganization.project_id == Project.id)
                 .where(ProjectOrganization.organization_id == organization_id,
-                       project_service.visible_to(viewer) if viewer else Project.is_confidential.is_(False)))
+                       project_service.visible_to(viewer) if viewer
+                       else Project.is_confidential.is_(False) & Project.archived_at.is_(None)))
     # Export support given to the enterprise (crm/exports service log), at its date
     support = (select(literal("support", String), ExportSupport.id, ExportSupport.given_at)
                .where(ExportSupport.organization_id == organization_id))

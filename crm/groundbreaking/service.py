@@ -103,7 +103,7 @@ def add_project(session: Session, *, event: GroundbreakingEvent, project_id: int
     if not can_edit(actor):
         raise PermissionDenied()
     project = session.get(Project, project_id)
-    if project is None:
+    if project is None or project.archived_at is not None:  # an archived project is in no list (restore it first)
         raise InvalidEvent({"project_id": Msg("There is no such project.")})
     if project.stage not in SLATABLE:
         session.rollback()

@@ -44,6 +44,7 @@ def from_query(params: Mapping[str, str]) -> ProjectFilter:
             foreign=_flag(params, "foreign"),
             confidential=_flag(params, "confidential"),
             stale=_flag(params, "stale"),
+            archived=parse_choice(params, "archived", ["1"]) == "1",
             sort=parse_sort(params, SORTS, "-updated"),
         )
     except BadListQuery as bad:

@@ -107,6 +107,9 @@ class Project(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Archived by a manager instead of deleted (its decisions, stage history and audit trail are records to keep):
+    # it leaves every list, count, total, board and reminder, and a manager can restore it.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     owner: Mapped[User] = relationship(foreign_keys=[owner_id], lazy="raise")
@@ -130,6 +133,10 @@ class Project(Base):
     @property
     def has_override(self) -> bool:
         return bool(self.gate_override_reason)
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
 
 class ProjectOrganization(Base):

@@ -38,7 +38,7 @@ from crm.projects.models import (
     ProjectVisit,
 )
 from crm.projects.schemas import STAGE_LABELS
-from crm.projects.service import SEARCH_KIND, visible_to
+from crm.projects.service import SEARCH_KIND, may_see, visible_to
 from crm.search import service as search_service
 from crm.tasks.models import Task
 from crm.visits.models import Visit, VisitOrganization, VisitStatus
@@ -59,6 +59,7 @@ class ProjectFilter:
     foreign: bool | None = None
     confidential: bool | None = None
     stale: bool | None = None
+    archived: bool = False  # the archived projects instead (managers: where they find one to restore)
     sort: str = "-updated"
     q_common: bool = False
 
@@ -66,7 +67,8 @@ class ProjectFilter:
     def active(self) -> bool:
         return bool(self.q or self.stage or self.industry_chain_id or self.officer_id or self.organization_id
                     or self.min_investment is not None or self.max_investment is not None
-                    or self.foreign is not None or self.confidential is not None or self.stale is not None)
+                    or self.foreign is not None or self.confidential is not None or self.stale is not None
+                    or self.archived)
 
 
 def stale_since(now: datetime, days: int) -> datetime:
@@ -86,11 +88,14 @@ def is_stale(cutoff: datetime) -> ColumnElement[bool]:
     # instead of every finished project entered before the cutoff
     moving = [stage for stage in ALL_STAGES if stage not in FINISHED]
     return and_(Project.stage.in_(moving), Project.stage_entered_at < cutoff,
-                ~task_lately, ~visit_lately, ~investor_visit)
+                Project.archived_at.is_(None), ~task_lately, ~visit_lately, ~investor_visit)
 
 
 def _filtered(stmt: Select, flt: ProjectFilter, viewer: User, cutoff: datetime) -> Select:
-    stmt = stmt.where(visible_to(viewer))
+    if flt.archived:
+        stmt = stmt.where(Project.archived_at.is_not(None), may_see(viewer))
+    else:
+        stmt = stmt.where(visible_to(viewer))
     if flt.q:
         stmt = search_service.matching(stmt, Project.id, Project.search_text, SEARCH_KIND, flt.q, common=flt.q_common)
     if flt.stage:
@@ -385,7 +390,7 @@ def board(session: Session, *, flt: ProjectFilter, viewer: User, now: datetime, 
 
 def card(session: Session, *, project_id: int, viewer: User, now: datetime, today: date, threshold: Decimal,
          stale_days: int) -> Card | None:
-    if not session.scalar(select(Project.id).where(Project.id == project_id, visible_to(viewer))):
+    if not session.scalar(select(Project.id).where(Project.id == project_id, may_see(viewer))):
         return None
     cards = _cards(session, [project_id], cutoff=stale_since(now, stale_days), now=now, today=today,
                    threshold=threshold)

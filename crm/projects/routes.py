@@ -34,8 +34,10 @@ from crm.projects.schemas import (
     SOURCE_LABELS,
     STAGE_LABELS,
     START_STAGES,
+    apply_investor_action,
     approval_fields,
     decision_fields,
+    investor_action,
     move_fields,
     project_fields,
 )
@@ -172,6 +174,8 @@ def _form_context(request: Request, session, *, form: FormResult, project_input:
                   project: Project | None, **extra: Any) -> dict[str, Any]:
     stale = extra.pop("stale", None)
     organizations = service.organizations_by_id(session, project_input.organization_ids)
+    extra.setdefault("org_q", "")
+    extra.setdefault("org_options", [])
     return {
         "form": form, "project": project, "stale": stale, **_labels(), "start_stages": START_STAGES,
         "organizations": organizations, "selected_officers": set(project_input.officer_ids),
@@ -191,6 +195,28 @@ def _render_form(request: Request, session, *, status_code: int = 200, **context
                   status_code=status_code)
 
 
+def _investor_round_trip(request: Request, session, raw, form: FormResult, project_input: service.ProjectInput, *,
+                         project: Project | None, **extra: Any) -> Response | None:
+    """One of the form's investor buttons (schemas.investor_action): the form again with what was typed kept and
+    the investors changed, or the organizations matching the search box listed to tick; nothing saved. None when
+    the post is a save (the Save button, or Enter with the search box empty)."""
+    verb, target = investor_action(str(raw.get("form_action", "")))
+    org_q = str(raw.get("org_q", "")).strip()[:100]
+    if not verb or (verb == "enter" and not org_q):
+        return None
+    form.errors.clear()
+    project_input.organization_ids = apply_investor_action(project_input.organization_ids, verb, target)
+    options = []
+    if verb in ("find", "enter") and org_q:
+        chosen = set(project_input.organization_ids)
+        options = [o for o in organization_service.choices(session, q=org_q, limit=12 + len(chosen))
+                   if o.id not in chosen][:12]
+    else:
+        org_q = ""
+    return _render_form(request, session, form=form, project_input=project_input, project=project, org_q=org_q,
+                        org_options=options, **extra)
+
+
 @router.get("/new")
 def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     org_id = as_id(request.query_params.get("organization", ""))
@@ -203,9 +229,8 @@ def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
 @router.post("")
 def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDep) -> Response:
     form, project_input = _parse(session, raw, creating=True)
-    if raw.get("form_action"):  # an organization was added or removed: the form again, nothing saved
-        form.errors.clear()
-        return _render_form(request, session, form=form, project_input=project_input, project=None)
+    if (again := _investor_round_trip(request, session, raw, form, project_input, project=None)) is not None:
+        return again
     if form.ok:
         try:
             project = service.create(session, project_input=project_input, actor=user)
@@ -230,12 +255,14 @@ def create_from_visit(request: Request, session: SessionDep, user: CurrentUser, 
 
 
 @router.get("/organization-options")
-def organization_options(request: Request, session: SessionDep, user: CurrentUser, q: str = "",
+def organization_options(request: Request, session: SessionDep, user: CurrentUser, q: str = "", org_q: str = "",
                          action: str = "/projects") -> Response:
-    q = q.strip()[:100]
+    """The search box's matches as the form's htmx fragment (the same list a "Find" round trip shows)."""
+    q = (org_q or q).strip()[:100]
     options = organization_service.choices(session, q=q, limit=12) if q else []
     action = action if action.startswith("/projects") and "//" not in action else "/projects"
-    return render(request, "projects/_organization_options.html", {"options": options, "q": q, "action": action[:100]})
+    return render(request, "projects/_organization_options.html", {"org_options": options, "org_q": q,
+                                                                   "action": action[:100]})
 
 
 @router.get("/decisions/{decision_id}")
@@ -315,9 +342,9 @@ def update(request: Request, session: SessionDep, user: CurrentUser, project: Pr
     _require_edit(user, project)
     form, project_input = _parse(session, raw, creating=False, project=project)
     version = parse_version(raw)
-    if raw.get("form_action"):
-        form.errors.clear()
-        return _render_form(request, session, form=form, project_input=project_input, project=project, version=version)
+    if (again := _investor_round_trip(request, session, raw, form, project_input, project=project,
+                                      version=version)) is not None:
+        return again
     if form.ok:
         try:
             service.update(session, project=project, project_input=project_input, version=version, actor=user)
@@ -333,6 +360,54 @@ def update(request: Request, session: SessionDep, user: CurrentUser, project: Pr
                 form.add_error(name, message)
     return _render_form(request, session, form=form, project_input=project_input, project=project, version=version,
                         status_code=422)
+
+
+# Archiving (instead of deleting: see service.archive)
+
+def _require_archive(user) -> None:
+    if not service.can_archive(user):
+        raise Forbidden()
+
+
+@router.get("/{project_id}/archive")
+def confirm_archive(request: Request, session: SessionDep, user: CurrentUser, project: ProjectDep) -> Response:
+    """The confirmation page (what archiving does to the project and its links); managers and admins only."""
+    _require_archive(user)
+    if project.is_archived:
+        return redirect(request, f"/projects/{project.id}")
+    return render(request, "projects/archive.html", {
+        "project": project, "open_tasks": service.open_tasks(session, project.id),
+        "visits": len(service.linked_visits(session, project)),
+        "slates": service.slated_in(session, project.id)})
+
+
+def _set_archived(request: Request, session, user, project: Project, raw, *, archived: bool) -> Response:
+    _require_archive(user)
+    try:
+        (service.archive if archived else service.restore)(session, project=project, version=parse_version(raw),
+                                                           actor=user)
+    except PermissionDenied:
+        raise Forbidden() from None
+    except StaleEdit:
+        return redirect(request, f"/projects/{project.id}", flash=Msg(
+            "Someone else changed this project after you opened the page. Nothing was changed: check it and try again."))
+    except service.NotArchivable:
+        return redirect(request, f"/projects/{project.id}")
+    if archived:
+        return redirect(request, "/projects", flash=Msg(
+            "“%(name)s” archived. It no longer shows in lists; a manager can restore it from its page "
+            "(Projects → Archived projects).", name=project.name))
+    return redirect(request, f"/projects/{project.id}", flash=Msg("“%(name)s” restored.", name=project.name))
+
+
+@router.post("/{project_id}/archive")
+def archive(request: Request, session: SessionDep, user: CurrentUser, project: ProjectDep, raw: FormDep) -> Response:
+    return _set_archived(request, session, user, project, raw, archived=True)
+
+
+@router.post("/{project_id}/restore")
+def restore(request: Request, session: SessionDep, user: CurrentUser, project: ProjectDep, raw: FormDep) -> Response:
+    return _set_archived(request, session, user, project, raw, archived=False)
 
 
 # Moving between stages
@@ -398,7 +473,7 @@ def move(request: Request, session: SessionDep, user: CurrentUser, project: Proj
 @accepts_upload
 def record_decision(request: Request, session: SessionDep, user: CurrentUser, project: ProjectDep,
                     raw: FormDep) -> Response:
-    if not user.is_manager:
+    if not user.is_manager or project.is_archived:
         raise Forbidden()
     today = local_today(request)
     form = parse(decision_fields(today=today), raw)

@@ -204,3 +204,28 @@ def template_fields() -> list[Field]:
         Field("position", N_("Order in lists"), required=True, max_length=4,
               checks=[lambda v: None if v.isdigit() else Msg("Enter a whole number.")]),
     ]
+
+
+# The project form's own buttons for its investors (a server round trip, so they work without JavaScript; htmx only
+# swaps the form in place): "remove:<id>", "lead:<id>" (make that investor the lead, first), "find" (list the
+# organizations matching the search box), "add" or "refresh" (keep the ticked ones). "enter" is the hidden default
+# button, pressed by Enter in any field: a search when the search box holds text, a save otherwise.
+FORM_ACTIONS = ("remove", "lead", "find", "add", "refresh", "enter")
+
+
+def investor_action(action: str) -> tuple[str, int | None]:
+    """("verb", organization id or None) of a form_action, or ("", None) for one the form does not know."""
+    verb, _, target = action.partition(":")
+    if verb not in FORM_ACTIONS:
+        return "", None
+    return verb, int(target) if target.isdigit() and len(target) < 12 else None
+
+
+def apply_investor_action(ids: list[int], verb: str, target: int | None) -> list[int]:
+    """The investors after one of the form's buttons, in order (the first leads)."""
+    if verb == "remove":
+        return [i for i in ids if i != target]
+    if verb == "lead" and target in ids:
+        return [target, *(i for i in ids if i != target)]
+    return ids
+

@@ -13,15 +13,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.exc import StaleDataError
 
 from crm import search_text
+from crm.archiving import set_archived
 from crm.attachments import service as attachment_service
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
 from crm.auth.models import User
 from crm.db import utcnow
+from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
 from crm.i18n import Msg
 from crm.organizations.models import Organization
 from crm.organizations.service import PermissionDenied
@@ -44,7 +47,8 @@ from crm.projects.models import (
 )
 from crm.projects.schemas import AMOUNT_FIELDS, CHECKBOXES, DATE_FIELDS, START_STAGES, parse_amount
 from crm.search import service as search_service
-from crm.versioning import flush_versioned, require_version
+from crm.tasks.models import Task, TaskStatus
+from crm.versioning import StaleEdit, flush_versioned, require_version
 from crm.visits.models import Visit, VisitOrganization
 
 SEARCH_KIND = "project"
@@ -99,22 +103,37 @@ class FileStore:
 
 # Who may see and change a project
 
-def visible_to(user: User) -> ColumnElement[bool]:
-    """The one filter on what projects a user may see: every project that is not confidential; a confidential
-    one only by its owning officer, its assigned officers, managers and admins."""
+def may_see(user: User) -> ColumnElement[bool]:
+    """Who may open a project (its page, its files), archived or not: every project that is not confidential; a
+    confidential one only its owning officer, its assigned officers, managers and admins."""
     if user.is_manager:
         return true()
     return or_(Project.is_confidential.is_(False), Project.owner_id == user.id,
                exists().where(ProjectOfficer.project_id == Project.id, ProjectOfficer.user_id == user.id))
 
 
+def visible_to(user: User) -> ColumnElement[bool]:
+    """The one filter on what projects a user's lists show (table, board, counts, totals, search, exports,
+    timelines, slates): those they may see (`may_see`) that are not archived."""
+    return and_(Project.archived_at.is_(None), may_see(user))
+
+
 def can_edit(user: User, project: Project) -> bool:
-    """Edit it, move it, keep its checklist and files: its owner, its assigned officers, managers."""
+    """Edit it, move it, keep its checklist and files: its owner, its assigned officers, managers; nobody while it
+    is archived (restore it first)."""
+    if project.archived_at is not None:
+        return False
     return user.is_manager or user.id == project.owner_id or any(o.user_id == user.id for o in project.officers)
 
 
+def can_archive(user: User) -> bool:
+    """Archive and restore projects: managers and admins."""
+    return user.is_manager
+
+
 def is_visible(session: Session, user: User, project_id: int) -> bool:
-    return bool(session.scalar(select(exists().where(Project.id == project_id, visible_to(user)))))
+    """May the user open the project (archived ones included: their files and decisions stay readable)."""
+    return bool(session.scalar(select(exists().where(Project.id == project_id, may_see(user)))))
 
 
 # Reading
@@ -141,8 +160,9 @@ def get(session: Session, project_id: int) -> Project | None:
 
 
 def get_visible(session: Session, project_id: int, user: User) -> Project | None:
-    """The project, or None when there is none or the user may not see it (the caller answers 404 alike)."""
-    return session.scalar(with_relations(select(Project).where(Project.id == project_id, visible_to(user))))
+    """The project (archived or not), or None when there is none or the user may not see it (the caller answers
+    404 alike)."""
+    return session.scalar(with_relations(select(Project).where(Project.id == project_id, may_see(user))))
 
 
 def organizations_by_id(session: Session, ids: list[int]) -> list[Organization]:
@@ -376,6 +396,54 @@ def update(session: Session, *, project: Project, project_input: ProjectInput, v
     return project
 
 
+# Archiving instead of deleting
+
+class NotArchivable(Exception):
+    """The project is already in the state asked for (archived twice, or restored when it is not archived)."""
+
+
+def archive(session: Session, *, project: Project, version: int | None, actor: User) -> Project:
+    """Takes a project out of the pipeline without destroying it: its 三重一大 decisions, stage history, permit
+    checklist, files and audit trail are records to keep, and the year's figures count its past stage changes. It
+    leaves every list, count, total, search, board, slate and reminder (`visible_to`); its links stay as they
+    are (visits, follow-ups, files, slates), so restoring it puts everything back. Managers and admins only."""
+    return _set_archived(session, project=project, version=version, actor=actor, archived=True)
+
+
+def restore(session: Session, *, project: Project, version: int | None, actor: User) -> Project:
+    return _set_archived(session, project=project, version=version, actor=actor, archived=False)
+
+
+def _set_archived(session: Session, *, project: Project, version: int | None, actor: User, archived: bool) -> Project:
+    if not can_archive(actor):
+        raise PermissionDenied()
+    require_version(session, record=project, entity_type="project", version=version)
+    # No organization_id, as for every project entry: a confidential project stays off its investors' timelines.
+    try:
+        if not set_archived(session, record=project, archived=archived, actor=actor, entity_type="project",
+                            entity_label=project.name, organization_id=None):
+            raise NotArchivable()
+    except StaleDataError:  # someone saved it since it was read: refused like any stale edit
+        session.rollback()
+        current = get(session, project.id)
+        raise StaleEdit(current, audit_service.changes_since(session, entity_type="project", entity_id=project.id,
+                                                             version=version or 0)) from None
+    session.commit()
+    return project
+
+
+def slated_in(session: Session, project_id: int) -> list[GroundbreakingEvent]:
+    """The groundbreaking events whose slate carries the project (while archived it leaves their boards and totals)."""
+    return list(session.scalars(select(GroundbreakingEvent).join(SlatedProject, SlatedProject.event_id == GroundbreakingEvent.id)
+                                .where(SlatedProject.project_id == project_id).order_by(GroundbreakingEvent.held_on)))
+
+
+def open_tasks(session: Session, project_id: int) -> int:
+    """How many open follow-ups the project has (the archive page says they stay with their assignees)."""
+    return session.scalar(select(func.count(Task.id)).where(Task.project_id == project_id,
+                                                            Task.status == TaskStatus.OPEN)) or 0
+
+
 # Moving between stages
 
 def move(session: Session, *, project: Project, to_stage: str, version: int | None, actor: User, rules: Rules,
@@ -438,7 +506,7 @@ def move(session: Session, *, project: Project, to_stage: str, version: int | No
 def record_decision(session: Session, *, project: Project, data: dict[str, Any], actor: User, today: date,
                     files: list[tuple[str, bytes]] | None = None, store: FileStore | None = None) -> Decision:
     """A manager records the meeting's decision, with its minutes as a file, in one transaction."""
-    if not actor.is_manager:
+    if not actor.is_manager or project.archived_at is not None:
         raise PermissionDenied()
     meeting_on = date.fromisoformat(data["meeting_on"])
     if meeting_on > today:

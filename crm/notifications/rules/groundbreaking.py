@@ -50,7 +50,7 @@ class GroundbreakingCountdown(Rule):
             occasion = f"countdown:{event.held_on.isoformat()}:{days_before}"
             projects = session.scalars(
                 select(Project).join(SlatedProject, SlatedProject.project_id == Project.id)
-                .where(SlatedProject.event_id == event.id)
+                .where(SlatedProject.event_id == event.id, Project.archived_at.is_(None))
                 .options(joinedload(Project.parcel), selectinload(Project.approvals), selectinload(Project.decisions),
                          selectinload(Project.officers).load_only(ProjectOfficer.user_id))).unique().all()
             ready = 0

@@ -29,7 +29,8 @@ class PermitOverdue(Rule):
         latest = dates[-1]
         items = session.execute(
             select(ApprovalItem, Project.name, Project.owner_id).join(Project, Project.id == ApprovalItem.project_id)
-            .where(ApprovalItem.overdue_on <= latest, ApprovalItem.status.in_(RUNNING))).all()
+            .where(ApprovalItem.overdue_on <= latest, ApprovalItem.status.in_(RUNNING),
+                   Project.archived_at.is_(None))).all()
         overdue = [(item, name, owner) for item, name, owner in items if gates.is_overdue(item, latest)]
         people: dict[int, list[int]] = {}
         for project_id, user_id in session.execute(select(ProjectOfficer.project_id, ProjectOfficer.user_id).where(
