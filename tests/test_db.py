@@ -65,3 +65,29 @@ def test_concurrent_writers_wait_instead_of_failing(db, session, users):
     assert not errors, errors[:1]
     session.expire_all()
     assert session.scalar(select(func.count(Organization.id))) == 1
+
+
+def test_a_sqlite_database_with_rows_upgrades_through_table_rebuilds(tmp_path):
+    """Batch migrations rebuild a SQLite table (copy, drop, rename); the DROP must not trip over the rows that point
+    at it. From the revision before users got a manager, with a user, a session and an organization on file."""
+    from crm.db import Database
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    migrate.upgrade(url, "b40f5bb2913a")
+    database = Database(url)
+    try:
+        with database.engine.begin() as conn:
+            conn.execute(text("INSERT INTO user_account (id, username, display_name, title, email, role, locale, "
+                              "password_hash, is_active, created_at, updated_at, version) VALUES (1, 'li', '李明', '', "
+                              "'', 'officer', 'zh_CN', 'x', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)"))
+            conn.execute(text("INSERT INTO web_session (id, user_id, created_at, last_seen_at, user_agent) "
+                              "VALUES ('s', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, '')"))
+        migrate.upgrade(url)
+        with database.engine.connect() as conn:
+            assert conn.execute(text("SELECT username, department, manager_id FROM user_account")).one() == (
+                "li", "", None)
+            assert conn.execute(text("SELECT user_id FROM web_session")).scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert migrate.pending_differences(database.engine) == []
+    finally:
+        database.dispose()

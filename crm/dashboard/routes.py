@@ -33,12 +33,13 @@ def home(request: Request, session: SessionDep, user: CurrentUser) -> Response:
                "stage_labels": STAGE_LABELS, "pipeline_stages": PIPELINE, "side_states": SIDE_STATES,
                "unit_labels": UNIT_LABELS, "metrics": METRICS, "count_metrics": COUNT_METRICS,
                "metric_labels": METRIC_LABELS, "quote": quote,
-               "upcoming": service.upcoming(session, clock=clock), "manager": None, "mine": None,
-               "officer": service.officer_view(session, viewer=user, clock=clock, **rules)}
+               "upcoming": service.upcoming(session, clock=clock), "manager": None, "officer": None, "mine": None,
+               "due": service.due(session, viewer=user, clock=clock)}
     if user.is_manager:
         context["manager"] = service.manager_view(session, viewer=user, clock=clock, locale=request.state.locale,
                                                   export_margin_points=settings.export_behind_margin_points, **rules)
     else:
+        context["officer"] = service.officer_view(session, viewer=user, clock=clock, **rules)
         context["mine"] = organization_service.list_page(
             session, flt=organization_service.OrganizationFilter(owner_id=user.id), page=1, per_page=10)
     return render(request, "dashboard/index.html", context)

@@ -88,9 +88,13 @@ class ManagerView:
 
 
 @dataclass
-class OfficerView:
+class Due:
     overdue: int
-    due_today: int
+    today: int
+
+
+@dataclass
+class OfficerView:
     targets: assessment_service.Row  # this year's targets and actuals
     tasks: list[Any]  # the officer's open follow-ups due soonest
     week_visits: list[Visit]
@@ -167,16 +171,19 @@ def upcoming(session: Session, *, clock: Clock) -> list[Visit]:
     return visit_service.upcoming(session, now=clock.now, days=UPCOMING_DAYS, limit=8)
 
 
+def due(session: Session, *, viewer: User, clock: Clock) -> Due:
+    """The signed-in user's own follow-ups: overdue and due today (every dashboard's first line)."""
+    return Due(*task_service.due_counts(session, assignee_id=viewer.id, today=clock.today))
+
+
 def officer_view(session: Session, *, viewer: User, clock: Clock, threshold: Decimal, stale_days: int) -> OfficerView:
-    overdue_n, due_today = task_service.due_counts(session, assignee_id=viewer.id, today=clock.today)
     monday, sunday = clock.week
     week = visit_service.VisitFilter(officer_id=viewer.id, since=local_midnight_utc(monday, clock.timezone),
                                      until=local_midnight_utc(sunday + timedelta(days=1), clock.timezone))
     projects = pipeline.table_page(session, flt=pipeline.ProjectFilter(officer_id=viewer.id), viewer=viewer, page=1,
                                    per_page=8, now=clock.now, today=clock.today, threshold=threshold,
                                    stale_days=stale_days)
-    return OfficerView(overdue=overdue_n, due_today=due_today,
-                       targets=assessment_service.for_user(session, user=viewer, year=clock.today.year,
+    return OfficerView(targets=assessment_service.for_user(session, user=viewer, year=clock.today.year,
                                                            timezone=clock.timezone),
                        tasks=task_service.soonest_open(session, assignee_id=viewer.id, limit=8),
                        week_visits=visit_service.in_range(session, flt=week, limit=50),

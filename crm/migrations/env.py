@@ -38,14 +38,37 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch mode rebuilds a SQLite table by copying it and dropping the old one; with foreign keys enforced, the
+        # DROP fails as soon as other rows point at that table (a user_account with sessions, say). SQLite changes
+        # this pragma only outside a transaction, hence on the driver's connection, before SQLAlchemy's BEGIN; the
+        # keys are checked once the migrations are done.
+        _pragma(connection, "PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
         compare_type=True,
     )
-    with context.begin_transaction():
-        context.run_migrations()
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migrations left rows whose foreign keys point nowhere: {broken[:5]}")
+    finally:
+        if sqlite:
+            _pragma(connection, "PRAGMA foreign_keys=ON")
+
+
+def _pragma(connection, statement: str) -> None:
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
 
 
 if context.is_offline_mode():
