@@ -9,9 +9,11 @@ export CRM_DATA_DIR ?= ./var
 # Debian packages: the CJK font and HarfBuzz subsetting for PDFs; Chromium for browser tests; wrk for benchmarks.
 RUN_DEBS := fonts-noto-cjk libharfbuzz-subset0
 BROWSER_DEBS := chromium chromium-driver
+# The tests read PDFs back with poppler (pdftotext, pdffonts, pdftoppm) and render them with RUN_DEBS' font.
+TEST_DEBS := poppler-utils
 BENCH_DEBS := wrk
 
-.PHONY: run test test-sqlite lint bench messages install system-deps browser-deps bench-deps clean
+.PHONY: run test test-sqlite lint bench messages install system-deps browser-deps bench-deps test-deps clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
@@ -34,6 +36,9 @@ endef
 
 system-deps:
 	$(call apt_install,$(RUN_DEBS))
+
+test-deps:
+	$(call apt_install,$(RUN_DEBS) $(TEST_DEBS))
 
 browser-deps:
 	$(call apt_install,$(BROWSER_DEBS))

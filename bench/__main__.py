@@ -207,6 +207,9 @@ def main() -> int:
     from bench import export_import  # the export-figures import: 10,000 rows validated and written (issue 5)
 
     export_import.main()
+    from bench import pdf as pdf_bench  # briefing pack and readiness roster PDFs (issue 7)
+
+    pdf_bench.main()
     return 0
 
 

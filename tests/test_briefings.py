@@ -357,3 +357,27 @@ def test_projects_confidential_flag_is_what_the_pack_checks(session, fosun):
     """The confidential project exists and is flagged (guards the other tests' premise)."""
     project = session.scalar(select(Project).where(Project.name == "复星保密合作项目"))
     assert project.is_confidential and project.owner_id == fosun["users"]["manager"].id
+
+
+def test_english_briefing_pages_show_no_chinese_interface_text(client, session, users, settings):
+    import re
+
+    from tests.factories import make_contact, make_org
+
+    admin = users["admin"]
+    org = make_org(session, actor=admin, name="Acme Holdings", name_en="Acme")
+    make_contact(session, actor=admin, organization=org, name="Jane Doe")
+    plant = make_org(session, actor=admin, name="Widget Works", kind="zone_enterprise")
+    visit = make_visit(session, title="Acme delegation", officer=admin, organizations=[org], stops=[plant])
+    login(client, "admin")
+    post(client, "/language", {"locale": "en"})
+    _, pdf = _generate(client, visit.id, "internal")
+    cjk = re.compile(r"[\u3400-\u9fff]")
+    text = pdf_text(pdf).replace("菏泽经济开发区", "").replace(admin.display_name, "")  # names are data
+    assert "Delegation briefing" in text and "Page 1 of" in text and not cjk.findall(text)
+    for url in (f"/visits/{visit.id}/briefing", f"/visits/{visit.id}/briefing/preview?variant=external",
+                f"/visits/{visit.id}", "/reports", "/reports/pipeline", "/reports/exports"):
+        html = client.get(url).text
+        visible = (re.sub(r"<option[^>]*>[^<]*</option>", "", html).replace("菏泽经济开发区", "").replace("中文", "")
+                   .replace(admin.display_name, ""))
+        assert not cjk.findall(visible), (url, sorted(set(cjk.findall(visible)))[:20])

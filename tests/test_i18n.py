@@ -154,7 +154,10 @@ def test_english_pages_show_no_chinese_interface_text(client, session):
              "/parcels", "/parcels/new", f"/parcels/{parcel.id}", f"/parcels/{parcel.id}/edit", "/groundbreaking",
              f"/groundbreaking/{event.id}", f"/groundbreaking/{event.id}/edit",
              "/exports", "/exports?behind=1&tier=key", "/exports/new", f"/exports/{plant.id}", f"/exports/{plant.id}/edit",
-             f"/exports/{plant.id}/figures", f"/exports/{plant.id}/remove", "/exports/figures/new", "/exports/import"]
+             f"/exports/{plant.id}/figures", f"/exports/{plant.id}/remove", "/exports/figures/new", "/exports/import",
+             f"/visits/{visit.id}/briefing", f"/visits/{visit.id}/briefing/preview?variant=internal",
+             f"/visits/{visit.id}/briefing/preview?variant=external", "/reports", "/reports/pipeline",
+             f"/reports/groundbreaking/{event.id}", "/reports/exports"]
     for url in pages:
         html = client.get(url).text
         visible = re.sub(r"<option[^>]*>[^<]*</option>", "", html)  # language and industry names are data

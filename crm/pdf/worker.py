@@ -14,6 +14,14 @@ ADDRESS_SPACE_LIMIT = 3 * 1024**3  # bytes of virtual memory a render process ma
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: getrusage's ru_maxrss would include the parent's peak, which
+    survives fork and exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

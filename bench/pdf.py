@@ -1,0 +1,221 @@
+"""PDF benchmark (run by `make bench`, or `python -m bench.pdf`): the Fosun demo visit's briefing pack and a
+60-project groundbreaking roster, on a fresh SQLite database with the demo loaded.
+
+Measures: the Fosun pack warm in-process (data, HTML and PDF; best and median of 5 after a warm-up), the same from a
+cold process (a new interpreter: imports, fonts, data, render, write), its size and pages, the 60-project roster,
+and the peak resident memory of the cold process. Goals (issue 7): warm < 600 ms, cold < 2 s, PDF < 300 KB,
+roster < 2 s, peak memory < 250 MB. Writes var/bench/pdf.json; see docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "var" / "bench" / "pdf.json"
+TIMEZONE = "Asia/Shanghai"
+ROSTER_PROJECTS = 60
+
+COLD_SCRIPT = """
+import sys, time
+started = time.perf_counter()
+from bench.pdf import fosun_pack_pdf
+pdf, pages = fosun_pack_pdf(sys.argv[1])
+open(sys.argv[2], "wb").write(pdf)
+from crm.pdf.worker import _peak_rss_mb
+print(f"{_peak_rss_mb():.1f}")
+"""
+
+
+def build(url: str) -> None:
+    from sqlalchemy import insert, update
+
+    from crm import demo, migrate
+    from crm.auth.models import User
+    from crm.db import Database
+    from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
+    from crm.organizations.models import Organization
+    from crm.projects import service as project_service
+    from crm.projects.models import Project
+
+    migrate.upgrade(url)
+    database = Database(url)
+    with database.write_session() as session:
+        demo.load(session, anchor=datetime.now(ZoneInfo(TIMEZONE)).date(), timezone=TIMEZONE)
+        manager = session.query(User).filter_by(username="manager").one()
+        event = session.query(GroundbreakingEvent).first()
+        investor = session.query(Organization).filter_by(name="江苏天合储能").one()
+        ids = []
+        for i in range(ROSTER_PROJECTS):
+            project = project_service.create(session, actor=manager, project_input=project_service.ProjectInput(
+                data={"name": f"集中开工项目{i:02d}（虚构）", "stage": "negotiating", "owner_id": manager.id,
+                      "total_investment_wan_cny": str(3000 + 97 * i)}, organization_ids=[investor.id], officer_ids=[]))
+            ids.append(project.id)
+        session.execute(update(Project).where(Project.id.in_(ids)).values(stage="permits", pipeline_stage="permits"))
+        session.execute(insert(SlatedProject), [{"event_id": event.id, "project_id": pid, "position": 100 + n}
+                                                for n, pid in enumerate(ids)])
+        session.commit()
+    database.dispose()
+
+
+def _today() -> date:
+    return datetime.now(ZoneInfo(TIMEZONE)).date()
+
+
+def fosun_pack_html(session) -> tuple[str, frozenset[str]]:
+    from sqlalchemy import select
+
+    from crm.auth.models import User
+    from crm.briefings import documents, service
+    from crm.organizations.models import Organization
+    from crm.visits import service as visit_service
+    from crm.visits.models import VisitOrganization
+
+    fosun = session.scalar(select(Organization).where(Organization.name == "复星集团"))
+    visit_id = session.scalar(select(VisitOrganization.visit_id).where(VisitOrganization.organization_id == fosun.id))
+    viewer = session.scalar(select(User).where(User.username == "manager"))
+    pack = service.pack(session, visit=visit_service.get(session, visit_id), viewer=viewer, variant="internal",
+                        timezone=TIMEZONE, today=_today())
+    html = documents.pack_html(pack, locale="zh_CN", timezone=TIMEZONE, zone_name="菏泽经济开发区")
+    return html, service.attachment_hashes(pack)
+
+
+def fosun_pack_pdf(url: str) -> tuple[bytes, int]:
+    from crm.db import Database
+    from crm.pdf.fetcher import Resources, render_pdf
+    from crm.web import STATIC_DIR
+
+    database = Database(url)
+    with database.read_sessions() as session:
+        html, hashes = fosun_pack_html(session)
+    database.dispose()
+    result = render_pdf(html, Resources(static_dir=STATIC_DIR, attachments=hashes))
+    return result.pdf, result.pages
+
+
+def roster_html(session) -> str:
+    from sqlalchemy import select
+
+    from crm.auth.models import User
+    from crm.db import utcnow
+    from crm.groundbreaking.models import GroundbreakingEvent
+    from crm.pdf import documents
+    from crm.projects.schemas import STAGE_LABELS
+    from crm.reports import service
+
+    viewer = session.scalar(select(User).where(User.username == "manager"))
+    event = session.scalar(select(GroundbreakingEvent))
+    board = service.roster(session, event=event, viewer=viewer, today=_today(), threshold=10000,
+                           stale_since=utcnow() - timedelta(days=30))
+    return documents.render_html("pdf/report_roster.html", {"board": board, "event": event, "stage_labels": STAGE_LABELS,
+                                                            "pdf_url": "", "back_url": ""},
+                                 locale="zh_CN", timezone=TIMEZONE, zone_name="菏泽经济开发区", title="集中开工准备情况表",
+                                 generated_at=utcnow())
+
+
+def main() -> int:
+    from crm.db import Database
+    from crm.pdf.fetcher import Resources, render_pdf
+    from crm.web import STATIC_DIR
+
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/bench-pdf.sqlite3"
+        print("PDF benchmark: building the demo database with a 60-project groundbreaking slate …", flush=True)
+        build(url)
+        database = Database(url)
+
+        def fosun_once() -> tuple[float, float, bytes, int]:
+            started, cpu = time.perf_counter(), time.process_time()
+            with database.read_sessions() as session:
+                html, hashes = fosun_pack_html(session)
+            result = render_pdf(html, Resources(static_dir=STATIC_DIR, attachments=hashes))
+            return time.perf_counter() - started, time.process_time() - cpu, result.pdf, result.pages
+
+        fosun_once()  # warm-up: fonts, templates
+        runs = [fosun_once() for _ in range(5)]
+        warm = [seconds for seconds, _, _, _ in runs]
+        warm_cpu = [cpu for _, cpu, _, _ in runs]
+        _, _, pdf, pages = runs[-1]
+
+        # the render process the web app uses (crm.pdf.renderer): its peak memory after rendering the pack
+        from crm.pdf.renderer import Renderer
+
+        with database.read_sessions() as session:
+            html, hashes = fosun_pack_html(session)
+        pool = Renderer(workers=1, timeout=60)
+        try:
+            for _ in range(3):
+                in_worker = pool.render(html, static_dir=STATIC_DIR, attachments=hashes)
+        finally:
+            pool.close()
+
+        with database.read_sessions() as session:
+            html = roster_html(session)
+        render_pdf(html, Resources(static_dir=STATIC_DIR))
+        roster_runs = []
+        for _ in range(3):
+            started = time.perf_counter()
+            with database.read_sessions() as session:
+                html = roster_html(session)
+            roster = render_pdf(html, Resources(static_dir=STATIC_DIR))
+            roster_runs.append(time.perf_counter() - started)
+        database.dispose()
+
+        cold_runs, cold_cpu, cold_rss = [], [], []
+        for _ in range(3):
+            started = time.perf_counter()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            done = subprocess.run([sys.executable, "-c", COLD_SCRIPT, url, f"{tmp}/cold.pdf"], check=True, cwd=ROOT,
+                                  capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            cold_rss.append(float(done.stdout.split()[-1]))
+            cold_runs.append(time.perf_counter() - started)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cold_cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        peak_mb = max(cold_rss)
+    load = os.getloadavg()[0]
+
+    figures = {
+        "fosun_warm_ms_best": 1000 * min(warm), "fosun_warm_ms_median": 1000 * statistics.median(warm),
+        "fosun_cold_s_best": min(cold_runs), "fosun_cold_s_median": statistics.median(cold_runs),
+        "fosun_pdf_kb": len(pdf) / 1024, "fosun_pages": pages,
+        "roster_s_best": min(roster_runs), "roster_pages": roster.pages, "roster_kb": len(roster.pdf) / 1024,
+        "peak_rss_mb_cold_process": peak_mb, "peak_rss_mb_render_process": in_worker.max_rss_mb,
+        "fosun_warm_cpu_ms_median": 1000 * statistics.median(warm_cpu), "fosun_cold_cpu_s_median": statistics.median(cold_cpu),
+        "load_average_1min": load,
+    }
+    OUT.write_text(json.dumps(figures, indent=2) + "\n")
+    goals = [
+        ("Fosun pack, warm in-process (data + HTML + PDF)", f"{figures['fosun_warm_ms_best']:.0f} ms best, "
+         f"{figures['fosun_warm_ms_median']:.0f} ms median", figures["fosun_warm_ms_median"] < 600, "< 600 ms"),
+        ("Fosun pack, cold process", f"{figures['fosun_cold_s_best']:.2f} s best, {figures['fosun_cold_s_median']:.2f} s "
+         "median", figures["fosun_cold_s_median"] < 2, "< 2 s"),
+        ("Fosun pack, size", f"{figures['fosun_pdf_kb']:.0f} KB, {pages} pages", figures["fosun_pdf_kb"] < 300, "< 300 KB"),
+        (f"{ROSTER_PROJECTS + 4}-project roster", f"{figures['roster_s_best']:.2f} s, {roster.pages} pages, "
+         f"{figures['roster_kb']:.0f} KB", figures["roster_s_best"] < 2, "< 2 s"),
+        ("peak memory of a render process (crm.pdf.renderer)", f"{in_worker.max_rss_mb:.0f} MB",
+         in_worker.max_rss_mb < 250, "< 250 MB"),
+        ("peak memory of the cold process (CRM, database, render)", f"{peak_mb:.0f} MB", peak_mb < 250, "< 250 MB"),
+        ("CPU time: warm pack / cold process", f"{figures['fosun_warm_cpu_ms_median']:.0f} ms / "
+         f"{figures['fosun_cold_cpu_s_median']:.2f} s", None, f"(load {load:.1f})"),
+    ]
+    print()
+    for name, measured, met, goal in goals:
+        verdict = "" if met is None else ("yes" if met else "NO")
+        print(f"  {name:<56} {measured:<34} goal {goal:<9} {verdict}")
+    print(f"  (written to {OUT.relative_to(ROOT)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
