@@ -153,12 +153,17 @@ def main() -> int:
 
         with database.read_sessions() as session:
             html, hashes = fosun_pack_html(session)
-        pool = Renderer(workers=1, timeout=60)
-        try:
-            for _ in range(3):
+        spawn_cold = []
+        for _ in range(2):  # a new render process: start, import WeasyPrint, load the font, render the pack
+            pool = Renderer(workers=1, timeout=60)
+            try:
+                started = time.perf_counter()
                 in_worker = pool.render(html, static_dir=STATIC_DIR, attachments=hashes)
-        finally:
-            pool.close()
+                spawn_cold.append(time.perf_counter() - started)
+                for _ in range(2):
+                    in_worker = pool.render(html, static_dir=STATIC_DIR, attachments=hashes)
+            finally:
+                pool.close()
 
         with database.read_sessions() as session:
             html = roster_html(session)
@@ -192,14 +197,16 @@ def main() -> int:
         "roster_s_best": min(roster_runs), "roster_pages": roster.pages, "roster_kb": len(roster.pdf) / 1024,
         "peak_rss_mb_cold_process": peak_mb, "peak_rss_mb_render_process": in_worker.max_rss_mb,
         "fosun_warm_cpu_ms_median": 1000 * statistics.median(warm_cpu), "fosun_cold_cpu_s_median": statistics.median(cold_cpu),
-        "load_average_1min": load,
+        "load_average_1min": load, "fosun_new_render_process_s_best": min(spawn_cold),
     }
     OUT.write_text(json.dumps(figures, indent=2) + "\n")
     goals = [
         ("Fosun pack, warm in-process (data + HTML + PDF)", f"{figures['fosun_warm_ms_best']:.0f} ms best, "
          f"{figures['fosun_warm_ms_median']:.0f} ms median", figures["fosun_warm_ms_median"] < 600, "< 600 ms"),
-        ("Fosun pack, cold process", f"{figures['fosun_cold_s_best']:.2f} s best, {figures['fosun_cold_s_median']:.2f} s "
+        ("Fosun pack, cold process (imports the CRM, reads the DB)", f"{figures['fosun_cold_s_best']:.2f} s best, {figures['fosun_cold_s_median']:.2f} s "
          "median", figures["fosun_cold_s_median"] < 2, "< 2 s"),
+        ("Fosun pack, new render process (spawn + first render)", f"{min(spawn_cold):.2f} s best",
+         min(spawn_cold) < 2, "< 2 s"),
         ("Fosun pack, size", f"{figures['fosun_pdf_kb']:.0f} KB, {pages} pages", figures["fosun_pdf_kb"] < 300, "< 300 KB"),
         (f"{ROSTER_PROJECTS + 4}-project roster", f"{figures['roster_s_best']:.2f} s, {roster.pages} pages, "
          f"{figures['roster_kb']:.0f} KB", figures["roster_s_best"] < 2, "< 2 s"),
