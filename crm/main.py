@@ -22,7 +22,6 @@ from crm.auth import routes as auth_routes
 from crm.auth.deps import CsrfFailed, Forbidden, NotAuthenticated, current_user, verify_csrf
 from crm.auth.middleware import SessionMiddleware
 from crm.briefings import routes as briefing_routes
-from crm.reports import routes as report_routes
 from crm.config import Settings, get_settings
 from crm.contacts import routes as contact_routes
 from crm.dashboard import routes as dashboard_routes
@@ -40,6 +39,7 @@ from crm.organizations import routes as organization_routes
 from crm.parcels import routes as parcel_routes
 from crm.projects import admin_routes as approval_admin_routes
 from crm.projects import routes as project_routes
+from crm.reports import routes as report_routes
 from crm.search import routes as search_routes
 from crm.tasks import routes as task_routes
 from crm.visits import calendar_routes as visit_calendar_routes
