@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-
-from pypinyin import lazy_pinyin
+from functools import cache
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _NOT_WORD = re.compile(r"[\s\W_]+", re.UNICODE)
@@ -24,10 +23,19 @@ def normalize_name(name: str) -> str:
     return _NOT_WORD.sub("", normalize(name))[:120]
 
 
+@cache
+def _pinyin():
+    """pypinyin, imported when first needed: loading its dictionaries takes a quarter of a second, which every
+    command and worker that never computes a search text (a PDF render, the scheduler) would otherwise pay."""
+    from pypinyin import lazy_pinyin
+
+    return lazy_pinyin
+
+
 def pinyin_forms(text: str) -> list[str]:
     if not _CJK.search(text):
         return []
-    syllables = [s for s in lazy_pinyin(text, errors="ignore") if s.strip()]
+    syllables = [s for s in _pinyin()(text, errors="ignore") if s.strip()]
     if not syllables:
         return []
     full = "".join(syllables).lower()
@@ -37,7 +45,7 @@ def pinyin_forms(text: str) -> list[str]:
 
 def sort_key(name: str) -> str:
     """Chinese names sort by their pinyin, as a Chinese reader expects."""
-    return (" ".join(lazy_pinyin(normalize(name), errors="default")))[:240]
+    return (" ".join(_pinyin()(normalize(name), errors="default")))[:240]
 
 
 def build(*names: str, extra: tuple[str, ...] = ()) -> str:
