@@ -18,6 +18,7 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import sys
 import time
 from datetime import UTC, date, datetime
@@ -108,6 +109,8 @@ def _database() -> tuple:
     BENCH_DIR.mkdir(parents=True)
     if os.environ.get("BENCH_REUSE") == "1" and source.exists() and source_facts.exists():
         print(f"copying {source.relative_to(ROOT)} (BENCH_REUSE=1)", flush=True)
+        with sqlite3.connect(source) as conn:  # what is still in its write-ahead log goes into the file first
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         shutil.copyfile(source, path)
         facts = project_bench.Facts(**json.loads(source_facts.read_text()))
     else:
