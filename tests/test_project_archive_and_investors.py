@@ -5,6 +5,7 @@ reordered through server round trips that work without JavaScript (what was type
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, update
@@ -275,3 +276,71 @@ def test_the_htmx_search_fragment_lists_matches_with_the_add_button(officer_clie
                                   headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert "复星集团" in response.text and 'value="add"' in response.text
+
+
+# Totals kept by the database (project_stage_total, kept by triggers) agree with the projects
+
+def _live_totals(session, *, confidential=None):
+    from sqlalchemy import func
+
+    stmt = (select(Project.stage, func.count(Project.id), func.coalesce(func.sum(Project.total_investment_wan_cny), 0),
+                   func.coalesce(func.sum(Project.foreign_capital_wan_usd), 0))
+            .where(Project.archived_at.is_(None)).group_by(Project.stage))
+    if confidential is not None:
+        stmt = stmt.where(Project.is_confidential.is_(confidential))
+    session.commit()
+    return {stage: (count, Decimal(str(inv)).quantize(Decimal("0.01")), Decimal(str(fx)).quantize(Decimal("0.01")))
+            for stage, count, inv, fx in session.execute(stmt)}
+
+
+def _kept(session, viewer):
+    from crm.projects import pipeline
+
+    session.commit()
+    totals = pipeline.totals(session, flt=pipeline.ProjectFilter(), viewer=viewer, now=datetime.now(UTC), stale_days=30)
+    return {t.stage: (t.count, t.investment.quantize(Decimal("0.01")), t.foreign.quantize(Decimal("0.01")))
+            for t in totals.by_stage if t.count}
+
+
+def test_the_kept_totals_follow_every_kind_of_change(manager_client, session, users, fosun):
+    from sqlalchemy import delete
+
+    a = make_project(session, actor=users["officer"], organizations=[fosun], total_investment_wan_cny="1000.10")
+    b = make_project(session, actor=users["officer"], organizations=[fosun], total_investment_wan_cny="2500.25",
+                     is_foreign_invested="1", foreign_capital_wan_usd="300.33")
+    c = make_project(session, actor=users["officer2"], organizations=[fosun], total_investment_wan_cny="99",
+                     is_confidential="1")
+    assert _kept(session, users["manager"]) == _live_totals(session)
+    # A move (through the service), a raw update of amounts and stage, an archive, a confidential flag, a delete.
+    assert post(manager_client, f"/projects/{a.id}/move", {"stage": "contact",
+                                                           "version": str(reload(session, Project, a.id).version)}
+                ).status_code == 303
+    session.execute(update(Project).where(Project.id == b.id).values(total_investment_wan_cny=Decimal("7000.07"),
+                                                                       stage="negotiating"))
+    session.commit()
+    assert _kept(session, users["manager"]) == _live_totals(session)
+    _archive(manager_client, session, b)
+    session.execute(update(Project).where(Project.id == a.id).values(is_confidential=True))
+    session.commit()
+    assert _kept(session, users["manager"]) == _live_totals(session)
+    # An officer: the projects that are not confidential, and the confidential ones that are theirs (a).
+    officer = _live_totals(session, confidential=False)
+    for stage, (count, inv, fx) in _live_totals(session, confidential=True).items():
+        if stage == "contact":  # a, the officer's own
+            n, i, f = officer.get(stage, (0, Decimal("0.00"), Decimal("0.00")))
+            officer[stage] = (n + count, i + inv, f + fx)
+    assert _kept(session, users["officer"]) == officer
+    assert "lead" not in _kept(session, users["officer2"]) or _kept(session, users["officer2"])["lead"][0] == 1
+    session.execute(delete(Project).where(Project.id == c.id))
+    session.commit()
+    assert _kept(session, users["manager"]) == _live_totals(session)
+
+
+def test_a_board_card_shows_a_change_at_once(officer_client, session, users, fosun):
+    project = make_project(session, actor=users["officer"], organizations=[fosun], name="复星医药产业园")
+    assert "复星医药产业园" in officer_client.get("/projects/board").text
+    session.execute(update(Project).where(Project.id == project.id).values(name="复星医药产业园二期",
+                                                                             total_investment_wan_cny=Decimal("12000")))
+    session.commit()
+    board = officer_client.get("/projects/board").text
+    assert "复星医药产业园二期" in board and "1.20 亿元" in board

@@ -35,6 +35,7 @@ from crm.projects.models import (
     Project,
     ProjectOfficer,
     ProjectOrganization,
+    ProjectStageTotal,
     ProjectVisit,
 )
 from crm.projects.schemas import STAGE_LABELS
@@ -333,8 +334,41 @@ class Totals:
         return next((t for t in self.by_stage if t.stage == stage), StageTotal(stage))
 
 
+def _kept_totals(session: Session, viewer: User) -> Totals:
+    """The unfiltered totals without reading the projects: ProjectStageTotal (kept by triggers) holds them per stage
+    and confidentiality; a manager counts both kinds, anyone else the projects that are not confidential, plus the
+    confidential ones they own or are assigned to, summed live (a few, found through the officer indexes)."""
+    found = {stage.value: StageTotal(stage.value) for stage in ALL_STAGES}
+
+    def add(stage: str, count: int, investment: Decimal, foreign: Decimal) -> None:
+        total = found.setdefault(stage, StageTotal(stage))
+        total.count += count
+        total.investment += investment
+        total.foreign += foreign
+
+    kept = select(ProjectStageTotal.stage, ProjectStageTotal.projects, ProjectStageTotal.investment_wan_cny_x100,
+                  ProjectStageTotal.foreign_wan_usd_x100)
+    if not viewer.is_manager:
+        kept = kept.where(ProjectStageTotal.is_confidential.is_(False))
+    for stage, count, investment, foreign in session.execute(kept):
+        add(stage, count, Decimal(investment or 0) / 100, Decimal(foreign or 0) / 100)
+    if not viewer.is_manager:
+        theirs = select(Project.id).where(Project.owner_id == viewer.id).union(
+            select(ProjectOfficer.project_id).where(ProjectOfficer.user_id == viewer.id))
+        for stage, count, investment, foreign in session.execute(
+                select(Project.stage, func.count(Project.id), func.coalesce(func.sum(Project.total_investment_wan_cny), 0),
+                       func.coalesce(func.sum(Project.foreign_capital_wan_usd), 0))
+                .where(Project.id.in_(theirs), Project.is_confidential.is_(True), Project.archived_at.is_(None))
+                .group_by(Project.stage)):
+            add(stage, count, Decimal(investment), Decimal(foreign))
+    return Totals(by_stage=[found[stage.value] for stage in ALL_STAGES])
+
+
 def totals(session: Session, *, flt: ProjectFilter, viewer: User, now: datetime, stale_days: int) -> Totals:
-    """Count, total investment and foreign capital per stage, for the filter: one GROUP BY in the database."""
+    """Count, total investment and foreign capital per stage, for the filter: computed by the database — kept per
+    stage for the unfiltered pipeline (_kept_totals), one GROUP BY over the filtered projects otherwise."""
+    if not flt.active:
+        return _kept_totals(session, viewer)
     flt = _planned(session, flt)
     stmt = _filtered(select(Project.stage, func.count(Project.id),
                             func.coalesce(func.sum(Project.total_investment_wan_cny), 0),

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+from collections import OrderedDict
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 from starlette.datastructures import UploadFile
 
 from crm.attachments import service as attachment_service
@@ -20,7 +24,7 @@ from crm.auth.deps import CurrentUser, Forbidden
 from crm.db import RecordId, SessionDep, utcnow
 from crm.errors import BadRequest, NotFound
 from crm.forms import FormResult, parse, parse_version
-from crm.i18n import N_, Msg, gettext
+from crm.i18n import N_, Msg, bound_gettext, gettext
 from crm.listing import BadListQuery, parse_page
 from crm.organizations import service as organization_service
 from crm.organizations.service import PermissionDenied
@@ -49,7 +53,17 @@ from crm.versioning import StaleEdit
 from crm.visits import service as visit_service
 from crm.visits.deps import VisitDep
 from crm.visits.schemas import multi_ids
-from crm.web import FormDep, accepts_upload, is_htmx, local_today, redirect, render, safe_next, upload_limit_bytes
+from crm.web import (
+    FormDep,
+    accepts_upload,
+    is_htmx,
+    local_today,
+    redirect,
+    render,
+    safe_next,
+    templates,
+    upload_limit_bytes,
+)
 
 router = APIRouter(prefix="/projects")
 
@@ -77,7 +91,7 @@ def _labels() -> dict[str, Any]:
 
 
 def _filter_choices(session) -> dict[str, Any]:
-    return {"officers": auth_service.active_users(session), "industries": organization_service.industry_chains(session)}
+    return {"officers": service.officer_choices(session), "industries": organization_service.industry_chains(session)}
 
 
 def funnel(request: Request, totals: pipeline.Totals) -> Any:
@@ -139,13 +153,74 @@ def export_xlsx(request: Request, session: SessionDep, user: CurrentUser) -> Res
 
 # The kanban board
 
+CARD_TEXTS = {"days": N_("%(n)s days in stage"), "move": N_("Move to…"), "confidential": N_("Confidential"),
+              "stale": N_("Stale"), "overdue": N_("Permit overdue"), "gate": N_("Gate missing"),
+              "override": N_("Gate overridden")}
+
+
+def card_texts(request: Request, next_url: str) -> dict[str, Any]:
+    """What every card repeats, translated and URL-encoded once per page instead of once per card."""
+    locale = request.state.locale
+    return {"card_texts": {key: gettext(locale, msgid) for key, msgid in CARD_TEXTS.items()},
+            "move_query": "next=" + quote(next_url, safe="/")}  # as Jinja's urlencode filter writes it
+
+
+class CardHtml:
+    """Each board card's HTML, kept under everything the card shows (its key holds every value the macro
+    reads: language, return URL, the project's id, version, name, stage, amount, lead investor, owner, days in
+    stage and each badge), so a kept card can never differ from a fresh one and nothing needs invalidating: a
+    change makes a new key, and the least recently used keys are dropped. A board of 300 cards renders the
+    cards that changed, not 300 macros (10 ms of a 50-ms page)."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._kept: OrderedDict[tuple, Markup] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = size
+
+    @staticmethod
+    def key(locale: str, move_query: str, card: pipeline.Card) -> tuple:
+        p = card.project
+        return (locale, move_query, p.id, p.version, p.name, p.stage, p.total_investment_wan_cny, p.lead_investor,
+                p.owner_name, p.is_confidential, bool(p.gate_override_reason), card.days_in_stage, card.stale,
+                bool(card.overdue_permits), card.gate_missing)
+
+    def render(self, request: Request, board: pipeline.Board, texts: dict[str, Any]) -> dict[int, Markup]:
+        locale = request.state.locale
+        module = None
+        found: dict[int, Markup] = {}
+        for cards in board.columns.values():
+            for card in cards:
+                key = self.key(locale, texts["move_query"], card)
+                with self._lock:
+                    html = self._kept.get(key)
+                    if html is not None:
+                        self._kept.move_to_end(key)
+                if html is None:
+                    if module is None:
+                        # the words the macro needs (not base_context: that would take the page's flashes)
+                        module = templates.get_template("projects/_card.html").make_module(
+                            {"_": bound_gettext(locale)[0], "locale": locale})
+                    html = module.card_item(card, texts["move_query"], texts["card_texts"])
+                    with self._lock:
+                        self._kept[key] = html
+                        if len(self._kept) > self.size:
+                            self._kept.popitem(last=False)
+                found[card.project.id] = html
+        return found
+
+
+card_html = CardHtml()
+
+
 @router.get("/board")
 def board(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     flt = filters.from_query(request.query_params)
     result = pipeline.board(session, flt=flt, viewer=user, **_view(request))
     params = {k: v for k, v in request.query_params.items() if k not in ("page", "stage")}
+    next_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    texts = card_texts(request, next_url)
     context = {"board": result, "flt": flt, "params": params, **_labels(), "organization": None,
-               "next_url": request.url.path + (f"?{request.url.query}" if request.url.query else "")}
+               "next_url": next_url, "card_html": card_html.render(request, result, texts)}
     if not is_htmx(request):
         context.update(_filter_choices(session))
     return render(request, "projects/board.html", context, block="board")
@@ -449,7 +524,8 @@ def move(request: Request, session: SessionDep, user: CurrentUser, project: Proj
             if is_htmx(request):
                 card = pipeline.card(session, project_id=project.id, viewer=user, **_view(request))
                 return render(request, "projects/_card.html", {"card": card, **_labels(), "next_url": form.values["next"],
-                                                               "message": moved_to},
+                                                               "message": moved_to,
+                                                               **card_texts(request, form.values["next"])},
                               headers={"HX-Trigger": "projects-changed"})
             return redirect(request, form.values["next"], flash=moved_to)
         except PermissionDenied:

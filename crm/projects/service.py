@@ -210,6 +210,13 @@ def save_template_item(session: Session, *, item: ApprovalTemplate | None, data:
     return item
 
 
+def officer_choices(session: Session) -> list[Any]:
+    """The lists' officer filter: active users as (id, display_name) rows, in auth_service.active_users' order
+    (hundreds of full User objects cost more than the board's SQL)."""
+    return list(session.execute(select(User.id, User.display_name).where(User.is_active.is_(True))
+                                .order_by(User.role, User.username)))
+
+
 def parcels(session: Session) -> list[LandParcel]:
     return list(session.scalars(select(LandParcel).order_by(LandParcel.code).limit(500)))
 
