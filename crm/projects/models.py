@@ -160,7 +160,11 @@ class ProjectOrganization(Base):
     """An investor in the project, in the order given (the first leads)."""
 
     __tablename__ = "project_organization"
-    __table_args__ = (Index("ix_project_organization_org", "organization_id", "project_id"),)
+    __table_args__ = (
+        Index("ix_project_organization_org", "organization_id", "project_id"),
+        # a card's lead investor (the first by position) without sorting each project's investors
+        Index("ix_project_organization_position", "project_id", "position", "organization_id"),
+    )
 
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), primary_key=True)

@@ -1,5 +1,5 @@
 """projects: archived instead of deleted (archived_at); totals per stage kept by triggers (project_stage_total);
-the filtered totals' covering index with archived_at
+the filtered totals' covering index with archived_at; investors by position (a card's lead investor)
 
 Revision ID: c7d2e91a4f30
 Revises: b40f5bb2913a
@@ -66,6 +66,9 @@ def upgrade() -> None:
         batch_op.drop_index("ix_project_totals")
         batch_op.create_index("ix_project_totals", ["archived_at", "stage", "is_confidential", "owner_id",
                                                     "total_investment_wan_cny", "foreign_capital_wan_usd"], unique=False)
+    with op.batch_alter_table("project_organization", schema=None) as batch_op:
+        batch_op.create_index("ix_project_organization_position", ["project_id", "position", "organization_id"],
+                              unique=False)
     op.create_table(
         "project_stage_total",
         sa.Column("stage", sa.String(length=20), nullable=False),
@@ -94,6 +97,8 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER project_stage_total_update ON project")
         op.execute("DROP FUNCTION project_stage_total_apply()")
     op.drop_table("project_stage_total")
+    with op.batch_alter_table("project_organization", schema=None) as batch_op:
+        batch_op.drop_index("ix_project_organization_position")
     with op.batch_alter_table("project", schema=None) as batch_op:
         batch_op.drop_index("ix_project_totals")
         batch_op.create_index("ix_project_totals", ["stage", "is_confidential", "owner_id", "total_investment_wan_cny",
