@@ -344,3 +344,60 @@ def test_a_board_card_shows_a_change_at_once(officer_client, session, users, fos
     session.commit()
     board = officer_client.get("/projects/board").text
     assert "复星医药产业园二期" in board and "1.20 亿元" in board
+
+
+# Each organization's latest visit kept by the database (organization_last_visit, for the stale flag)
+
+def _latest_kept(session, org_id):
+    from crm.projects.models import OrganizationLastVisit
+
+    session.commit()
+    value = session.scalar(select(OrganizationLastVisit.starts_at).where(OrganizationLastVisit.organization_id == org_id))
+    session.commit()
+    return value
+
+
+def test_the_latest_visit_follows_new_cancelled_moved_unlinked_and_deleted_visits(session, users, fosun):
+    from sqlalchemy import delete
+
+    from crm.visits.models import Visit, VisitOrganization
+
+    other = make_org(session, actor=users["officer"], name="现代医药港")
+    early = datetime(2026, 10, 1, 1, 30, tzinfo=UTC)
+    late = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
+    first = make_visit(session, title="十月来访", officer=users["officer"], organizations=[fosun], starts_at=early)
+    assert _latest_kept(session, fosun.id) == early
+    second = make_visit(session, title="十一月来访", officer=users["officer"], organizations=[fosun, other], starts_at=late)
+    assert _latest_kept(session, fosun.id) == late and _latest_kept(session, other.id) == late
+    session.execute(update(Visit).where(Visit.id == second.id).values(status="cancelled"))
+    session.commit()
+    assert _latest_kept(session, fosun.id) == early and _latest_kept(session, other.id) is None
+    session.execute(update(Visit).where(Visit.id == second.id).values(status="planned",
+                                                                         starts_at=late + timedelta(days=3)))
+    session.commit()
+    assert _latest_kept(session, fosun.id) == late + timedelta(days=3)
+    session.execute(delete(VisitOrganization).where(VisitOrganization.visit_id == second.id,
+                                                    VisitOrganization.organization_id == fosun.id))
+    session.commit()
+    assert _latest_kept(session, fosun.id) == early and _latest_kept(session, other.id) == late + timedelta(days=3)
+    session.execute(delete(VisitOrganization).where(VisitOrganization.visit_id == first.id))
+    session.execute(delete(Visit).where(Visit.id == first.id))
+    session.commit()
+    assert _latest_kept(session, fosun.id) is None
+
+
+def test_an_investors_visit_keeps_a_project_from_being_stale(officer_client, session, users, fosun):
+    project = make_project(session, actor=users["officer"], organizations=[fosun], name="复星医药产业园")
+    old = datetime.now(UTC) - timedelta(days=60)
+    session.execute(update(Project).where(Project.id == project.id).values(stage_entered_at=old, updated_at=old))
+    session.commit()
+    link = f'href="/projects/{project.id}"'
+    assert link in officer_client.get("/projects", params={"stale": "1"}).text
+    visit = make_visit(session, title="复星来访", officer=users["officer"], organizations=[fosun],
+                       starts_at=datetime.now(UTC) - timedelta(days=3))
+    assert link not in officer_client.get("/projects", params={"stale": "1"}).text
+    from crm.visits.models import Visit
+
+    session.execute(update(Visit).where(Visit.id == visit.id).values(status="cancelled"))
+    session.commit()
+    assert link in officer_client.get("/projects", params={"stale": "1"}).text

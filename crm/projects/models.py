@@ -156,6 +156,19 @@ class ProjectStageTotal(Base):
     foreign_wan_usd_x100: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class OrganizationLastVisit(Base):
+    """The start of each organization's latest visit that is not cancelled (planned ones count), kept by database
+    triggers on `visit` and `visit_organization` (migration 20261130_project_speed) whoever writes them: the stale
+    flag's "a visit with one of its investors since the cutoff" is one probe per investor instead of a look at every
+    visit it was in. Recomputed from the visits on each change (a cancelled or moved visit can make it earlier), so
+    it never drifts. No foreign key: the row may outlive its organization harmlessly (its visits are gone too)."""
+
+    __tablename__ = "organization_last_visit"
+
+    organization_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class ProjectOrganization(Base):
     """An investor in the project, in the order given (the first leads)."""
 

@@ -32,6 +32,7 @@ from crm.projects.models import (
     ApprovalItem,
     ApprovalStatus,
     Decision,
+    OrganizationLastVisit,
     Project,
     ProjectOfficer,
     ProjectOrganization,
@@ -42,7 +43,7 @@ from crm.projects.schemas import STAGE_LABELS
 from crm.projects.service import SEARCH_KIND, may_see, visible_to
 from crm.search import service as search_service
 from crm.tasks.models import Task
-from crm.visits.models import Visit, VisitOrganization, VisitStatus
+from crm.visits.models import Visit, VisitStatus
 
 SORTS = ["-updated", "name", "-investment", "stage", "-days"]
 BOARD_COLUMN_LIMIT = 100  # cards per column; the column's count says how many there are in all
@@ -81,10 +82,11 @@ def is_stale(cutoff: datetime) -> ColumnElement[bool]:
     task_lately = exists().where(Task.project_id == Project.id, Task.updated_at >= cutoff)
     visit_lately = exists().where(ProjectVisit.project_id == Project.id, Visit.id == ProjectVisit.visit_id,
                                   Visit.starts_at >= cutoff, Visit.status != VisitStatus.CANCELLED)
+    # "a visit (not cancelled) with one of its investors since the cutoff" ⟺ an investor's latest such visit is
+    # since the cutoff: one probe per investor (OrganizationLastVisit, kept by triggers), not a visit per link
     investor_visit = exists().where(ProjectOrganization.project_id == Project.id,
-                                    VisitOrganization.organization_id == ProjectOrganization.organization_id,
-                                    Visit.id == VisitOrganization.visit_id, Visit.starts_at >= cutoff,
-                                    Visit.status != VisitStatus.CANCELLED)
+                                    OrganizationLastVisit.organization_id == ProjectOrganization.organization_id,
+                                    OrganizationLastVisit.starts_at >= cutoff)
     # stage IN (the moving ones), not NOT IN (the finished): an index range per stage on ix_project_stage_since,
     # instead of every finished project entered before the cutoff
     moving = [stage for stage in ALL_STAGES if stage not in FINISHED]
