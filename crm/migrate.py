@@ -21,7 +21,7 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "heads") -> None:
-    # "heads": work done in parallel may add sibling migrations until a merge revision joins them.
+    # "heads": work done in parallel adds sibling migrations until a merge revision joins them (docs/architecture.md).
     command.upgrade(alembic_config(database_url), revision)
 
 
