@@ -10,10 +10,14 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from crm.config import get_settings
-from crm.db import Database
+
+# Each command imports what it needs when it runs: `crm briefing` starts its render process first, and a process
+# spawned from this command re-imports this module, so it stays light.
 
 
-def _database() -> Database:
+def _database():
+    from crm.db import Database
+
     return Database(get_settings().resolved_database_url)
 
 
@@ -102,10 +106,20 @@ def cmd_demo_load(args: argparse.Namespace) -> int:
 
 
 def cmd_briefing(args: argparse.Namespace) -> int:
-    from crm.briefings import cli as briefing_cli
+    from crm.pdf.renderer import Renderer
 
-    return briefing_cli.run(get_settings(), visit_id=args.visit_id, variant=args.variant, output=args.output,
-                            username=args.as_user, locale=args.locale)
+    settings = get_settings()
+    # A render process like the web app's, started first: it imports WeasyPrint and loads the font on the second
+    # core while this one imports the CRM and reads the visit; its time limit is enforced by killing it.
+    renderer = Renderer(workers=1, timeout=settings.pdf_render_timeout_seconds)
+    renderer.prestart()
+    try:
+        from crm.briefings import cli as briefing_cli
+
+        return briefing_cli.run(settings, visit_id=args.visit_id, variant=args.variant, output=args.output,
+                                username=args.as_user, locale=args.locale, renderer=renderer)
+    finally:
+        renderer.close()
 
 
 def cmd_sessions_purge(args: argparse.Namespace) -> int:

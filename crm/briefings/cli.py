@@ -16,7 +16,9 @@ from crm.pdf import renderer as pdf_renderer
 from crm.visits import service as visit_service
 
 
-def run(settings: Settings, *, visit_id: int, variant: str, output: str, username: str | None, locale: str) -> int:
+def run(settings: Settings, *, visit_id: int, variant: str, output: str, username: str | None, locale: str,
+        renderer: pdf_renderer.Renderer | None = None) -> int:
+    """`renderer`: a render process to use (the shell's, started early); without one, this process renders."""
     database = Database(settings.resolved_database_url)
     try:
         with database.write_session() as session:
@@ -34,7 +36,8 @@ def run(settings: Settings, *, visit_id: int, variant: str, output: str, usernam
             row = service.start_file(session, visit=visit, variant=variant, locale=locale, actor=user)
             file_id = row.id
         generation.generate(database=database, settings=settings, file_id=file_id,
-                            renderer=pdf_renderer.InProcessRenderer(timeout=settings.pdf_render_timeout_seconds))
+                            renderer=renderer or pdf_renderer.InProcessRenderer(
+                                timeout=settings.pdf_render_timeout_seconds))
         with database.read_sessions() as session:
             row = session.get(service.BriefingFile, file_id)
             if row.status != "done":
@@ -44,6 +47,11 @@ def run(settings: Settings, *, visit_id: int, variant: str, output: str, usernam
         Path(output).write_bytes(data)
         print(f"{output}: {row.pages} pages, {len(data) / 1024:.0f} KB, sha256 {row.sha256} "
               f"(kept with visit {visit_id} as briefing file {file_id})")
+        if renderer is not None:
+            from crm.pdf.worker import _peak_rss_mb
+
+            print(f"peak memory: {_peak_rss_mb():.0f} MB in this process, {renderer.peak_rss_mb:.0f} MB in the render "
+                  "process")
         return 0
     finally:
         database.dispose()

@@ -17,6 +17,8 @@ from pathlib import Path
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from crm.pdf.result import RenderResult
+
 BASE_URL = "crm:/"
 MAX_RESOURCE_BYTES = 8 * 1024 * 1024  # a static file or thumbnail larger than this is refused
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -68,15 +70,6 @@ class RestrictedFetcher(URLFetcher):
             raise ValueError(f"not fetched (only static files and the record's own attachments): {url[:200]}")
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": content_type})
-
-
-@dataclass
-class RenderResult:
-    pdf: bytes
-    pages: int
-    refused: list[str]
-    warnings: list[str] = field(default_factory=list)
-    max_rss_mb: float = 0.0  # the render process's peak resident memory so far
 
 
 def render_pdf(html: str, resources: Resources) -> RenderResult:

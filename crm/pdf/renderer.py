@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from crm.pdf.fetcher import RenderResult
+from crm.pdf.result import RenderResult
 
 log = logging.getLogger("crm.pdf")
 weasyprint_log = logging.getLogger("weasyprint")
@@ -71,6 +71,7 @@ class Renderer:
         self._started = 0
         self._lock = threading.Lock()
         self._closed = False
+        self.peak_rss_mb = 0.0  # the largest peak memory a render process of this pool has reported
 
     def _spawn(self) -> _Process:
         from crm.pdf import worker
@@ -100,6 +101,14 @@ class Renderer:
             return self._spawn()
         return taken
 
+    def prestart(self) -> None:
+        """Starts every render process now, so they import WeasyPrint and load the font while the caller gathers
+        its data (`crm briefing` does: the two overlap on a second core)."""
+        with self._lock:
+            while self._started < self.workers and not self._closed:
+                self._started += 1
+                self._idle.put(self._spawn())
+
     def render(self, html: str, *, static_dir: Path, data_dir: Path | None = None,
                attachments: frozenset[str] = frozenset(), timeout: float | None = None) -> RenderResult:
         limit = self.timeout if timeout is None else timeout
@@ -122,6 +131,7 @@ class Renderer:
         kind, *rest = reply
         if kind == "ok":
             pdf, pages, refused, records, rss = rest
+            self.peak_rss_mb = max(self.peak_rss_mb, rss)
             self._relog(records)
             return RenderResult(pdf=pdf, pages=pages, refused=refused, warnings=[m for _, m in records], max_rss_mb=rss)
         message, records, _rss = rest
