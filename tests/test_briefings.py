@@ -213,6 +213,20 @@ def test_user_text_that_tries_to_fetch_fetches_nothing_and_shows_as_text(client,
     assert hits == []
 
 
+def test_an_investor_name_that_closes_the_style_element_stays_text(client, session, fosun):
+    """The investor's name is in the page header, a CSS string inside <style>: it must not end the element."""
+    login(client, "manager", PASSWORD)
+    visit_id = fosun["visit_id"]
+    evil = "复星</style><script>alert(1)</script><style>"
+    session.execute(update(Organization).where(Organization.name == "复星集团").values(name=evil))
+    session.commit()
+    preview = client.get(f"/visits/{visit_id}/briefing/preview?variant=internal").text
+    assert "<script>alert(1)" not in preview
+    assert preview.count("</style>") == preview.count("<style")  # every style element closes where it should
+    _, pdf = _generate(client, visit_id, "internal")
+    assert "复星</style><script>alert(1)</script><style>" in pdf_text(pdf)  # shown as written, as text
+
+
 def test_bad_input_renders_or_fails_clearly(client, session, settings, fosun, tmp_path):
     users = fosun["users"]
     officer = users["officer"]

@@ -101,4 +101,6 @@ def test_the_render_process_relays_weasyprints_warnings(caplog):
 def test_page_counter_css():
     assert documents.page_counter("第 %(page)s 页 共 %(pages)s 页") == '"第 " counter(page) " 页 共 " counter(pages) " 页"'
     assert documents.page_counter("Page %(page)s of %(pages)s") == '"Page " counter(page) " of " counter(pages)'
-    assert documents.css_string('a"b\\c\n') == '"a\\"b\\\\c"'
+    assert documents.css_string('a"b\\c\n') == '"a\\000022b\\00005cc"'
+    # user text in a page header cannot leave the CSS string nor the <style> element
+    assert documents.css_string("复星</style><script>") == '"复星\\00003c/style\\00003e\\00003cscript\\00003e"'

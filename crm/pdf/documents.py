@@ -17,10 +17,15 @@ FONT_FAMILY = '"Noto Sans CJK SC"'  # Debian's fonts-noto-cjk; charts (crm/chart
 _PLACEHOLDER = re.compile(r"%\((page|pages)\)s")
 
 
+_CSS_ESCAPED = {ord(ch): f"\\{ord(ch):06x}" for ch in '\\"\'<>&'}
+
+
 def css_string(text: str) -> str:
-    """`text` as a CSS string literal."""
+    """`text` as a CSS string literal, safe inside a <style> element: quotes and backslashes cannot end the string,
+    and `<`, `>` and `&` are CSS escapes, so user text (an organization's name in a title) cannot close the <style>
+    element and open HTML of its own in the preview or the PDF. Six-digit escapes need no terminating space."""
     cleaned = "".join(ch for ch in str(text) if ch >= " ")
-    return '"' + cleaned.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + cleaned.translate(_CSS_ESCAPED) + '"'
 
 
 def page_counter(template: str) -> str:
