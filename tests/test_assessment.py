@@ -3,7 +3,9 @@ confidential project included, as its viewer may see it), targets set by manager
 
 from __future__ import annotations
 
+import html
 import io
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -124,14 +126,14 @@ def test_officers_see_only_their_own_row_and_records(client, users, records):
     assert page.status_code == 200
     assert "张晓明" in page.text and "李四" not in page.text and "招商一科</td>" not in page.text
     assert client.get(f"/assessment/{YEAR}/officers/{users['officer2'].id}/projects_signed").status_code == 403
-    assert client.get(f"/assessment/{YEAR}/departments/招商一科/projects_signed").status_code == 403
+    assert client.get(f"/assessment/{YEAR}/departments/projects_signed?name=招商一科").status_code == 403
     assert client.get(f"/assessment/{YEAR}/officers/{users['officer'].id}/nonsense").status_code == 404
 
 
 def test_department_drill_down_for_managers_shows_confidential_projects(client, users, records):
     p = records["projects"]
     login(client, "manager")
-    page = client.get(f"/assessment/{YEAR}/departments/招商一科/projects_signed")
+    page = client.get(f"/assessment/{YEAR}/departments/projects_signed?name=招商一科")
     assert page.status_code == 200
     for key in ("signed", "jumped", "secret", "other"):
         assert f'/projects/{p[key].id}"' in page.text
@@ -151,7 +153,7 @@ def test_officers_cannot_set_targets(client, users, records, session):
     url = f"/assessment/{YEAR}/officers/{users['officer'].id}/target"
     assert client.get(url).status_code == 403
     assert post(client, url, {"projects_signed": "10", "version": "0"}).status_code == 403
-    assert post(client, f"/assessment/{YEAR}/departments/招商一科/target", {"projects_signed": "1"}).status_code == 403
+    assert post(client, f"/assessment/{YEAR}/departments/target?name=招商一科", {"projects_signed": "1"}).status_code == 403
     assert count_rows(session, OfficerTarget) == 0
 
 
@@ -172,7 +174,7 @@ def test_managers_set_targets_with_validation_and_locking(client, users, records
     assert stale.status_code == 409 and input_value(stale.text, "projects_signed") == "7"
     page = client.get(f"/assessment?year={YEAR}")
     assert "50.0%" in page.text  # 3 of 6 projects signed
-    dept = post(client, f"/assessment/{YEAR}/departments/招商一科/target", {"projects_signed": "8", "version": "0"})
+    dept = post(client, f"/assessment/{YEAR}/departments/target?name=招商一科", {"projects_signed": "8", "version": "0"})
     assert dept.status_code == 303
     row = {r.label: r for r in service.table(session, year=YEAR, timezone=TZ, viewer=users["manager"]).departments}
     assert row["招商一科"].progress("projects_signed") == pytest.approx(0.5)
@@ -194,3 +196,52 @@ def test_assessment_xlsx_reads_back(client, client_as, users, records):
     rows = list(openpyxl.load_workbook(io.BytesIO(officer.get(f"/assessment/export.xlsx?year={YEAR}").content))
                 .active.iter_rows(values_only=True))
     assert [r[1] for r in rows[1:]] == ["张晓明"]
+
+
+def test_archived_projects_are_out_of_the_figures_and_their_drill_downs(client, session, users, records):
+    """An archived project leaves the actuals and the drill-down alike (it leaves every list and total), so a
+    figure opens exactly its records and a manager is never told some are "not yours to see"."""
+    p = records["projects"]
+    session.execute(update(Project).where(Project.id == p["jumped"].id).values(archived_at=datetime(2025, 10, 1, tzinfo=UTC)))
+    session.commit()
+    result = service.table(session, year=YEAR, timezone=TZ, viewer=users["manager"])
+    mine = {r.label: r for r in result.officers}["张晓明"].actual
+    assert (mine.projects_signed, mine.projects_started) == (2, 0)  # signed, secret
+    assert mine.investment_signed_wan_cny == Decimal("17000.00")
+    assert {r.label: r for r in result.departments}["招商一科"].actual.projects_signed == 3
+    login(client, "manager")
+    for url in (f"/assessment/{YEAR}/officers/{users['officer'].id}/projects_signed",
+                f"/assessment/{YEAR}/departments/projects_signed?name=招商一科"):
+        page = client.get(url)
+        assert page.status_code == 200
+        assert f'/projects/{p["jumped"].id}"' not in page.text
+        assert "您无权查看" not in page.text
+    drill = service.records(session, year=YEAR, timezone=TZ, metric="projects_signed", viewer=users["manager"],
+                            department="招商一科")
+    assert drill.hidden == 0 and len(drill.projects) == 3
+    # An outsider is told only of the confidential project that is not theirs, never of the archived one
+    outsider = service.records(session, year=YEAR, timezone=TZ, metric="projects_signed", viewer=users["officer"],
+                               department="招商一科")
+    assert outsider.hidden == 1
+
+
+def test_a_department_named_with_a_slash_opens_and_takes_targets(client, session, users, records):
+    session.execute(update(User).where(User.id.in_([users["officer"].id, users["officer2"].id]))
+                    .values(department="招商/一科"))
+    session.commit()
+    login(client, "manager")
+    page = client.get(f"/assessment?year={YEAR}")
+    assert page.status_code == 200
+    links = re.findall(r'href="(/assessment/[^"]*departments[^"]*)"', page.text)
+    assert links and all("%2F" in link for link in links)
+    for link in links:
+        assert client.get(html.unescape(link)).status_code == 200, link
+    target_link = next(html.unescape(link) for link in links if "/target" in link)
+    form = client.get(target_link)
+    assert "招商/一科" in form.text
+    saved = post(client, target_link, {"projects_signed": "8", "version": "0"})
+    assert saved.status_code == 303
+    row = {r.label: r for r in service.table(session, year=YEAR, timezone=TZ, viewer=users["manager"]).departments}
+    assert row["招商/一科"].target_of("projects_signed") == 8
+    drill = client.get(f"/assessment/{YEAR}/departments/projects_signed?name=招商%2F一科")
+    assert drill.status_code == 200 and "同事保密项目" in drill.text

@@ -27,8 +27,9 @@ def officer_in_path(user_id: RecordId, session: SessionDep) -> User:
     return found(session.get(User, user_id))
 
 
-def department_in_path(department: str) -> str:
-    name = department.strip()
+def department_in_query(name: str = "") -> str:
+    """The department of `?name=`: a query parameter, since a department's name may hold "/"."""
+    name = name.strip()
     if not name or len(name) > 60:
         raise BadRequest(Msg("No such department."))
     return name
@@ -37,4 +38,4 @@ def department_in_path(department: str) -> str:
 YearPath = Annotated[int, Depends(year_in_path)]
 MetricPath = Annotated[str, Depends(metric_in_path)]
 OfficerPath = Annotated[User, Depends(officer_in_path)]
-DepartmentPath = Annotated[str, Depends(department_in_path)]
+DepartmentQuery = Annotated[str, Depends(department_in_query)]

@@ -4,13 +4,13 @@ behind every actual, the target forms (managers and admins) and the .xlsx downlo
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from crm.assessment import service
-from crm.assessment.deps import DepartmentPath, MetricPath, OfficerPath, YearPath
+from crm.assessment.deps import DepartmentQuery, MetricPath, OfficerPath, YearPath
 from crm.assessment.models import COUNT_METRICS, METRICS
 from crm.assessment.schemas import METRIC_LABELS
 from crm.audit import service as audit_service
@@ -123,21 +123,27 @@ def save_officer_target(request: Request, session: SessionDep, user: RequireMana
                         action=f"/assessment/{year}/officers/{officer.id}/target", user_id=officer.id)
 
 
-@router.get("/{year}/departments/{department}/target")
+# A department's name is free text and may hold "/", so it travels as the query parameter `name`, never as a path
+# segment (routing decodes %2F back into a separator).
+
+def _department_action(year: int, department: str) -> str:
+    return f"/assessment/{year}/departments/target?{urlencode({'name': department})}"
+
+
+@router.get("/{year}/departments/target")
 def department_target_form(request: Request, session: SessionDep, user: RequireManager, year: YearPath,
-                           department: DepartmentPath) -> Response:
+                           department: DepartmentQuery) -> Response:
     record = service.department_target(session, year=year, department=department)
     return _target_page(request, session, year=year, form=FormResult(values=_target_values(record)),
                         subject=department, back=f"/assessment?year={year}",
-                        action=f"/assessment/{year}/departments/{quote(department, safe='')}/target")
+                        action=_department_action(year, department))
 
 
-@router.post("/{year}/departments/{department}/target")
+@router.post("/{year}/departments/target")
 def save_department_target(request: Request, session: SessionDep, user: RequireManager, year: YearPath,
-                           department: DepartmentPath, raw: FormDep) -> Response:
+                           department: DepartmentQuery, raw: FormDep) -> Response:
     return _save_target(request, session, year=year, raw=raw, user=user, subject=department,
-                        action=f"/assessment/{year}/departments/{quote(department, safe='')}/target",
-                        department=department)
+                        action=_department_action(year, department), department=department)
 
 
 # The records behind an actual
@@ -158,9 +164,9 @@ def officer_records(request: Request, session: SessionDep, user: CurrentUser, ye
     return _drill_page(request, result=result, year=year, subject=officer.display_name, metric=metric)
 
 
-@router.get("/{year}/departments/{department}/{metric}")
+@router.get("/{year}/departments/{metric}")
 def department_records(request: Request, session: SessionDep, user: CurrentUser, year: YearPath,
-                       department: DepartmentPath, metric: MetricPath) -> Response:
+                       department: DepartmentQuery, metric: MetricPath) -> Response:
     if not service.can_see(user, department=department):
         raise Forbidden()
     result = service.records(session, year=year, timezone=_timezone(request), metric=metric, viewer=user,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, or_, select, union
@@ -106,9 +107,17 @@ class Row:
             return None
         return float(Decimal(self.actual.get(metric)) / Decimal(target))
 
-    @property
-    def url(self) -> str:
-        return f"officers/{self.key}" if self.kind == "officer" else f"departments/{self.key}"
+    def records_url(self, year: int, metric: str) -> str:
+        """The drill-down behind one actual. A department's name travels as a query parameter: it is free text and
+        may hold "/", which a path segment cannot carry (routing decodes %2F)."""
+        if self.kind == "officer":
+            return f"/assessment/{year}/officers/{self.key}/{metric}"
+        return f"/assessment/{year}/departments/{metric}?{urlencode({'name': self.key})}"
+
+    def target_url(self, year: int) -> str:
+        if self.kind == "officer":
+            return f"/assessment/{year}/officers/{self.key}/target"
+        return f"/assessment/{year}/departments/target?{urlencode({'name': self.key})}"
 
 
 @dataclass
@@ -127,13 +136,15 @@ def _first_move(stages: tuple[Stage, ...]):
 
 
 def _projects_in(metric: str, year: int, timezone: str) -> Select:
-    """Projects (id, owner, amounts, when) behind a project metric in the year."""
+    """Projects (id, owner, amounts, when) behind a project metric in the year. Archived projects are left out, as
+    they leave every other count and total (`projects.service.visible_to`), so the actuals and their drill-downs
+    agree; a project moved to 终止 instead stays in."""
     start, end = year_bounds(year, timezone)
     first = _first_move(STARTED_OR_LATER if metric == "projects_started" else SIGNED_OR_LATER)
     return (select(Project.id, Project.owner_id, Project.total_investment_wan_cny, Project.foreign_capital_wan_usd,
                    first.c.at)
             .join(first, first.c.project_id == Project.id)
-            .where(first.c.at >= start, first.c.at < end))
+            .where(first.c.at >= start, first.c.at < end, Project.archived_at.is_(None)))
 
 
 def _visits_in(year: int, timezone: str):
@@ -246,6 +257,8 @@ def records(session: Session, *, year: int, timezone: str, metric: str, viewer: 
     base = _projects_in(metric, year, timezone).where(Project.owner_id.in_(members))
     rows = session.execute(base).all()
     moved = {row[0]: row[4] for row in rows}
+    # `moved` holds no archived project (see `_projects_in`), so what the viewer may not see is exactly the
+    # confidential projects that are not theirs: none for a manager.
     visible = set(session.scalars(select(Project.id).where(Project.id.in_(moved), project_service.visible_to(viewer))))
     result.hidden = len(moved) - len(visible)
     result.projects = list(session.scalars(project_service.with_relations(select(Project)).where(
