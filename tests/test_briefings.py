@@ -395,3 +395,19 @@ def test_english_briefing_pages_show_no_chinese_interface_text(client, session, 
         visible = (re.sub(r"<option[^>]*>[^<]*</option>", "", html).replace("菏泽经济开发区", "").replace("中文", "")
                    .replace(admin.display_name, ""))
         assert not cjk.findall(visible), (url, sorted(set(cjk.findall(visible)))[:20])
+
+
+def test_past_interactions_list_only_visits_that_have_happened(client, session, fosun):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.factories import make_visit
+
+    login(client, "manager", PASSWORD)
+    org, users = fosun["org"], fosun["users"]
+    make_visit(session, title="复星二期意向回访（去年）", officer=users["officer"], organizations=[org], status="done",
+               starts_at=datetime.now(UTC) - timedelta(days=300))
+    make_visit(session, title="复星下月再访（计划）", officer=users["officer"], organizations=[org],
+               starts_at=datetime.now(UTC) + timedelta(days=30))
+    html = client.get(f"/visits/{fosun['visit_id']}/briefing/preview?variant=internal").text
+    investor = html.split('id="investor"', 1)[1].split("</section>", 1)[0]
+    assert "复星二期意向回访（去年）" in investor and "复星下月再访（计划）" not in investor

@@ -208,7 +208,8 @@ def _history(session: Session, organization: Organization, *, viewer: User, vari
     lines: list[HistoryLine] = []
     visits = session.execute(
         select(Visit.starts_at, Visit.title, Visit.status).join(VisitOrganization, VisitOrganization.visit_id == Visit.id)
-        .where(VisitOrganization.organization_id == organization.id, Visit.status != "cancelled")
+        .where(VisitOrganization.organization_id == organization.id, Visit.status != "cancelled",
+               Visit.starts_at <= utcnow())  # past interactions: the visit being prepared, and later ones, are not
         .order_by(Visit.starts_at.desc()).limit(HISTORY_LIMIT)).all()
     lines += [HistoryLine(on=at.astimezone(tz).date(), kind="visit", text=title) for at, title, _ in visits]
     if variant == Variant.INTERNAL and project_ids:
@@ -359,7 +360,10 @@ def pack(session: Session, *, visit: Visit, viewer: User, variant: str, timezone
         members=members, member_orgs=dict(session.execute(
             select(Organization.id, Organization.name).where(Organization.id.in_({c.organization_id for c in members})))
             .all()) if members else {},
-        hosts=[h.user for h in visit.hosts], leader_lines=visit.leader_lines,
+        # a host user already named on a leaders line (练建军 党工委书记) is not listed twice
+        hosts=[h.user for h in visit.hosts
+               if not any(line.startswith(h.user.display_name) for line in visit.leader_lines)],
+        leader_lines=visit.leader_lines,
         stops=stops[:MAX_STOPS_SHOWN], stops_omitted=max(0, len(stops) - MAX_STOPS_SHOWN),
         history=_history(session, investor, viewer=viewer, variant=variant, timezone=timezone,
                          project_ids=[p.id for p in projects]) if investor else [],
