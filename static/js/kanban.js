@@ -59,7 +59,8 @@
         putBack(evt);
         var holder2 = document.createElement("div");
         holder2.innerHTML = answer.html;
-        var reasons = holder2.querySelector(".refusal") || holder2;
+        // the gates' refusal; or, from an error page (a role that may not move it, an expired form), its message
+        var reasons = holder2.querySelector(".refusal") || holder2.querySelector(".error-page p") || holder2;
         say(reasons.textContent.replace(/\s+/g, " ").trim(), true);
       }
     }).catch(function () {
