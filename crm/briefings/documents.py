@@ -9,7 +9,7 @@ from crm import charts
 from crm.briefings import service
 from crm.briefings.models import Variant
 from crm.exports.schemas import TIER_LABELS
-from crm.i18n import gettext
+from crm.i18n import N_, gettext
 from crm.indicators.schemas import UNIT_LABELS
 from crm.organizations.schemas import KIND_LABELS as ORG_KIND_LABELS
 from crm.organizations.schemas import OWNERSHIP_LABELS
@@ -30,16 +30,16 @@ def indicators_chart(figures: list, locale: str):
             for f in figures if f.target]
     if not rows:
         return None
-    return charts.progress_svg(rows, title=gettext(locale, "Key economic indicators against the annual target"),
-                               expected_label=gettext(locale, "Time elapsed"))
+    return charts.progress_svg(rows, title=gettext(locale, N_("Key economic indicators against the annual target")),
+                               expected_label=gettext(locale, N_("Time elapsed")))
 
 
 def pack_html(pack: service.Pack, *, locale: str, timezone: str, zone_name: str, preview: bool = False,
               back_url: str = "", download_url: str = "") -> str:
-    title = gettext(locale, "Delegation briefing")
+    title = gettext(locale, N_("Delegation briefing"))
     if pack.investor:
         title = f"{pack.investor.name} · {title}"
-    marking = gettext(locale, "Internal material: keep confidential") if pack.variant == Variant.INTERNAL else ""
+    marking = gettext(locale, N_("Internal material: keep confidential")) if pack.variant == Variant.INTERNAL else ""
 
     def photo_src(attachment) -> str:
         return f"/attachments/{attachment.id}/thumbnail" if preview else f"crm:/attachment/{attachment.sha256}"
@@ -50,7 +50,7 @@ def pack_html(pack: service.Pack, *, locale: str, timezone: str, zone_name: str,
          "unit_labels": UNIT_LABELS, "talking_points": service.talking_point_blocks(pack.talking_points),
          "org_kind_labels": ORG_KIND_LABELS, "ownership_labels": OWNERSHIP_LABELS, "stage_labels": STAGE_LABELS,
          "parcel_status_labels": PARCEL_STATUS_LABELS, "outcome_labels": OUTCOME_LABELS,
-         "generated_by": pack.viewer.display_name, "photo_src": photo_src,
+         "generated_by": pack.viewer.display_name, "photo_src": photo_src, "has_cover": True,
          "back_url": back_url, "download_url": download_url},
         locale=locale, timezone=timezone, zone_name=zone_name, title=title, marking=marking, preview=preview,
         generated_at=pack.generated_at)

@@ -15,7 +15,7 @@ from crm.audit import service as audit_service
 from crm.auth.deps import CurrentUser, Forbidden, RequireAdmin, RequireManager, require_admin
 from crm.db import SessionDep
 from crm.forms import FormResult, parse, parse_version
-from crm.i18n import Msg, gettext
+from crm.i18n import N_, Msg, gettext
 from crm.indicators import service
 from crm.indicators.deps import IndicatorDep, PeriodDep, YearDep, year_of
 from crm.indicators.models import Frequency, Indicator
@@ -282,7 +282,7 @@ def chart(figures: service.Figures, locale: str):
     periods = [Period(figures.year, indicator.frequency, n) for n in range(1, figures.periods + 1)]
     this = [float(figures.values[n]) if n in figures.values else None for n in range(1, figures.periods + 1)]
     last = [float(figures.last_year[n]) if n in figures.last_year else None for n in range(1, figures.periods + 1)]
-    title = gettext(locale, "%(indicator)s: %(year)s against %(last)s", indicator=indicator.label(locale),
+    title = gettext(locale, N_("%(indicator)s: %(year)s against %(last)s"), indicator=indicator.label(locale),
                     year=figures.year, last=figures.year - 1)
     return charts.grouped_bars_svg(
         [p.short_label(locale) for p in periods],

@@ -387,7 +387,7 @@ def funnel_chart(totals: Totals, *, locale: str) -> Any:
     rows = []
     for stage in PIPELINE:
         total = totals.of(stage.value)
-        money = gettext(locale, "%(amount)s (10k CNY)", amount=f"{total.investment:,.0f}")
+        money = gettext(locale, N_("%(amount)s (10k CNY)"), amount=f"{total.investment:,.0f}")
         rows.append(FunnelRow(label=gettext(locale, STAGE_LABELS[stage]), value=total.count,
                               note=f"{total.count} · {money}"))
     return funnel_svg(rows, title=gettext(locale, N_("Projects by stage")))

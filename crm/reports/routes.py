@@ -45,7 +45,7 @@ def _output(request: Request, template: str, context: dict[str, Any], *, title: 
         template, {**context, "pdf_url": f"{request.url.path}?{query_string(params, format='pdf')}",
                    "back_url": "/reports"},
         locale=request.state.locale, timezone=_settings(request).timezone, zone_name=_zone(request), title=title,
-        marking=gettext(request.state.locale, "Internal material: keep confidential"), preview=not as_pdf,
+        marking=gettext(request.state.locale, N_("Internal material: keep confidential")), preview=not as_pdf,
         generated_at=utcnow())
     if not as_pdf:
         return HTMLResponse(html, headers={"Cache-Control": "private, no-store", "Vary": "HX-Request"})
@@ -79,14 +79,14 @@ def pipeline_report(request: Request, session: SessionDep, user: RequireManager)
     rows = []
     for stage in PIPELINE:
         total = report.totals.of(stage.value)
-        money = gettext(locale, "%(amount)s (10k CNY)", amount=f"{total.investment:,.0f}")
+        money = gettext(locale, N_("%(amount)s (10k CNY)"), amount=f"{total.investment:,.0f}")
         rows.append(charts.FunnelRow(label=gettext(locale, STAGE_LABELS[stage]), value=total.count,
                                      note=f"{total.count} · {money}"))
     funnel = charts.funnel_svg(rows, title=gettext(locale, N_("Projects by stage")))
     return _output(request, "pdf/report_pipeline.html",
                    {"report": report, "funnel": funnel, "stage_labels": STAGE_LABELS,
                     "filtered": flt.active},
-                   title=gettext(locale, "Pipeline report"), filename="pipeline-report.pdf")
+                   title=gettext(locale, N_("Pipeline report")), filename="pipeline-report.pdf")
 
 
 @router.get("/groundbreaking/{event_id}")
@@ -99,7 +99,7 @@ def roster(request: Request, session: SessionDep, user: CurrentUser, event_id: R
                            threshold=settings.major_project_threshold_wan_cny,
                            stale_since=utcnow() - timedelta(days=settings.project_stale_days))
     return _output(request, "pdf/report_roster.html", {"board": board, "event": event, "stage_labels": STAGE_LABELS},
-                   title=gettext(request.state.locale, "Groundbreaking readiness roster"),
+                   title=gettext(request.state.locale, N_("Groundbreaking readiness roster")),
                    filename=f"groundbreaking-{event.id}.pdf")
 
 
@@ -125,8 +125,8 @@ def export_report(request: Request, session: SessionDep, user: CurrentUser, mont
                                expected_pct=float(r.time_pct), note=f"{r.target_pct}%" if r.target_pct is not None else "")
             for r in report.rows if r.target]
     if rows:
-        chart = charts.progress_svg(rows[:40], title=gettext(locale, "Export leaders against their annual targets"),
-                                    expected_label=gettext(locale, "Time elapsed"))
+        chart = charts.progress_svg(rows[:40], title=gettext(locale, N_("Export leaders against their annual targets")),
+                                    expected_label=gettext(locale, N_("Time elapsed")))
     return _output(request, "pdf/report_exports.html", {"report": report, "chart": chart, "tier_labels": TIER_LABELS},
-                   title=gettext(locale, "Export-leader progress report"),
+                   title=gettext(locale, N_("Export-leader progress report")),
                    filename=f"export-progress-{year}-{month_number:02d}.pdf")
