@@ -45,7 +45,7 @@ from crm.projects.schemas import (
     move_fields,
     project_fields,
 )
-from crm.spreadsheets import xlsx_download
+from crm.spreadsheets import csv_row, xlsx_download
 from crm.tasks import service as task_service
 from crm.tasks.schemas import STATUS_LABELS as TASK_STATUS_LABELS
 from crm.validators import as_id
@@ -133,9 +133,9 @@ def export(request: Request, session: SessionDep, user: CurrentUser) -> Response
         N_("Foreign capital (10k USD)"), N_("Owning officer"), N_("Days in stage"), N_("Stale"))])
     for card in cards:
         p = card.project
-        writer.writerow([p.name, "，".join(p.investors), gettext(locale, STAGE_LABELS[p.stage]), p.industry(locale),
-                         p.total_investment_wan_cny or "", p.foreign_capital_wan_usd or "", p.owner_name,
-                         card.days_in_stage, gettext(locale, N_("yes")) if card.stale else ""])
+        writer.writerow(csv_row([p.name, "，".join(p.investors), gettext(locale, STAGE_LABELS[p.stage]),
+                                 p.industry(locale), p.total_investment_wan_cny or "", p.foreign_capital_wan_usd or "",
+                                 p.owner_name, card.days_in_stage, gettext(locale, N_("yes")) if card.stale else ""]))
     body = "\ufeff" + out.getvalue()  # the BOM makes Excel read UTF-8
     return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="projects.csv"', "Vary": "HX-Request"})
