@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     reminder_max_attempts: int = 5  # then the delivery is marked failed and shown on /admin/reminders/outbox
     reminder_retry_seconds: int = 60  # the first retry waits this long, each later one twice as long
     reminder_claim_batch: int = 500  # rows one claim takes (and locks) at a time
+    # A claimed e-mail or webhook row is this worker's for this long (renewed before each send); after that another
+    # scheduler may take it over. E-mail and webhooks are claimed in batches small enough to be sent within it.
+    reminder_lease_seconds: int = 300
+    reminder_send_seconds: int = 60  # one delivery pass stops starting e-mails and webhooks after this long
     scheduler_plan_seconds: int = 60  # how often the rules look for what fell due
     scheduler_deliver_seconds: int = 15  # how often due deliveries are claimed and sent
 

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from time import perf_counter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,12 +44,15 @@ from crm.notifications.models import (
     RuleSetting,
 )
 from crm.notifications.rules import ALL, BY_CODE, DIGEST, RULES, Reminder, Rendered, Rule, RuleConfig
+from crm.notifications.rules.base import DEFAULT_THRESHOLD
 
 CHANNELS = (Channel.IN_APP, Channel.EMAIL, Channel.WEBHOOK)
 MAX_CATCH_UP_DAYS = 14  # after a longer downtime, only the last two weeks' dates are planned
 FIRST_RUN_LOOKBACK = timedelta(0)  # a rule never planned before starts from now: nothing old is replayed
 CLAIM_BATCH = 500
 LEASE = timedelta(minutes=5)  # a claimed row not reported back by then (a scheduler died) may be claimed again
+EXTERNAL = (Channel.EMAIL, Channel.WEBHOOK)
+SENDS_PER_LEASE = 1 / 3  # a batch of e-mails or webhooks, each at its full timeout, takes at most a third of the lease
 AUDITED_RULE_FIELDS = ["enabled", "days", "at_time", "in_app", "email", "webhook"]
 
 
@@ -66,8 +70,8 @@ def rule_settings(session: Session) -> dict[str, RuleSetting]:
     return {rule.code: stored.get(rule.code) or _default_setting(rule) for rule in ALL}
 
 
-def _config(setting: RuleSetting, zone: ZoneInfo) -> RuleConfig:
-    return RuleConfig(days=setting.days, at_time=setting.at_time, zone=zone)
+def _config(setting: RuleSetting, zone: ZoneInfo, threshold: Decimal = DEFAULT_THRESHOLD) -> RuleConfig:
+    return RuleConfig(days=setting.days, at_time=setting.at_time, zone=zone, threshold=threshold)
 
 
 def _insert(session: Session, model):
@@ -133,23 +137,26 @@ class PlanResult:
         return f"{self.reminders} reminders from {', '.join(self.rules) or 'no rule'}; {self.digests} digests"
 
 
-def plan(*, database: Database, now: datetime, timezone: str) -> PlanResult:
-    """One planning pass: each rule in its own transaction, then the digest."""
+def plan(*, database: Database, now: datetime, timezone: str,
+         threshold: Decimal = DEFAULT_THRESHOLD) -> PlanResult:
+    """One planning pass: each rule in its own transaction, then the digest. `threshold`: the settings' major-project
+    threshold (the readiness board's), for the groundbreaking countdown."""
     zone, result = ZoneInfo(timezone), PlanResult()
     for rule in RULES:
         started = perf_counter()
         with database.write_session() as session:
-            found = plan_rule(session, rule=rule, now=now, zone=zone)
+            found = plan_rule(session, rule=rule, now=now, zone=zone, threshold=threshold)
         result.seconds[rule.code] = perf_counter() - started
         if found is not None:
             result.rules.append(rule.code)
             result.reminders += found
     with database.write_session() as session:
-        result.digests = plan_digest(session, now=now, zone=zone)
+        result.digests = plan_digest(session, now=now, zone=zone, threshold=threshold)
     return result
 
 
-def plan_rule(session: Session, *, rule: Rule, now: datetime, zone: ZoneInfo) -> int | None:
+def plan_rule(session: Session, *, rule: Rule, now: datetime, zone: ZoneInfo,
+              threshold: Decimal = DEFAULT_THRESHOLD) -> int | None:
     """Plans `rule` from its watermark to `now` and moves the watermark; None when no date was due."""
     setting = _locked_setting(session, rule)
     since = setting.planned_until or now - FIRST_RUN_LOOKBACK
@@ -157,7 +164,7 @@ def plan_rule(session: Session, *, rule: Rule, now: datetime, zone: ZoneInfo) ->
     if setting.enabled and since < now:
         dates = fire_dates(since, now, setting.at_time, zone)
         if dates:
-            reminders = rule.plan(session, dates=dates, now=now, config=_config(setting, zone))
+            reminders = rule.plan(session, dates=dates, now=now, config=_config(setting, zone, threshold))
             write(session, reminders, now=now, zone=zone)
             found = len(reminders)
     if setting.planned_until is None or setting.planned_until < now:
@@ -227,7 +234,7 @@ def write(session: Session, reminders: Sequence[Reminder], *, now: datetime, zon
     return len(rows)
 
 
-def plan_digest(session: Session, *, now: datetime, zone: ZoneInfo) -> int:
+def plan_digest(session: Session, *, now: datetime, zone: ZoneInfo, threshold: Decimal = DEFAULT_THRESHOLD) -> int:
     """At the digest's time: the day's e-mail and webhook reminders of those who chose the digest, gathered into one
     message per user and channel (rules are asked for the whole day, so reminders due later that day come too;
     when their rule fires, their key is taken and nothing more is sent). Held rows of users who no longer want
@@ -246,7 +253,7 @@ def plan_digest(session: Session, *, now: datetime, zone: ZoneInfo) -> int:
         if digest_users:
             for rule in RULES:
                 if settings[rule.code].enabled:
-                    reminders = rule.plan(session, dates=[day], now=now, config=_config(settings[rule.code], zone),
+                    reminders = rule.plan(session, dates=[day], now=now, config=_config(settings[rule.code], zone, threshold),
                                           recipients=digest_users)
                     write(session, reminders, now=now, zone=zone, only_channels=(Channel.EMAIL, Channel.WEBHOOK))
         made = _gather(session, day=day, now=now, zone=zone, digest_users=digest_users)
@@ -326,6 +333,7 @@ class DeliveryResult:
     failed: int = 0
     cancelled: int = 0
     deferred: int = 0  # quiet hours
+    taken_over: int = 0  # leases that ran out before the send: another scheduler sends them
     errors: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
@@ -333,33 +341,79 @@ class DeliveryResult:
                 f"{self.cancelled} cancelled, {self.deferred} deferred")
 
 
+def send_batch(settings: Settings, batch: int = CLAIM_BATCH) -> int:
+    """How many e-mail and webhook rows one claim takes: few enough that, each at its full timeout, they are sent
+    well within the lease (10 at the defaults: 10 × 10 s against 300 s)."""
+    slowest = max(settings.smtp_timeout_seconds, settings.webhook_timeout_seconds, 0.001)
+    return max(1, min(batch, int(settings.reminder_lease_seconds * SENDS_PER_LEASE / slowest)))
+
+
+class _Clock:
+    """The pass's `now` moved on by the time the pass has taken: leases are measured with it, so a lease taken an
+    hour into a pass started at `now` does not run out at `now` + 5 minutes (and a test's frozen `now` still
+    works)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now, self.started = now, perf_counter()
+
+    def elapsed(self) -> float:
+        return perf_counter() - self.started
+
+    def __call__(self) -> datetime:
+        return self.now + timedelta(seconds=self.elapsed())
+
+
 def deliver(*, database: Database, settings: Settings, now: datetime, worker: str, batch: int = CLAIM_BATCH,
             max_batches: int = 20) -> DeliveryResult:
-    """Claims due rows batch by batch and delivers them. In-app notifications are written in the claiming
-    transaction (exactly once by construction); e-mail and webhooks are sent after it, each outcome recorded."""
+    """Claims due rows and delivers them, in two steps so that e-mail never holds up the in-app inbox:
+    1. in-app rows, `batch` at a time, each written in the claiming transaction (exactly once by construction);
+    2. e-mail and webhook rows in small batches (`send_batch`), each row's lease renewed right before it is sent
+       (a row whose lease another scheduler took over is left to it) and its outcome recorded right after.
+       After `reminder_send_seconds` no more is started: what is left waits for the next pass, unclaimed."""
     result = DeliveryResult()
     zone = ZoneInfo(settings.timezone)
+    clock = _Clock(now)
+    lease = timedelta(seconds=settings.reminder_lease_seconds)
     for _ in range(max_batches):
         with database.write_session() as session:
-            claimed, outside = claim(session, now=now, worker=worker, zone=zone, limit=batch, result=result)
+            claimed, _ids = claim(session, now=now, worker=worker, zone=zone, limit=batch, result=result,
+                                  channels_=(Channel.IN_APP,), at=clock(), lease=lease)
             session.commit()
-        if outside:
-            _send_all(database, settings, outside, now=now, worker=worker, result=result)
         if claimed < batch:
             break
+    size = send_batch(settings, batch)
+    with channels.Mailer(settings) as mailer:
+        for _ in range(max_batches * max(1, batch // size)):
+            if clock.elapsed() >= settings.reminder_send_seconds:
+                break
+            with database.write_session() as session:
+                claimed, outside = claim(session, now=now, worker=worker, zone=zone, limit=size, result=result,
+                                         channels_=EXTERNAL, at=clock(), lease=lease)
+                session.commit()
+            if outside:
+                _send_all(database, settings, outside, now=now, worker=worker, result=result, clock=clock,
+                          lease=lease, mailer=mailer)
+            if claimed < size:
+                break
     return result
 
 
 def claim(session: Session, *, now: datetime, worker: str, zone: ZoneInfo, limit: int,
-          result: DeliveryResult | None = None) -> tuple[int, list[int]]:
-    """In the caller's write transaction: rows due by `now`, locked against other schedulers; stale ones cancelled,
-    quiet hours respected, in-app ones delivered, the rest marked as being sent by `worker` (their ids returned)."""
+          result: DeliveryResult | None = None, channels_: Sequence[str] = CHANNELS, at: datetime | None = None,
+          lease: timedelta = LEASE) -> tuple[int, list[int]]:
+    """In the caller's write transaction: rows of `channels_` due by `now`, locked against other schedulers; stale
+    ones cancelled, quiet hours respected, in-app ones delivered, the rest marked as being sent by `worker` until
+    `at` + `lease` (their ids returned). `at` is the current time (`now` unless the pass has gone on a while)."""
     result = result if result is not None else DeliveryResult()
-    session.execute(update(Outbox).where(Outbox.status == DeliveryStatus.SENDING, Outbox.claimed_until < now)
+    at = at or now
+    session.execute(update(Outbox).where(Outbox.status == DeliveryStatus.SENDING, Outbox.claimed_until < at)
                     .values(status=DeliveryStatus.PENDING, claimed_by=""))
-    rows = list(session.scalars(
-        select(Outbox).where(Outbox.status == DeliveryStatus.PENDING, Outbox.due_at <= now)
-        .order_by(Outbox.due_at, Outbox.id).limit(limit).with_for_update(skip_locked=True)))
+    wanted = [Channel(c).value for c in channels_]
+    stmt = select(Outbox).where(Outbox.status == DeliveryStatus.PENDING, Outbox.due_at <= now)
+    if len(wanted) < len(CHANNELS):
+        stmt = stmt.where(Outbox.channel.in_(wanted))
+    rows = list(session.scalars(stmt.order_by(Outbox.due_at, Outbox.id).limit(limit)
+                                .with_for_update(skip_locked=True)))
     if not rows:
         return 0, []
     still = _still_current(session, rows, zone=zone)
@@ -388,7 +442,7 @@ def claim(session: Session, *, now: datetime, worker: str, zone: ZoneInfo, limit
                         .values(status=DeliveryStatus.SENT, sent_at=now, attempts=Outbox.attempts + 1))
     if outside:
         session.execute(update(Outbox).where(Outbox.id.in_(outside)).values(
-            status=DeliveryStatus.SENDING, claimed_by=worker, claimed_until=now + LEASE, attempts=Outbox.attempts + 1))
+            status=DeliveryStatus.SENDING, claimed_by=worker, claimed_until=at + lease, attempts=Outbox.attempts + 1))
     result.in_app += len(in_app)
     result.cancelled += len(cancelled)
     return len(rows), outside
@@ -437,7 +491,8 @@ def _message_id(row: Outbox, base_url: str) -> str:
 
 
 def _send_all(database: Database, settings: Settings, ids: list[int], *, now: datetime, worker: str,
-              result: DeliveryResult) -> None:
+              result: DeliveryResult, clock: _Clock | None = None, lease: timedelta = LEASE,
+              mailer: channels.Mailer | None = None) -> None:
     with database.read_sessions() as session:
         rows = list(session.scalars(select(Outbox).where(Outbox.id.in_(ids)).order_by(Outbox.id)))
         users = {u.id: u for u in session.scalars(select(User).where(User.id.in_({r.recipient_id for r in rows})))}
@@ -448,22 +503,56 @@ def _send_all(database: Database, settings: Settings, ids: list[int], *, now: da
             user = users[row.recipient_id]
             messages[row.id] = (row, user, compose(session, row, locale=normalize_locale(user.locale),
                                                    base_url=settings.base_url))
-    outcomes: dict[int, str | None] = {}
-    for row_id, (row, user, message) in messages.items():
-        try:
-            if row.channel == Channel.EMAIL:
-                channels.send_email(settings, to=user.email, subject=message.subject, text=message.text,
-                                    html=message.html, message_id=_message_id(row, settings.base_url))
-            else:
-                setting = personal.get(user.id)
-                channels.send_webhook(settings, url=setting.webhook_url if setting else "",
-                                      content=f"{message.subject}\n{message.text}")
-            outcomes[row_id] = None
-        except channels.SendError as error:
-            outcomes[row_id] = str(error)[:1000]
+    clock = clock or _Clock(now)
+    own_mailer = mailer is None
+    mailer = mailer or channels.Mailer(settings)
+    try:
+        for row_id, (row, user, message) in messages.items():
+            late = clock.elapsed() >= settings.reminder_send_seconds
+            if late or (row.channel == Channel.EMAIL and mailer.down is not None):
+                _release(database, row_id, worker=worker)  # not tried: back in the queue, no attempt counted
+                continue
+            if not _renew(database, row_id, worker=worker, at=clock(), lease=lease):
+                result.taken_over += 1  # its lease ran out and another scheduler has it now: not sent here
+                continue
+            try:
+                if row.channel == Channel.EMAIL:
+                    mailer.send(to=user.email, subject=message.subject, text=message.text, html=message.html,
+                                message_id=_message_id(row, settings.base_url))
+                else:
+                    setting = personal.get(user.id)
+                    channels.send_webhook(settings, url=setting.webhook_url if setting else "",
+                                          content=f"{message.subject}\n{message.text}")
+                error = None
+            except channels.SendError as failure:
+                error = str(failure)[:1000]
+            with database.write_session() as session:
+                record_outcomes(session, {row_id: error}, attempts={row_id: row.attempts}, now=now, worker=worker,
+                                settings=settings, result=result)
+                session.commit()
+    finally:
+        if own_mailer:
+            mailer.close()
+
+
+def _renew(database: Database, row_id: int, *, worker: str, at: datetime, lease: timedelta) -> bool:
+    """Right before a send: the row's lease is extended if the row is still being sent by this worker. A lease that
+    ran out may have been taken over (another claim set the row back to pending and then to its own worker): that
+    row is not sent here. The update waits for such a claim's row lock (PostgreSQL) or write lock (SQLite)."""
     with database.write_session() as session:
-        record_outcomes(session, outcomes, attempts={r: m[0].attempts for r, m in messages.items()}, now=now,
-                        worker=worker, settings=settings, result=result)
+        done = session.execute(update(Outbox).where(
+            Outbox.id == row_id, Outbox.status == DeliveryStatus.SENDING, Outbox.claimed_by == worker)
+            .values(claimed_until=at + lease)).rowcount
+        session.commit()
+    return bool(done)
+
+
+def _release(database: Database, row_id: int, *, worker: str) -> None:
+    """A claimed row this pass will not try after all goes back to the queue as it was."""
+    with database.write_session() as session:
+        session.execute(update(Outbox).where(
+            Outbox.id == row_id, Outbox.status == DeliveryStatus.SENDING, Outbox.claimed_by == worker).values(
+            status=DeliveryStatus.PENDING, claimed_by="", claimed_until=None, attempts=Outbox.attempts - 1))
         session.commit()
 
 
