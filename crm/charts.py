@@ -151,11 +151,12 @@ class ProgressRow:
 
 def progress_svg(rows: Sequence[ProgressRow], *, title: str, expected_label: str, width: int = 720,
                  bar_height: int = 18, gap: int = 10, label_width: int = 170, note_width: int = 190,
-                 colour: str = "#b4232a") -> Markup:
+                 colour: str = "#b4232a", chart_id: str = "progress") -> Markup:
     """Progress against an annual target: one bar per row for the share reached (past 100% it runs on, drawn to
     the 120% edge), a dashed tick for time-elapsed progress, the figures written beside each bar, and a row that
     is behind its tick drawn hatched — so "behind" reads without colour. `expected_label` names the tick in the
-    legend (e.g. 序时进度)."""
+    legend (e.g. 序时进度). `chart_id` keeps the hatch pattern's id unique when several charts share a page."""
+    pattern = "".join(c if c.isalnum() else "-" for c in chart_id) + "-behind"
     top = 26
     height = top + len(rows) * (bar_height + gap) + 4
     area = width - label_width - note_width
@@ -166,7 +167,7 @@ def progress_svg(rows: Sequence[ProgressRow], *, title: str, expected_label: str
         f'width="100%" preserveAspectRatio="xMinYMin meet" aria-label="{escape(title)}" font-family="{font}" '
         f'font-size="12" fill="#1f2933">',
         f"<title>{escape(title)}</title>",
-        '<defs><pattern id="progress-behind" patternUnits="userSpaceOnUse" width="6" height="6" '
+        f'<defs><pattern id="{pattern}" patternUnits="userSpaceOnUse" width="6" height="6" '
         f'patternTransform="rotate(45)"><rect width="6" height="6" fill="{colour}" fill-opacity="0.25"/>'
         f'<line x1="0" y1="0" x2="0" y2="6" stroke="{colour}" stroke-width="3"/></pattern></defs>',
         f'<line x1="{label_width}" y1="8" x2="{label_width + 16}" y2="8" stroke="#1f2933" stroke-width="2" '
@@ -181,7 +182,7 @@ def progress_svg(rows: Sequence[ProgressRow], *, title: str, expected_label: str
         if row.done_pct is not None:
             behind = row.done_pct < row.expected_pct
             bar = max(1.5, min(120.0, max(row.done_pct, 0.0)) * scale)
-            fill = "url(#progress-behind)" if behind else colour
+            fill = f"url(#{pattern})" if behind else colour
             parts.append(f'<rect x="{label_width}" y="{y}" width="{bar:.1f}" height="{bar_height}" fill="{fill}" '
                          f'stroke="{colour}" stroke-width="0.8"/>')
         tick = label_width + min(120.0, row.expected_pct) * scale

@@ -164,7 +164,7 @@ def test_export_leaders_behind_target_are_counted_charted_and_linked(client, ses
     box = section(html, "exports-behind")
     assert number(box, "exports-behind-count") == "1"
     assert "玉皇新能源" in box and "精进电动" not in box and 'class="progress-chart"' in box
-    assert 'fill="url(#progress-behind)"' in box  # behind reads from the hatching, not from colour alone
+    assert 'fill="url(#dashboard-exports-behind)"' in box  # behind reads from the hatching, not from colour alone
     link = re.search(r'href="([^"]+)" id="exports-behind-count"', box).group(1).replace("&amp;", "&")
     listed = client.get(link).text
     assert "玉皇新能源" in listed and "精进电动" not in listed
@@ -217,3 +217,44 @@ def test_an_officer_sees_their_targets_with_actuals_linking_to_the_records(clien
     assert "/ 4" in box and "/ 12" in box
     drill = client.get(f"/assessment/{year}/officers/{officer.id}/projects_signed")
     assert drill.status_code == 200
+
+
+def test_the_two_progress_charts_have_distinct_pattern_ids(client, session, users):
+    """Both progress charts on the dashboard hatch what is behind: each with its own pattern id, or the second
+    chart's bars would borrow the first one's pattern (duplicate ids in one document)."""
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from crm.exports import service as export_service
+    from crm.indicators import service as indicator_service
+    from crm.indicators.models import Indicator, IndicatorTarget, IndicatorValue
+    from tests.factories import make_org
+
+    manager = users["manager"]
+    year, month = export_service.last_complete_month(zone_today())
+    today = zone_today()
+    if month < 2 or today.month < 2:
+        pytest.skip("in January no month of the year is complete yet")
+    indicator_service.ensure_defaults(session)
+    session.commit()
+    revenue = session.scalar(select(Indicator).where(Indicator.code == "budget_revenue"))
+    session.add_all([IndicatorValue(indicator_id=revenue.id, year=today.year, period=m, value=Decimal("50"))
+                     for m in range(1, today.month)])
+    session.add(IndicatorTarget(indicator_id=revenue.id, year=today.year, target=Decimal("1200")))
+    org = make_org(session, actor=manager, name="玉皇新能源", kind="zone_enterprise")
+    export_service.create(session, actor=manager, data={
+        "organization_id": org.id, "tier": "leader", "officer_id": users["officer"].id, "target_year": str(year),
+        "target_wan_usd": "1200", "main_products": "", "markets": "", "support_planned": ""})
+    export_service.write_figures(session, actor=manager, changes=[
+        export_service.FigureChange(org.id, year, m, Decimal("20")) for m in range(1, month + 1)])
+    session.commit()
+    login(client, "manager")
+    html = client.get("/").text
+    ids = re.findall(r'<pattern id="([^"]+)"', html)
+    assert len(ids) >= 2 and len(ids) == len(set(ids)), ids
+    for box_id in ("exports-behind", "indicators"):
+        box = section(html, box_id)
+        used = set(re.findall(r'fill="url\(#([^)]+)\)"', box))
+        defined = set(re.findall(r'<pattern id="([^"]+)"', box))
+        assert used and used <= defined, (box_id, used, defined)

@@ -134,7 +134,8 @@ def exports_behind(session: Session, *, clock: Clock, locale: str, margin_points
     chart = progress_svg([ProgressRow(label=row.name, done_pct=float(row.target_pct or 0),
                                       expected_pct=float(row.time_pct),
                                       note=f"{row.target_pct or 0}% / {expected} {row.time_pct}%") for row in shown],
-                         title=gettext(locale, N_("Export leaders behind target")), expected_label=expected)
+                         title=gettext(locale, N_("Export leaders behind target")), expected_label=expected,
+                         chart_id="dashboard-exports")
     return ExportsBehind(year=year, month=month, count=len(behind), rows=shown, chart=chart)
 
 
@@ -149,7 +150,7 @@ def indicators(session: Session, *, clock: Clock, locale: str) -> Indicators:
                               if f.progress is not None else gettext(locale, N_("No target or no figures"))))
             for f in figures]
     chart = progress_svg(rows, title=gettext(locale, N_("Key economic indicators against target")),
-                         expected_label=expected)
+                         expected_label=expected, chart_id="dashboard-indicators")
     return Indicators(year=year, figures=figures, chart=chart)
 
 
