@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import String, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, joinedload, load_only
 
-from crm.audit.models import AuditEntry
+from crm.audit.models import AuditAction, AuditEntry
 from crm.auth.models import User
 from crm.exports.models import ExportSupport
 from crm.listing import Page, clamp_page, count_up_to
@@ -17,6 +17,7 @@ from crm.projects import service as project_service
 from crm.projects.models import Project, ProjectOrganization
 from crm.visits.models import TourStop, Visit, VisitOrganization
 
+SUPPORT_ENTITY = "export_support"  # crm.exports.service.ENTITY_SUPPORT
 PAGE_SIZE = 25  # entries a timeline page shows; "Older" brings the next
 
 
@@ -32,9 +33,12 @@ class TimelineItem:
 
 
 def _sources(organization_id: int, viewer: User | None):
+    # A service-log entry shows once, as its "support" item: the audit entry of its creation is left out (its
+    # deletion stays, the only trace once the entry is gone).
     audits = select(literal("audit", String).label("kind"), AuditEntry.id.label("id"), AuditEntry.at.label("at")).where(
         or_(AuditEntry.organization_id == organization_id,
-            (AuditEntry.entity_type == "organization") & (AuditEntry.entity_id == organization_id)))
+            (AuditEntry.entity_type == "organization") & (AuditEntry.entity_id == organization_id)),
+        ~((AuditEntry.entity_type == SUPPORT_ENTITY) & (AuditEntry.action == AuditAction.CREATE)))
     visits = (select(literal("visit", String), Visit.id, Visit.starts_at)
               .join(VisitOrganization, VisitOrganization.visit_id == Visit.id)
               .where(VisitOrganization.organization_id == organization_id))

@@ -438,3 +438,28 @@ def test_the_demo_pool(db, session):
     assert [r.name for r in rows if not r.has_latest] == ["菏泽鲁西南农产品进出口"]
     assert session.scalar(select(func.count()).select_from(ExportSupport)) >= 5
     assert not service.progress(session, year=2026, month=12, organization_ids=[rows[0].organization_id])[0].has_latest
+
+
+def test_a_service_log_entry_shows_once_on_the_organization_timeline(client, session, users):
+    from crm.timeline import organization_timeline
+
+    manager, officer = users["manager"], users["officer"]
+    org = enterprise(session, officer, "菏泽鲁能光伏科技")
+    in_pool(session, manager, org, officer=officer)
+    login(client, "officer")
+    assert post(client, f"/exports/{org.id}/support", {
+        "kind": "financing", "given_on": "2026-07-02", "officer_id": str(officer.id),
+        "description": "对接出口信用保险", "outcome": ""}).status_code == 303
+    entry = session.scalar(select(ExportSupport))
+
+    def about_the_entry():
+        page = organization_timeline(session, organization_id=org.id, page=1, per_page=50, viewer=officer)
+        return [(item.kind, item.entry.action if item.entry else None) for item in page.items
+                if item.kind == "support" or (item.entry is not None and item.entry.entity_type == "export_support")]
+
+    assert about_the_entry() == [("support", None)]
+    assert client.get(f"/organizations/{org.id}/timeline").text.count("对接出口信用保险") == 1
+    # Once removed, its deletion is the trace left on the timeline
+    assert post(client, f"/exports/support/{entry.id}/remove").status_code == 303
+    session.expire_all()
+    assert about_the_entry() == [("audit", "delete")]
