@@ -106,6 +106,8 @@ def test_export_leader_progress_report_for_a_month(client, session, demo_zone):
     text = pdf_text(pdf)
     assert "精进电动" in text and "序时进度" in text
     assert not missing_glyphs(text)
+    first_page = pdf_pages_text(pdf)[0]
+    assert "菏泽经济开发区" in first_page.split("精进电动")[0]  # a report's first page has its header (no cover)
     assert client.get("/reports/exports?month=2026-13").status_code == 400
     assert client.get("/reports/exports?month=soon").status_code == 400
 

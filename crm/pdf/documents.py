@@ -50,7 +50,7 @@ def render_html(template_name: str, context: dict[str, Any], *, locale: str, tim
         "font_family": Markup(FONT_FAMILY),  # noqa: S704 - a constant
         "css_string": lambda text: Markup(css_string(text)),  # noqa: S704 - quoted and escaped for CSS
         "page_counter": Markup(page_counter(gettext("Page %(page)s of %(pages)s"))),  # noqa: S704 - built above
-        "current_user": None, "csrf_token": "",
+        "current_user": None, "csrf_token": "", "has_cover": False,  # a cover page (the briefing) has no page header
         **context,
     }
     return templates.get_template(template_name).render(full)
