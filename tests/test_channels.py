@@ -4,6 +4,7 @@ retried with backoff while other deliveries go on, then the row is marked failed
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -11,6 +12,7 @@ import time as time_module
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -227,3 +229,155 @@ def test_webhook_addresses_are_checked(url, allowed):
     assert (channels.check_webhook_url(url, allow_private=False, resolve=resolve) is None) == allowed, url
     if url.startswith("http://127.") or url.startswith("http://10."):
         assert channels.check_webhook_url(url, allow_private=True) is None
+
+
+@pytest.mark.parametrize(("url", "allowed"), [
+    ("http://[64:ff9b::7f00:1]/", False), ("http://[64:ff9b::a00:1]/", False),  # NAT64 to 127.0.0.1 / 10.0.0.1
+    ("http://[::ffff:127.0.0.1]/", False), ("http://[::ffff:a9fe:a9fe]/", False), ("http://[::127.0.0.1]/", False),
+    ("http://[2002:7f00:1::1]/", False), ("http://[::]/", False),  # 6to4 around 127.0.0.1; unspecified
+    ("http://[64:ff9b::5db8:d822]/", True),  # NAT64 to 93.184.216.34, a public address
+])
+def test_ipv6_addresses_embedding_ipv4_are_checked_as_that_ipv4(url, allowed):
+    assert (channels.check_webhook_url(url, allow_private=False) is None) == allowed, url
+
+
+class HostHook(Hook):
+    def do_POST(self):
+        self.server.hosts.append(self.headers["Host"])
+        super().do_POST()
+
+
+def test_a_webhook_host_name_is_resolved_once_when_sending_and_refused_if_private(channel_settings):
+    """The name is looked up when sending and the connection goes to the address checked (not to whatever a second
+    lookup answers); a name resolving to a private address is refused at send time too, not only when saved."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HostHook)
+    server.received, server.modes, server.hosts = [], [], []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://localhost:{server.server_address[1]}/robot?key=k"
+    try:
+        strict = channel_settings.model_copy(update={"webhook_allow_private": False})
+        with pytest.raises(channels.SendError, match=r"refused: localhost resolves to .*127\.0\.0\.1"):
+            channels.send_webhook(strict, url=url, content="x")
+        channels.send_webhook(channel_settings, url=url, content="hello")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert server.received == [{"msgtype": "text", "text": {"content": "hello"}}]
+    assert server.hosts == [f"localhost:{server.server_address[1]}"]
+
+
+class SlowInbox(Inbox):
+    """An SMTP server that takes a while over each message."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self.seconds)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def email_reminders(session, users, count: int) -> None:
+    for n in range(count):
+        person = make_user(session, username=f"mail{n}")
+        subscribe(session, person, email=True)
+        make_task(session, actor=person, title=f"任务{n:02d}", due_on=date(2026, 12, 2))
+
+
+def test_two_deliverers_with_a_short_lease_and_a_slow_server_send_each_mail_once(db, session, users, channel_settings):
+    """Eight e-mails at 0.25 s each take twice the 1-second lease: the deliverers renew each row's lease before its
+    send and take small batches, so neither sends what the other has."""
+    inbox = SlowInbox(0.25)
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        settings = channel_settings.model_copy(update={
+            "smtp_port": controller.port, "reminder_lease_seconds": 1, "smtp_timeout_seconds": 2})
+        assert service.send_batch(settings) == 1
+        email_reminders(session, users, 8)
+        service.plan(database=db, now=NINE - timedelta(minutes=10), timezone=settings.timezone)
+        service.plan(database=db, now=NINE, timezone=settings.timezone)
+        results = {}
+
+        def run(worker: str) -> None:
+            results[worker] = service.deliver(database=db, settings=settings, now=NINE, worker=worker)
+
+        threads = [threading.Thread(target=run, args=(w,)) for w in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        # later passes, after every lease has run out, find nothing left to send
+        for later in (NINE + timedelta(minutes=1), NINE + timedelta(minutes=10)):
+            assert service.deliver(database=db, settings=settings, now=later, worker="c").sent == 0
+    finally:
+        controller.stop()
+    ids = [message["Message-ID"] for _to, message in inbox.messages]
+    assert len(ids) == 8 and len(set(ids)) == 8
+    assert results["a"].sent + results["b"].sent == 8 and not results["a"].errors and not results["b"].errors
+    assert all(row.status == DeliveryStatus.SENT and row.attempts == 1 for row in rows(session, "email"))
+
+
+def test_a_deliverer_whose_lease_ran_out_mid_batch_does_not_send_what_was_taken_over(db, session, users, smtp,
+                                                                                      channel_settings):
+    """Worker a claims five e-mails and stalls past its lease; b takes them over and sends them; when a goes on with
+    its batch, each row's lease check before the send finds it is no longer a's: nothing is sent twice."""
+    settings = channel_settings.model_copy(update={"reminder_lease_seconds": 1})
+    email_reminders(session, users, 5)
+    service.plan(database=db, now=NINE - timedelta(minutes=10), timezone=settings.timezone)
+    service.plan(database=db, now=NINE, timezone=settings.timezone)
+    with db.write_session() as s:
+        _claimed, ids = service.claim(s, now=NINE, worker="a", zone=ZoneInfo(settings.timezone), limit=10,
+                                      lease=timedelta(seconds=1))
+        s.commit()
+    assert len(ids) == 5
+    taken = service.deliver(database=db, settings=settings, now=NINE + timedelta(seconds=2), worker="b")
+    assert taken.sent == 5 and len(smtp.messages) == 5
+    late = service.DeliveryResult()
+    service._send_all(db, settings, ids, now=NINE, worker="a", result=late)
+    assert late.taken_over == 5 and late.sent == 0 and len(smtp.messages) == 5
+    assert {row.claimed_by for row in rows(session, "email")} == {"b"}
+
+
+@pytest.fixture
+def blackhole():
+    """A TCP port that accepts connections and never says a word (a firewalled SMTP server)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_a_blackholed_smtp_server_does_not_hold_up_in_app_notifications(db, session, users, blackhole,
+                                                                       channel_settings):
+    settings = channel_settings.model_copy(update={"smtp_port": blackhole, "smtp_timeout_seconds": 1.5})
+    email_reminders(session, users, 6)  # each also in-app
+    service.plan(database=db, now=NINE - timedelta(minutes=10), timezone=settings.timezone)
+    service.plan(database=db, now=NINE, timezone=settings.timezone)
+    results = []
+    thread = threading.Thread(target=lambda: results.append(
+        service.deliver(database=db, settings=settings, now=NINE, worker="t")))
+    started = time_module.monotonic()
+    thread.start()
+    deadline = started + 1.2  # before the first e-mail's timeout
+    def all_in_app_delivered() -> bool:
+        in_app = rows(session, "in_app")
+        return len(in_app) == 6 and all(row.status == DeliveryStatus.SENT for row in in_app)
+
+    while time_module.monotonic() < deadline and not all_in_app_delivered():
+        time_module.sleep(0.05)
+    in_app = rows(session, "in_app")
+    assert len(in_app) == 6 and all(row.status == DeliveryStatus.SENT for row in in_app)
+    assert thread.is_alive()  # still waiting on the silent server
+    thread.join(30)
+    took = time_module.monotonic() - started
+    [result] = results
+    # one e-mail waited for the timeout and will be retried; the server is given up on for this pass, the other
+    # five go back to the queue untried instead of each waiting 1.5 s
+    assert result.in_app == 6 and result.retried == 1 and "timed out" in result.errors[0] and took < 4
+    emails = rows(session, "email")
+    assert sorted(row.attempts for row in emails) == [0, 0, 0, 0, 0, 1]
+    assert all(row.status == DeliveryStatus.PENDING for row in emails)
+    assert [row.claimed_by for row in emails if row.attempts == 0] == [""] * 5

@@ -181,25 +181,36 @@ def check_webhook_url(url: str, *, allow_private: bool, resolve: bool = True) ->
     return None
 
 
+def _connect(addresses: list[str], port: int, timeout: float) -> socket.socket:
+    """A connection to the first of the checked `addresses` that answers (never a new lookup)."""
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as failure:
+            error = failure
+    raise error or OSError("no address to connect to")
+
+
 class _PinnedHTTP(http.client.HTTPConnection):
     """Connects to the address resolved and checked once, whatever the name resolves to by now (DNS rebinding);
     the Host header still names the host."""
 
-    def __init__(self, host: str, port: int | None, *, address: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int | None, *, addresses: list[str], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
-        self.address = address
+        self.addresses = addresses
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = _connect(self.addresses, self.port, self.timeout)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int | None, *, address: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int | None, *, addresses: list[str], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self.address = address
+        self.addresses = addresses
 
     def connect(self) -> None:
-        sock = socket.create_connection((self.address, self.port), self.timeout)
+        sock = _connect(self.addresses, self.port, self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # the certificate names the host
 
 
@@ -224,7 +235,7 @@ def send_webhook(settings: Settings, *, url: str, content: str) -> None:
                         + PRIVATE.translate("en"))
     body = json.dumps({"msgtype": "text", "text": {"content": content}}, ensure_ascii=False).encode()
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    connection = (_PinnedHTTPS if https else _PinnedHTTP)(host, parts.port, address=str(addresses[0]),
+    connection = (_PinnedHTTPS if https else _PinnedHTTP)(host, parts.port, addresses=[str(a) for a in addresses],
                                                          timeout=settings.webhook_timeout_seconds)
     try:
         connection.request("POST", target, body=body, headers={"Content-Type": "application/json; charset=utf-8"})
