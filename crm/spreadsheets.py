@@ -147,7 +147,7 @@ def normalize_header(text: Any) -> str:
 
 
 def _header_variants(column: Column) -> set[str]:
-    names = {column.header.msgid, gettext("zh_CN", column.header), gettext("en", column.header), *column.aliases}
+    names = {column.header.msgid, column.header.translate("zh_CN"), column.header.translate("en"), *column.aliases}
     return {normalize_header(n) for n in names} - {""}
 
 
