@@ -159,6 +159,7 @@ def test_the_year_grid_saves_changed_months_only_and_refuses_months_to_come(clie
     login(client, "officer")
     page = client.get(f"/exports/{org.id}/figures?year=2026")
     assert page.status_code == 200 and 'id="f-m8" disabled' in page.text
+    assert 'id="f-m7" disabled' in page.text and 'id="f-m6" disabled' not in page.text  # July is not over
     response = post(client, f"/exports/{org.id}/figures", {"year": "2026", "m1": "100", "m2": "120.5", "m3": ""})
     assert response.status_code == 303
     assert count_rows(session, ExportFigure) == 2 and audit_count(session) == 1
@@ -167,6 +168,10 @@ def test_the_year_grid_saves_changed_months_only_and_refuses_months_to_come(clie
     future = post(client, f"/exports/{org.id}/figures", {"year": "2026", "m1": "100", "m2": "120.5", "m9": "50"},
                   headers={"HX-Request": "true"})
     assert future.status_code == 422 and "2026-09" in field_error(future.text, "m9")
+    running = post(client, f"/exports/{org.id}/figures", {"year": "2026", "m1": "100", "m2": "120.5", "m7": "50"},
+                   headers={"HX-Request": "true"})
+    assert running.status_code == 422 and "2026-07" in field_error(running.text, "m7")
+    assert "结束" in field_error(running.text, "m7")
     bad = post(client, f"/exports/{org.id}/figures", {"year": "2026", "m1": "abc", "m2": "-1"}, headers={"HX-Request": "true"})
     assert bad.status_code == 422 and field_error(bad.text, "m1") and field_error(bad.text, "m2")
     assert count_rows(session, ExportFigure) == 2
@@ -188,6 +193,9 @@ def test_one_month_entry_form(client, session, users):
     future = post(client, "/exports/figures", {"organization_id": str(org.id), "month": "2026-08", "value_wan_usd": "1"},
                   headers={"HX-Request": "true"})
     assert future.status_code == 422 and field_error(future.text, "month")
+    running = post(client, "/exports/figures", {"organization_id": str(org.id), "month": "2026-07",
+                                                "value_wan_usd": "1"}, headers={"HX-Request": "true"})
+    assert running.status_code == 422 and "2026-07" in field_error(running.text, "month")
     garbage = post(client, "/exports/figures", {"organization_id": str(org.id), "month": "June", "value_wan_usd": "x"},
                    headers={"HX-Request": "true"})
     assert garbage.status_code == 422 and field_error(garbage.text, "month") and field_error(garbage.text, "value_wan_usd")
@@ -338,7 +346,7 @@ def test_a_bad_file_lists_every_problem_by_row_and_column_and_writes_nothing(cli
     bad = ("统一社会信用代码,企业名称,月份,出口额（万美元）\n"
            f"{credit_code(31)},,2026-01,100\n"        # row 2: fine on its own
            ",不存在的企业,2026-02,10\n"                 # row 3: unknown name
-           f"{credit_code(31)},,2026-09,10\n"         # row 4: a month still to come
+           f"{credit_code(31)},,2026-07,10\n"         # row 4: the current month, not over yet
            f"{credit_code(31)},,2026-01,100\n"        # row 5: January again (row 2)
            f"{credit_code(31)},,2026-03,abc\n"        # row 6: not a number
            f"{credit_code(31)},,2026-04,-3\n"         # row 7: negative
@@ -353,7 +361,7 @@ def test_a_bad_file_lists_every_problem_by_row_and_column_and_writes_nothing(cli
     table = text[text.index('id="import-problems"'):]
     rows = [int(n) for n in __import__("re").findall(r'data-label="行">(\d+)</td>', table)]
     assert rows == [3, 4, 5, 6, 7, 8, 9, 10, 11], rows
-    assert "不存在的企业" in text and "2026-09" in text and "第 2 行和第 5 行" in text
+    assert "不存在的企业" in text and "2026-07 尚未结束" in text and "第 2 行和第 5 行" in text
     assert "出口额（万美元）" in table and ">月<" in table and "企业名称" in table
     assert count_rows(session, ExportFigure) == 0 and audit_count(session) == 0
     client.post("/language", data={"csrf_token": client.csrf, "locale": "en", "next": "/"})

@@ -348,7 +348,7 @@ def remove(request: Request, session: SessionDep, user: CurrentUser, member: Mem
 def _grid_context(request: Request, session, member: ExportEnterprise, year: int, form: FormResult) -> dict[str, Any]:
     today = local_today(request)
     return {"member": member, "org": member.organization, "year": year, "form": form,
-            "open_months": [m for m in range(1, 13) if not service.is_future(year, m, today)],
+            "open_months": [m for m in range(1, 13) if not service.is_not_over(year, m, today)],
             "years": list(range(today.year, today.year - 6, -1))}
 
 

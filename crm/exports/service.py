@@ -86,8 +86,9 @@ def months_due(year: int, today: date) -> int:
     return last_month if year == last_year else 0
 
 
-def is_future(year: int, month: int, today: date) -> bool:
-    return (year, month) > (today.year, today.month)
+def is_not_over(year: int, month: int, today: date) -> bool:
+    """A month still to come, or the current one: its figure is entered once it is over (form and import alike)."""
+    return (year, month) >= (today.year, today.month)
 
 
 # --- the pool --------------------------------------------------------------------------------------------------
@@ -315,9 +316,9 @@ def save_year(session: Session, *, member: ExportEnterprise, year: int, values: 
     """The year grid: one value (or blank, which removes the month's figure) per month of `year`."""
     if not can_edit(actor, member):
         raise PermissionDenied()
-    errors = {f"m{m}": Msg("%(month)s is still to come: enter a month's figure once it is over.",
+    errors = {f"m{m}": Msg("%(month)s is not over yet: enter a month's figure once it is over.",
                            month=f"{year}-{m:02d}")
-              for m, value in values.items() if value is not None and is_future(year, m, today)}
+              for m, value in values.items() if value is not None and is_not_over(year, m, today)}
     if errors:
         session.rollback()
         raise InvalidExportInput(errors)
@@ -331,9 +332,9 @@ def save_month(session: Session, *, member: ExportEnterprise, year: int, month: 
                today: date) -> int:
     if not can_edit(actor, member):
         raise PermissionDenied()
-    if is_future(year, month, today):
+    if is_not_over(year, month, today):
         session.rollback()
-        raise InvalidExportInput({"month": Msg("%(month)s is still to come: enter a month's figure once it is over.",
+        raise InvalidExportInput({"month": Msg("%(month)s is not over yet: enter a month's figure once it is over.",
                                                month=f"{year}-{month:02d}")})
     changed = write_figures(session, actor=actor, changes=[FigureChange(member.organization_id, year, month, value)])
     session.commit()
@@ -395,9 +396,9 @@ def check_import(session: Session, *, rows: list[dict[str, Any]], actor: User, t
                 "You are not the officer responsible for “%(name)s”; ask them or a manager.", name=enterprise.name)))
             enterprise = None
         period = row.get("month")
-        if period is not None and is_future(period.year, period.month, today):
+        if period is not None and is_not_over(period.year, period.month, today):
             plan.problems.append(ImportProblem(number, headers["month"], Msg(
-                "%(month)s is still to come: enter a month's figure once it is over.",
+                "%(month)s is not over yet: enter a month's figure once it is over.",
                 month=f"{period.year}-{period.month:02d}")))
             period = None
         value = row.get("value_wan_usd")
