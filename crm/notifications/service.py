@@ -338,7 +338,8 @@ class DeliveryResult:
 
     def __str__(self) -> str:
         return (f"{self.in_app} in-app, {self.sent} sent, {self.retried} to retry, {self.failed} failed, "
-                f"{self.cancelled} cancelled, {self.deferred} deferred")
+                f"{self.cancelled} cancelled, {self.deferred} deferred"
+                + (f", {self.taken_over} taken over by another scheduler" if self.taken_over else ""))
 
 
 def send_batch(settings: Settings, batch: int = CLAIM_BATCH) -> int:
