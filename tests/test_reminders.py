@@ -64,7 +64,8 @@ def run(db, settings):
 
     def run_pass():
         now = utcnow()
-        planned = service.plan(database=db, now=now, timezone=settings.timezone)
+        planned = service.plan(database=db, now=now, timezone=settings.timezone,
+                               threshold=settings.major_project_threshold_wan_cny)
         return planned, service.deliver(database=db, settings=settings, now=now, worker="test")
 
     return run_pass

@@ -8,7 +8,8 @@ from crm.scheduling.service import JobContext
 
 def plan(ctx: JobContext) -> service.PlanResult:
     """reminders.plan: what fell due since the last pass, as outbox rows (and the daily digests at their time)."""
-    return service.plan(database=ctx.database, now=ctx.now, timezone=ctx.settings.timezone)
+    return service.plan(database=ctx.database, now=ctx.now, timezone=ctx.settings.timezone,
+                        threshold=ctx.settings.major_project_threshold_wan_cny)
 
 
 def deliver(ctx: JobContext) -> service.DeliveryResult:

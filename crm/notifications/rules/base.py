@@ -16,10 +16,16 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
+
+from crm.config import Settings
+from crm.i18n import Msg
+
+DEFAULT_THRESHOLD: Decimal = Settings.model_fields["major_project_threshold_wan_cny"].default
 
 
 @dataclass(frozen=True)
@@ -37,11 +43,13 @@ class Reminder:
 
 @dataclass(frozen=True)
 class RuleConfig:
-    """The administrator's settings for a rule, with the zone's time zone."""
+    """The administrator's settings for a rule, with the zone's time zone and the settings rules judge by (the
+    major-project threshold, CRM_MAJOR_PROJECT_THRESHOLD_WAN_CNY, the one the readiness board uses)."""
 
     days: int | None
     at_time: time
     zone: ZoneInfo
+    threshold: Decimal = DEFAULT_THRESHOLD
 
     def fire_at(self, day: date) -> datetime:
         """`day` at the rule's time of day, local, as UTC."""
@@ -83,6 +91,19 @@ class Rule:
 
     def render(self, *, entity_id: int, occasion: str, payload: dict[str, Any], locale: str) -> Rendered:
         raise NotImplementedError
+
+
+def msg_to_json(message: Msg | Any) -> Any:
+    """A message (its parameters may be messages too) as JSON for a payload; translated when rendered."""
+    if isinstance(message, Msg):
+        return {"msgid": message.msgid, "params": {k: msg_to_json(v) for k, v in message.params.items()}}
+    return message if isinstance(message, (str, int, float, bool)) or message is None else str(message)
+
+
+def msg_from_json(value: Any) -> Msg | Any:
+    if isinstance(value, dict) and "msgid" in value:
+        return Msg(str(value["msgid"]), **{k: msg_from_json(v) for k, v in (value.get("params") or {}).items()})
+    return value
 
 
 def days_between(first: date, second: date) -> int:
