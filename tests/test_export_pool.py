@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from datetime import date, datetime
 from decimal import Decimal
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -280,6 +281,9 @@ def test_the_pool_downloads_as_xlsx_honouring_its_filters(client, session, users
     assert rows[0][0] == "企业名称" and len(rows) == 2 and rows[1][0] == "乙出口" and rows[1][1] == credit_code(12)
     everything = load_workbook(io.BytesIO(client.get("/exports/download").content)).active
     assert everything.max_row == 3
+    # The file name says the figures' year once, then the day of the download
+    disposition = unquote(response.headers["content-disposition"])
+    assert "（2026 年数据）-2026-07-15.xlsx" in disposition and "2026-2026" not in disposition
 
 
 # --- import ------------------------------------------------------------------------------------------------------

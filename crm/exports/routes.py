@@ -105,7 +105,8 @@ def download(request: Request, session: SessionDep, user: CurrentUser) -> Respon
             yield (r.name, r.credit_code or "", Msg(TIER_LABELS[r.tier]), r.officer_name, r.target, r.ytd,
                    r.target_pct, r.time_pct, r.last_year, r.yoy_pct, Msg("yes") if r.behind else Msg("no"))
 
-    return xlsx_download(request, Msg("Export pool %(year)s", year=query["year"]), pool_columns(), values())
+    # Named "<pool> (<year> figures)-<today>.xlsx": the year the figures are of, then the day of the download
+    return xlsx_download(request, Msg("Export pool (%(year)s figures)", year=query["year"]), pool_columns(), values())
 
 
 # --- add, edit, remove -----------------------------------------------------------------------------------------
