@@ -187,7 +187,8 @@ def load(session: Session, *, anchor: date, timezone: str, users: dict[str, User
             project_service.record_decision(session, project=project, actor=manager, today=anchor, data={
                 "meeting_kind": "joint", "meeting_on": (anchor + timedelta(days=days)).isoformat(), "outcome": outcome,
                 "resolution": resolution})
-        _permits(session, project.id, spec.get("permits"), anchor=anchor, actor=manager, seq=n)
+        _permits(session, project.id, spec.get("permits"), anchor=anchor, actor=manager, seq=n,
+                 staff={u.display_name: u.id for u in users.values() if u.display_name in ASSISTANTS})
         for stage in [*spec["via"][1:], spec["stage"]] if spec["via"] else []:
             current = project_service.get(session, project.id)
             project_service.move(session, project=current, to_stage=stage, version=current.version,
@@ -219,7 +220,10 @@ def load(session: Session, *, anchor: date, timezone: str, users: dict[str, User
             "organization_id": None, "contact_id": None, "project_id": by_name[project_name]})
 
 
-def _permits(session: Session, project_id: int, permits, *, anchor: date, actor: User, seq: int) -> None:
+def _permits(session: Session, project_id: int, permits, *, anchor: date, actor: User, seq: int,
+             staff: dict[str, int]) -> None:
+    """`staff`: the 帮办代办 staffers who are demo users (by name), chosen as users so rule 6 reminds them too; the
+    seed's users include none of them, so the demo names them as text unless one is added."""
     if not permits:
         return
     project = project_service.get(session, project_id)
@@ -236,6 +240,7 @@ def _permits(session: Session, project_id: int, permits, *, anchor: date, actor:
                 "approved_on": (accepted_on + timedelta(days=5)).isoformat() if accepted_on and status == "approved" else "",
                 "promised_days": str(days or item.promised_days or ""),
                 "assistant": ASSISTANTS[(seq + i) % len(ASSISTANTS)] if status != "not_needed" else "", "note": ""}
+        data["assistant_id"] = str(staff.get(data["assistant"], ""))
         if data["approved_on"] and date.fromisoformat(data["approved_on"]) > anchor:
             data["approved_on"] = anchor.isoformat()
         project_service.update_approval(session, project=project, item=item, data=data, actor=actor, today=anchor)

@@ -124,6 +124,7 @@ FIELD_LABELS = {
     "approval_approved_on": N_("Approved on"),
     "approval_promised_days": N_("Promised time limit (working days)"),
     "approval_assistant": N_("Assisted by"),
+    "approval_assistant_id": N_("Assisted by (CRM user)"),
     "approval_note": N_("Note"),
     "project_id": N_("Project"),
     "bounds": N_("Bounds"),

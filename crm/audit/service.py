@@ -118,16 +118,16 @@ def reference_labels(session: Session, entries: list[AuditEntry], locale: str) -
     from crm.organizations.models import IndustryChain, Organization  # audit is generic; labels are looked up late
 
     wanted: dict[str, set[int]] = {"owner_id": set(), "assignee_id": set(), "officer_id": set(), "organization_id": set(),
-                                   "industry_chain_id": set(), "contact_id": set()}
+                                   "industry_chain_id": set(), "contact_id": set(), "approval_assistant_id": set()}
     for entry in entries:
         for field, change in (entry.changes or {}).items():
             if field in wanted:
                 wanted[field].update(v for v in change if isinstance(v, int))
     refs: dict[str, dict[int, str]] = {}
-    user_ids = wanted["owner_id"] | wanted["assignee_id"] | wanted["officer_id"]
+    user_ids = wanted["owner_id"] | wanted["assignee_id"] | wanted["officer_id"] | wanted["approval_assistant_id"]
     if user_ids:
         names = dict(session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids))).all())
-        refs["owner_id"] = refs["assignee_id"] = refs["officer_id"] = names
+        refs["owner_id"] = refs["assignee_id"] = refs["officer_id"] = refs["approval_assistant_id"] = names
     if wanted["contact_id"]:
         refs["contact_id"] = dict(session.execute(
             select(Contact.id, Contact.name).where(Contact.id.in_(wanted["contact_id"]))).all())

@@ -305,6 +305,7 @@ class ApprovalItem(Base):
         Index("ix_approval_item_project", "project_id", "position"),
         Index("ix_approval_item_status_accepted", "status", "accepted_on"),
         Index("ix_approval_item_overdue", "overdue_on"),  # the permit-overdue rule: a range, not a scan
+        Index("ix_approval_item_assistant", "assistant_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -320,7 +321,10 @@ class ApprovalItem(Base):
     promised_days: Mapped[int | None] = mapped_column(Integer)
     # The first day it counts as overdue (gates.overdue_from), kept while it runs against a time limit, else NULL.
     overdue_on: Mapped[date | None] = mapped_column(Date)
-    assistant: Mapped[str] = mapped_column(String(60), default="")  # 帮办代办 staff member
+    # The 帮办代办 staff member: a CRM user when they are one (then reminded by the permit-overdue rule, and
+    # `assistant` holds their display name as saved), else just the name typed in.
+    assistant_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    assistant: Mapped[str] = mapped_column(String(60), default="")
     note: Mapped[str] = mapped_column(String(500), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -607,10 +607,12 @@ def edit_approval(request: Request, session: SessionDep, user: CurrentUser, proj
     item = service.find_approval(project, item_id)
     if item is None:
         raise NotFound()
-    values = {"status": item.status, "promised_days": str(item.promised_days or ""), "assistant": item.assistant,
+    values = {"status": item.status, "promised_days": str(item.promised_days or ""),
+              "assistant_id": str(item.assistant_id or ""), "assistant": "" if item.assistant_id else item.assistant,
               "note": item.note, **{name: getattr(item, name).isoformat() if getattr(item, name) else ""
                                     for name in ("submitted_on", "accepted_on", "approved_on")}}
-    return _approvals(request, session, project.id, user, editing=item.id, approval_form=FormResult(values=values))
+    return _approvals(request, session, project.id, user, editing=item.id, approval_form=FormResult(values=values),
+                      assistant_users=service.assistant_choices(session, item))
 
 
 @router.post("/{project_id}/approvals/{item_id}")
@@ -631,4 +633,5 @@ def update_approval(request: Request, session: SessionDep, user: CurrentUser, pr
         except service.InvalidProject as bad:
             for name, message in bad.errors.items():
                 form.add_error(name, message)
-    return _approvals(request, session, project.id, user, editing=item.id, approval_form=form, status_code=422)
+    return _approvals(request, session, project.id, user, editing=item.id, approval_form=form, status_code=422,
+                      assistant_users=service.assistant_choices(session, item))

@@ -191,6 +191,7 @@ def approval_fields() -> list[Field]:
         Field("accepted_on", N_("Accepted on"), max_length=10, checks=[check_date]),
         Field("approved_on", N_("Approved on"), max_length=10, checks=[check_date]),
         Field("promised_days", N_("Promised time limit (working days)"), max_length=3, checks=[check_days]),
+        Field("assistant_id", N_("Assisted by (CRM user)"), max_length=12),
         Field("assistant", N_("Assisted by"), max_length=60),
         Field("note", N_("Note"), max_length=500),
     ]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -545,6 +545,26 @@ def find_approval(project: Project, item_id: int) -> ApprovalItem | None:
     return next((item for item in project.approvals if item.id == item_id), None)
 
 
+def assistant_choices(session: Session, item: ApprovalItem | None = None) -> list[tuple[int, str]]:
+    """The users a 帮办代办 staff member may be chosen from: the active ones, and the item's own even if inactive."""
+    stmt = select(User.id, User.display_name).where(
+        or_(User.is_active.is_(True), User.id == item.assistant_id) if item is not None and item.assistant_id
+        else User.is_active.is_(True))
+    return [(uid, name) for uid, name in session.execute(stmt.order_by(User.display_name, User.id))]
+
+
+def _approval_assistant(session: Session, item: ApprovalItem, raw: str) -> User | Literal[False] | None:
+    """The user chosen as the item's 帮办代办 staff member: None when none is, False when the choice is not an
+    active user (the one already assigned may stay even if they have left)."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    user = session.get(User, int(raw)) if raw.isdigit() and int(raw) < 2**31 else None
+    if user is None or not (user.is_active or user.id == item.assistant_id):
+        return False
+    return user
+
+
 def update_approval(session: Session, *, project: Project, item: ApprovalItem, data: dict[str, Any], actor: User,
                     today: date) -> ApprovalItem:
     """Status, dates, time limit and the 帮办代办 staffer of one item; acceptance and approval dates default to today."""
@@ -567,17 +587,24 @@ def update_approval(session: Session, *, project: Project, item: ApprovalItem, d
     for name, value in dates.items():
         if value and value > today:
             errors[name] = Msg("This date is in the future.")
+    assistant_user = _approval_assistant(session, item, data.get("assistant_id") or "")
+    if assistant_user is False:
+        errors["assistant_id"] = Msg("Choose an active user from the list, or leave it blank and type the name.")
     if errors:
         session.rollback()
         raise InvalidProject(errors)
-    fields = ["status", "submitted_on", "accepted_on", "approved_on", "promised_days", "assistant", "note"]
+    fields = ["status", "submitted_on", "accepted_on", "approved_on", "promised_days", "assistant_id", "assistant",
+              "note"]
     before = audit_service.snapshot(item, fields)
     item.status = status
     for name, value in dates.items():
         setattr(item, name, value)
     item.promised_days = int(data["promised_days"]) if data.get("promised_days") else None
     item.overdue_on = gates.overdue_from(item)
-    item.assistant = data.get("assistant") or ""
+    if assistant_user:  # a CRM user: their name as saved, for the checklist and the reminder's text
+        item.assistant_id, item.assistant = assistant_user.id, assistant_user.display_name[:60]
+    else:
+        item.assistant_id, item.assistant = None, (data.get("assistant") or "").strip()
     item.note = data.get("note") or ""
     changes = audit_service.diff(before, audit_service.snapshot(item, fields))
     if changes:

@@ -1,5 +1,7 @@
 """Rule 6, permit overdue: when an approval item runs past the time limit the approval bureau promised (working days
-from acceptance), the project's owning and assigned officers are told once, naming the 帮办代办 staffer."""
+from acceptance), the project's owning and assigned officers are told once, naming the 帮办代办 staffer; that staffer is
+told too when they are a CRM user (ApprovalItem.assistant_id), and their reminder lapses if the item is handed to
+someone else before it fires."""
 
 from __future__ import annotations
 
@@ -42,16 +44,21 @@ class PermitOverdue(Rule):
             payload = {"project": name, "project_id": item.project_id, "item": item.name_zh, "item_en": item.name_en,
                        "days": item.promised_days, "used": gates.days_used(item, latest), "assistant": item.assistant,
                        "start": start.isoformat() if start else ""}
-            for user_id in dict.fromkeys([owner_id, *people.get(item.project_id, [])]):
+            officers = list(dict.fromkeys([owner_id, *people.get(item.project_id, [])]))
+            staffer = [item.assistant_id] if item.assistant_id and item.assistant_id not in officers else []
+            for user_id in officers + staffer:
                 if recipients is None or user_id in recipients:
                     reminders.append(Reminder(self.code, "approval_item", item.id, f"overdue:{payload['start']}",
-                                              user_id, config.fire_at(latest), payload))
+                                              user_id, config.fire_at(latest),
+                                              {**payload, "to_assistant": True} if user_id in staffer else payload))
         return reminders
 
     def current(self, session: Session, rows: Sequence[Any], *, config: RuleConfig) -> set[int]:
-        running = set(session.scalars(select(ApprovalItem.id).where(
-            ApprovalItem.id.in_({row.entity_id for row in rows}), ApprovalItem.status.in_(RUNNING))))
-        return {row.id for row in rows if row.entity_id in running}
+        running = {item_id: assistant_id for item_id, assistant_id in session.execute(
+            select(ApprovalItem.id, ApprovalItem.assistant_id).where(
+                ApprovalItem.id.in_({row.entity_id for row in rows}), ApprovalItem.status.in_(RUNNING)))}
+        return {row.id for row in rows if row.entity_id in running and not (  # the staffer's own: still theirs
+            (row.payload or {}).get("to_assistant") and running[row.entity_id] != row.recipient_id)}
 
     def render(self, *, entity_id: int, occasion: str, payload: dict[str, Any], locale: str) -> Rendered:
         item = payload.get("item", "") if locale.startswith("zh") else payload.get("item_en") or payload.get("item", "")
