@@ -128,6 +128,34 @@ def test_next_groundbreaking_readiness_summary_counts_the_slate(client, session,
     assert "还剩 9 天" in box
 
 
+def test_each_readiness_count_links_to_exactly_those_rows_of_the_board(client, session, users, pipeline):
+    today = zone_today()
+    event = GroundbreakingEvent(name="12月项目集中奠基开工", held_on=today + timedelta(days=9), place="开发区")
+    session.add(event)
+    session.flush()
+    session.add_all([SlatedProject(event_id=event.id, project_id=pipeline["signed"].id, position=0),
+                     SlatedProject(event_id=event.id, project_id=pipeline["permits"].id, position=1)])
+    session.commit()
+    login(client, "manager")
+    box = section(client.get("/").text, "next-groundbreaking")
+    everything = client.get(f"/groundbreaking/{event.id}").text
+    all_rows = re.findall(r'data-readiness="(\w+)"', everything)
+    assert len(all_rows) == 2
+    for colour in ("green", "amber", "red"):
+        link = re.search(rf'href="([^"]+)"><span class="dot dot-{colour}"[^>]*></span>[^<]*<strong id="ready-{colour}">',
+                         box).group(1)
+        assert link == f"/groundbreaking/{event.id}?readiness={colour}#board"
+        board = client.get(link.split("#")[0])
+        assert board.status_code == 200
+        rows = re.findall(r'data-readiness="(\w+)"', board.text)
+        assert rows == [colour] * int(number(box, f"ready-{colour}"))
+        if not rows:
+            assert "没有处于此状态的列入项目" in board.text or "No slated project" in board.text
+        assert 'id="readiness-filter"' in board.text and 'id="slate-count">2<' in board.text
+    # An unknown filter shows the whole slate
+    assert len(re.findall(r'data-readiness="', client.get(f"/groundbreaking/{event.id}?readiness=x").text)) == 2
+
+
 def test_dashboard_without_any_records_shows_empty_states(client, users):
     login(client, "manager")
     html = client.get("/").text

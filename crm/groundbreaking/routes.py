@@ -64,9 +64,17 @@ def _board_context(request: Request, session, event: GroundbreakingEvent, user, 
     }
 
 
+READINESS_FILTERS = ("green", "amber", "red")
+
+
 @router.get("/{event_id}")
 def show(request: Request, session: SessionDep, user: CurrentUser, event: EventDep) -> Response:
-    return render(request, "groundbreaking/show.html", _board_context(request, session, event, user), block="board")
+    """The event and its readiness board; `?readiness=green|amber|red` lists only the slated projects in that state
+    (the dashboard's ready / under way / blocked counts link there). The totals stay those of the whole slate."""
+    readiness = request.query_params.get("readiness")
+    return render(request, "groundbreaking/show.html", _board_context(
+        request, session, event, user, readiness=readiness if readiness in READINESS_FILTERS else None),
+        block="board")
 
 
 @router.get("/{event_id}/edit")
