@@ -15,8 +15,8 @@ from crm.organizations.schemas import KIND_LABELS as ORG_KIND_LABELS
 from crm.organizations.schemas import OWNERSHIP_LABELS
 from crm.parcels.schemas import STATUS_LABELS as PARCEL_STATUS_LABELS
 from crm.pdf import documents
-from crm.pdf.result import RenderResult
 from crm.pdf.renderer import Renderer
+from crm.pdf.result import RenderResult
 from crm.projects.schemas import OUTCOME_LABELS, STAGE_LABELS
 from crm.web import STATIC_DIR
 
