@@ -309,3 +309,85 @@ def test_the_first_pass_starts_from_now_and_replays_nothing_old(session, users, 
     run()
     assert inbox(session, officer) == [("task_due", "overdue:2026-12-02")]
     assert outbox(session)[0].fire_at == local(2026, 12, 2, 9)
+
+
+TZ_NAME = "Asia/Shanghai"  # the settings' default zone (CRM_TIMEZONE), which the routes pass
+
+
+def test_a_task_moved_after_nine_to_tomorrow_is_reminded_today_once(session, users, clock, run):
+    """Today's 09:00 pass ran before the move: the move plans today's "due tomorrow" reminder itself."""
+    officer = users["officer"]
+    clock(local(2026, 12, 1, 8))
+    task = make_task(session, actor=officer, title="改到明天", due_on=date(2026, 12, 10))
+    run()
+    clock(local(2026, 12, 1, 9, 5))
+    run()
+    clock(local(2026, 12, 1, 10))
+    task_service.reschedule(session, task=task_service.get(session, task.id), due_on="2026-12-02", actor=officer,
+                            timezone=TZ_NAME)
+    [row] = outbox(session)
+    assert row.occasion == "before:2026-12-02" and row.fire_at == local(2026, 12, 1, 9)
+    run()
+    run()
+    clock(local(2026, 12, 1, 11))
+    run()
+    assert inbox(session, officer) == [("task_due", "before:2026-12-02")]
+    clock(local(2026, 12, 2, 9, 5))  # and the next day's pass carries on as usual
+    run()
+    assert inbox(session, officer) == [("task_due", "before:2026-12-02"), ("task_due", "due:2026-12-02")]
+
+
+def test_a_task_moved_or_created_after_nine_for_today_is_reminded_due_today(session, users, clock, run):
+    officer = users["officer"]
+    clock(local(2026, 12, 1, 9, 5))
+    run()
+    moved = make_task(session, actor=officer, title="改到今天", due_on=date(2026, 12, 10))
+    clock(local(2026, 12, 1, 10))
+    task_service.update(session, task=task_service.get(session, moved.id), version=moved.version, actor=officer,
+                        timezone=TZ_NAME, data={"title": moved.title, "description": "", "assignee_id": officer.id,
+                                                "due_on": "2026-12-01", "due_time": "", "priority": "normal"})
+    created = task_service.create(session, actor=officer, timezone=TZ_NAME, data={
+        "title": "今天新建", "description": "", "assignee_id": officer.id, "due_on": date(2026, 12, 1),
+        "due_time": None, "priority": "normal"})
+    run()
+    run()
+    assert sorted(inbox(session, officer)) == [("task_due", "due:2026-12-01")] * 2
+    assert {row.entity_id for row in outbox(session)} == {moved.id, created.id}
+
+
+def test_before_nine_a_move_plans_nothing_the_pass_at_nine_does(session, users, clock, run):
+    officer = users["officer"]
+    clock(local(2026, 12, 1, 8))
+    run()
+    task = make_task(session, actor=officer, due_on=date(2026, 12, 10))
+    task_service.reschedule(session, task=task_service.get(session, task.id), due_on="2026-12-02", actor=officer,
+                            timezone=TZ_NAME)
+    assert outbox(session) == []
+    clock(local(2026, 12, 1, 9, 5))
+    run()
+    run()
+    assert inbox(session, officer) == [("task_due", "before:2026-12-02")]
+
+
+def test_a_move_after_nine_respects_the_rule_and_completing_still_cancels(session, users, clock, run):
+    officer, admin = users["officer"], users["admin"]
+    clock(local(2026, 12, 1, 9, 5))
+    run()
+    task = make_task(session, actor=officer, due_on=date(2026, 12, 10))
+    clock(local(2026, 12, 1, 10))
+    service.update_rule(session, code="task_due", data={"enabled": False}, actor=admin)
+    task_service.reschedule(session, task=task_service.get(session, task.id), due_on="2026-12-02", actor=officer,
+                            timezone=TZ_NAME)
+    assert outbox(session) == []  # rule off: nothing
+    service.update_rule(session, code="task_due", data={"enabled": True, "at_time": time(11, 0)}, actor=admin)
+    task_service.reschedule(session, task=task_service.get(session, task.id), due_on="2026-12-01", actor=officer,
+                            timezone=TZ_NAME)
+    assert outbox(session) == []  # the rule's own time (11:00) has not come yet today
+    clock(local(2026, 12, 1, 11, 30))
+    task_service.reschedule(session, task=task_service.get(session, task.id), due_on="2026-12-02", actor=officer,
+                            timezone=TZ_NAME)
+    [row] = outbox(session)
+    assert row.occasion == "before:2026-12-02" and row.fire_at == local(2026, 12, 1, 11)
+    task_service.set_status(session, task=task_service.get(session, task.id), status=TaskStatus.DONE, actor=officer)
+    _, delivered = run()
+    assert delivered.cancelled == 1 and inbox(session, officer) == []

@@ -800,3 +800,26 @@ def test_the_reassign_choices_arrive_when_the_panel_is_opened(officer_client, se
     options = officer_client.get(f"/tasks/{task.id}/assignee-options", headers={"HX-Request": "true"}).text
     assert all(name in options for name in ("张晓明", "李四", "练建军"))
     assert f'<option value="{users["officer"].id}" selected>' in options
+
+
+def test_rescheduling_after_the_reminder_time_plans_todays_reminder_at_once(client, session, users):
+    """Through the one-click form: the routes pass the zone, so a follow-up moved at 10:00 to tomorrow (or to
+    today) gets today's reminder row at once; once only, however often it is moved there."""
+    import time_machine
+
+    from crm.notifications.models import Outbox
+
+    officer = users["officer"]
+    zone = ZoneInfo("Asia/Shanghai")
+    with time_machine.travel(datetime(2026, 12, 1, 10, 0, tzinfo=zone), tick=False):
+        login(client, "officer")  # signed in at the travelled time (the session and its CSRF token are dated)
+        officer_client = client
+        task = make_task(session, actor=officer, title="改期提醒", due_on=date(2026, 12, 20))
+        for _ in range(2):
+            assert post(officer_client, f"/tasks/{task.id}/reschedule", {"due_on": "2026-12-02"}).status_code == 303
+        session.expire_all()
+        rows = session.execute(select(Outbox.entity_id, Outbox.occasion, Outbox.channel)).all()
+        assert rows == [(task.id, "before:2026-12-02", "in_app")]
+        assert post(officer_client, f"/tasks/{task.id}/reschedule", {"due_on": "2026-12-01"}).status_code == 303
+        session.expire_all()
+        assert sorted(session.scalars(select(Outbox.occasion))) == ["before:2026-12-02", "due:2026-12-01"]

@@ -43,7 +43,7 @@ from crm.notifications.models import (
     RulePreference,
     RuleSetting,
 )
-from crm.notifications.rules import ALL, BY_CODE, DIGEST, RULES, Reminder, Rendered, Rule, RuleConfig
+from crm.notifications.rules import ALL, BY_CODE, DIGEST, RULES, Reminder, Rendered, Rule, RuleConfig, task_due
 from crm.notifications.rules.base import DEFAULT_THRESHOLD
 
 CHANNELS = (Channel.IN_APP, Channel.EMAIL, Channel.WEBHOOK)
@@ -171,6 +171,24 @@ def plan_rule(session: Session, *, rule: Rule, now: datetime, zone: ZoneInfo,
         setting.planned_until = now  # never backwards: a slower scheduler's older "now" does not undo a later pass
     session.commit()
     return found
+
+
+def plan_task_now(session: Session, *, task_id: int, now: datetime, timezone: str) -> int:
+    """A follow-up just created, moved or edited after today's time of rule 1 (09:00) has passed: its "due
+    tomorrow" or "due today" reminder of today is planned now, in the caller's transaction (not committed here),
+    since today's planning pass has already run without it. The rule's own plan, restricted to the task, and the
+    same deterministic keys: a later pass (or a scheduler that had not planned today yet) finds the key taken.
+    Before the time, or with the rule off, nothing: the pass at the time does it. Returns the outbox rows written."""
+    rule = task_due.RULE
+    setting = rule_settings(session)[rule.code]
+    zone = ZoneInfo(timezone)
+    config = _config(setting, zone)
+    today = config.local_date(now)
+    if not setting.enabled or config.fire_at(today) > now:
+        return 0
+    reminders = [r for r in rule.plan(session, dates=[today], now=now, config=config, task_ids=[task_id])
+                 if r.occasion.split(":", 1)[0] in ("before", "due")]  # overdue and escalations: the passes' own
+    return write(session, reminders, now=now, zone=zone)
 
 
 @dataclass

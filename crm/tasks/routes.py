@@ -137,7 +137,7 @@ def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDe
     form = parse(task_fields(assignee_ids=_assignee_ids(session)), raw)
     if form.ok:
         try:
-            task = service.create(session, data=form.data, actor=user)
+            task = service.create(session, data=form.data, actor=user, timezone=request.app.state.settings.timezone)
             return redirect(request, _back_to(task), flash=Msg("Follow-up “%(title)s” added.", title=task.title))
         except service.InvalidLink as bad:
             session.rollback()
@@ -196,7 +196,8 @@ def update(request: Request, session: SessionDep, user: CurrentUser, task: TaskD
     version = parse_version(raw)
     if form.ok:
         try:
-            service.update(session, task=task, data=form.data, version=version, actor=user)
+            service.update(session, task=task, data=form.data, version=version, actor=user,
+                           timezone=request.app.state.settings.timezone)
             return redirect(request, f"/tasks/{task.id}", flash=Msg("Changes saved."))
         except PermissionDenied:
             raise Forbidden() from None
@@ -226,7 +227,7 @@ def _quick(action):
         if not service.can_change(user, task):
             raise Forbidden()
         try:
-            message = action(session, task, user, raw)
+            message = action(session, task, user, raw, request.app.state.settings.timezone)
         except _QuickInputError as bad:
             if is_htmx(request):  # the list stays in place, with the reason above it
                 context = {**_list_context(request, session, user), "quick_error": bad.message}
@@ -243,22 +244,22 @@ class _QuickInputError(Exception):
         self.message = message
 
 
-def _complete(session, task, user, raw) -> Msg:
+def _complete(session, task, user, raw, timezone) -> Msg:
     service.set_status(session, task=task, status=TaskStatus.DONE, actor=user)
     return Msg("“%(title)s” done.", title=task.title)
 
 
-def _reopen(session, task, user, raw) -> Msg:
+def _reopen(session, task, user, raw, timezone) -> Msg:
     service.set_status(session, task=task, status=TaskStatus.OPEN, actor=user)
     return Msg("“%(title)s” reopened.", title=task.title)
 
 
-def _cancel(session, task, user, raw) -> Msg:
+def _cancel(session, task, user, raw, timezone) -> Msg:
     service.set_status(session, task=task, status=TaskStatus.CANCELLED, actor=user)
     return Msg("“%(title)s” cancelled.", title=task.title)
 
 
-def _reassign(session, task, user, raw) -> Msg:
+def _reassign(session, task, user, raw, timezone) -> Msg:
     form = parse(reassign_fields(assignee_ids=_assignee_ids(session)), raw)
     if not form.ok:
         raise _QuickInputError(form.errors["assignee_id"])
@@ -266,11 +267,11 @@ def _reassign(session, task, user, raw) -> Msg:
     return Msg("“%(title)s” reassigned.", title=task.title)
 
 
-def _reschedule(session, task, user, raw) -> Msg:
+def _reschedule(session, task, user, raw, timezone) -> Msg:
     form = parse(reschedule_fields(), raw)
     if not form.ok:
         raise _QuickInputError(form.errors["due_on"])
-    service.reschedule(session, task=task, due_on=form.data["due_on"], actor=user)
+    service.reschedule(session, task=task, due_on=form.data["due_on"], actor=user, timezone=timezone)
     return Msg("“%(title)s” rescheduled.", title=task.title)
 
 

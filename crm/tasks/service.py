@@ -93,14 +93,30 @@ def _audit(session: Session, *, task: Task, actor: User, action: AuditAction, ch
     )
 
 
-def create(session: Session, *, data: dict[str, Any], actor: User) -> Task:
-    task = add(session, data=data, actor=actor)
+def _plan_reminder_now(session: Session, task: Task, timezone: str | None) -> None:
+    """A task created or moved after today's reminder time (rule 1, 09:00) gets today's "due tomorrow" / "due
+    today" reminder at once, in this same transaction: today's planning pass has already run without it.
+    `timezone` (settings.timezone) None: nothing is planned now (the next pass at the rule's time does it).
+    Done here, in the service, rather than in the routes so that every way a due date changes (the task form, the
+    one-click reschedule, a visit's follow-ups) is covered and the row commits with the change, all or nothing.
+    The import is local: crm.notifications' rules import crm.tasks (and through projects and visits, modules that
+    import this one), so importing it at the top would make a cycle."""
+    if timezone is None:
+        return
+    from crm.notifications import service as notification_service  # see above
+
+    notification_service.plan_task_now(session, task_id=task.id, now=utcnow(), timezone=timezone)
+
+
+def create(session: Session, *, data: dict[str, Any], actor: User, timezone: str | None = None) -> Task:
+    task = add(session, data=data, actor=actor, timezone=timezone)
     session.commit()
     return task
 
 
-def add(session: Session, *, data: dict[str, Any], actor: User) -> Task:
-    """Creates a task in the caller's transaction (a visit's follow-ups are created with the visit)."""
+def add(session: Session, *, data: dict[str, Any], actor: User, timezone: str | None = None) -> Task:
+    """Creates a task in the caller's transaction (a visit's follow-ups are created with the visit); with `timezone`,
+    plans today's reminder at once when its time has passed (`_plan_reminder_now`)."""
     data = _typed(data)
     _check_links(session, data)
     task = Task(**{k: data.get(k) for k in EDITABLE_FIELDS}, created_by_id=actor.id, status=TaskStatus.OPEN)
@@ -110,10 +126,12 @@ def add(session: Session, *, data: dict[str, Any], actor: User) -> Task:
     after = audit_service.snapshot(task, AUDITED_FIELDS)
     _audit(session, task=task, actor=actor, action=AuditAction.CREATE,
            changes=audit_service.diff({}, {k: v for k, v in after.items() if v not in (None, "")}))
+    _plan_reminder_now(session, task, timezone)
     return task
 
 
-def _change(session: Session, *, task: Task, actor: User, version: int | None, values: dict[str, Any]) -> Task:
+def _change(session: Session, *, task: Task, actor: User, version: int | None, values: dict[str, Any],
+            timezone: str | None = None) -> Task:
     """Applies `values` to a task the actor may change, refusing an edit made on an older version."""
     if not can_change(actor, task):
         raise PermissionDenied()
@@ -129,17 +147,21 @@ def _change(session: Session, *, task: Task, actor: User, version: int | None, v
     task.updated_at = utcnow()
     flush_versioned(session, record=task, entity_type="task", version=version, reload=get)
     _audit(session, task=task, actor=actor, action=AuditAction.UPDATE, changes=changes)
+    if "due_on" in changes:
+        _plan_reminder_now(session, task, timezone)
     session.commit()
     return task
 
 
-def update(session: Session, *, task: Task, data: dict[str, Any], version: int | None, actor: User) -> Task:
+def update(session: Session, *, task: Task, data: dict[str, Any], version: int | None, actor: User,
+           timezone: str | None = None) -> Task:
     if not can_change(actor, task):
         raise PermissionDenied()
     require_version(session, record=task, entity_type="task", version=version)
     data = _typed(data)
     _check_links(session, data)
-    return _change(session, task=task, actor=actor, version=version, values={k: data.get(k) for k in EDITABLE_FIELDS})
+    return _change(session, task=task, actor=actor, version=version, values={k: data.get(k) for k in EDITABLE_FIELDS},
+                   timezone=timezone)
 
 
 def set_status(session: Session, *, task: Task, status: TaskStatus, actor: User) -> Task:
@@ -151,8 +173,9 @@ def reassign(session: Session, *, task: Task, assignee_id: int, actor: User) -> 
     return _change(session, task=task, actor=actor, version=None, values={"assignee_id": assignee_id})
 
 
-def reschedule(session: Session, *, task: Task, due_on: str, actor: User) -> Task:
-    return _change(session, task=task, actor=actor, version=None, values={"due_on": date.fromisoformat(due_on)})
+def reschedule(session: Session, *, task: Task, due_on: str, actor: User, timezone: str | None = None) -> Task:
+    return _change(session, task=task, actor=actor, version=None, values={"due_on": date.fromisoformat(due_on)},
+                   timezone=timezone)
 
 
 GROUP_LIMIT = 15  # tasks listed per group on "My tasks"; the paged list of all one's tasks has the rest

@@ -231,10 +231,12 @@ def _add_members(session: Session, visit_input: VisitInput, actor: User) -> list
             for _, row in visit_input.new_members]
 
 
-def _add_followups(session: Session, visit: Visit, visit_input: VisitInput, actor: User) -> list[Task]:
+def _add_followups(session: Session, visit: Visit, visit_input: VisitInput, actor: User,
+                   timezone: str | None = None) -> list[Task]:
     lead_org = visit.organizations[0].organization_id if visit.organizations else None
     return [task_service.add(session, data={**row, "visit_id": visit.id, "organization_id": lead_org,
-                                            "priority": TaskPriority.NORMAL, "description": ""}, actor=actor)
+                                            "priority": TaskPriority.NORMAL, "description": ""}, actor=actor,
+                              timezone=timezone)
             for _, row in visit_input.followups]
 
 
@@ -293,7 +295,7 @@ def create(session: Session, *, visit_input: VisitInput, actor: User, timezone: 
     if visit.stops:
         after["stops"] = _stops_text(visit)
     _audit(session, visit=visit, actor=actor, action=AuditAction.CREATE, changes=audit_service.diff({}, after))
-    _add_followups(session, visit, visit_input, actor)
+    _add_followups(session, visit, visit_input, actor, timezone)
     _attach(session, visit, visit_input, actor, files)
     session.commit()
     return visit
@@ -319,7 +321,7 @@ def update(session: Session, *, visit: Visit, visit_input: VisitInput, version: 
         flush_versioned(session, record=visit, entity_type="visit", version=version, reload=get)
         _refresh_search(session, visit)
         _audit(session, visit=visit, actor=actor, action=AuditAction.UPDATE, changes=changes)
-    _add_followups(session, visit, visit_input, actor)
+    _add_followups(session, visit, visit_input, actor, timezone)
     _attach(session, visit, visit_input, actor, files)
     session.commit()
     return visit

@@ -25,13 +25,17 @@ class TaskDue(Rule):
     default_at = time(9, 0)
 
     def plan(self, session: Session, *, dates: Sequence[date], now: datetime, config: RuleConfig,
-             recipients: Collection[int] | None = None) -> list[Reminder]:
+             recipients: Collection[int] | None = None, task_ids: Collection[int] | None = None) -> list[Reminder]:
+        """`task_ids`: only those tasks (a task just created or moved is planned at once, see
+        crm.notifications.service.plan_task_now)."""
         latest = dates[-1]
         fire_at = config.fire_at(latest)
         stmt = (select(Task.id, Task.title, Task.due_on, Task.assignee_id)
                 .where(Task.status == TaskStatus.OPEN, Task.due_on <= latest + timedelta(days=1)))
         if recipients is not None:
             stmt = stmt.where(Task.assignee_id.in_(list(recipients)))
+        if task_ids is not None:
+            stmt = stmt.where(Task.id.in_(list(task_ids)))
         reminders = []
         for task_id, title, due_on, assignee_id in session.execute(stmt):
             if due_on > latest:
@@ -42,21 +46,23 @@ class TaskDue(Rule):
                 occasion = f"overdue:{latest.isoformat()}"
             reminders.append(Reminder(self.code, "task", task_id, occasion, assignee_id, fire_at, {
                 "title": title, "due_on": due_on.isoformat(), "days": (latest - due_on).days}))
-        reminders += self._escalations(session, dates=dates, config=config, recipients=recipients)
+        reminders += self._escalations(session, dates=dates, config=config, recipients=recipients, task_ids=task_ids)
         return reminders
 
     def _escalations(self, session: Session, *, dates: Sequence[date], config: RuleConfig,
-                     recipients: Collection[int] | None) -> list[Reminder]:
+                     recipients: Collection[int] | None, task_ids: Collection[int] | None = None) -> list[Reminder]:
         n = config.days if config.days is not None else self.default_days
         managers = set(session.scalars(select(User.id).where(User.role == Role.MANAGER, User.is_active.is_(True))))
         assignee = aliased(User)
         boss = aliased(User)
-        rows = session.execute(
-            select(Task.id, Task.title, Task.due_on, assignee.display_name, boss.id)
-            .join(assignee, assignee.id == Task.assignee_id)
-            .outerjoin(boss, (boss.id == assignee.manager_id) & boss.is_active.is_(True))
-            .where(Task.status == TaskStatus.OPEN, Task.due_on >= dates[0] - timedelta(days=n),
-                   Task.due_on <= dates[-1] - timedelta(days=n)))
+        stmt = (select(Task.id, Task.title, Task.due_on, assignee.display_name, boss.id)
+                .join(assignee, assignee.id == Task.assignee_id)
+                .outerjoin(boss, (boss.id == assignee.manager_id) & boss.is_active.is_(True))
+                .where(Task.status == TaskStatus.OPEN, Task.due_on >= dates[0] - timedelta(days=n),
+                       Task.due_on <= dates[-1] - timedelta(days=n)))
+        if task_ids is not None:
+            stmt = stmt.where(Task.id.in_(list(task_ids)))
+        rows = session.execute(stmt)
         reminders = []
         for task_id, title, due_on, assignee_name, manager_id in rows:
             # To the assignee's own manager when they have one; otherwise to every manager.
