@@ -11,7 +11,9 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from threading import Thread
 
 import pytest
 from fastapi.testclient import TestClient
@@ -213,3 +215,25 @@ def officer_client(client, users):
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def counting_server():
+    """(port, hits): a real HTTP server on 127.0.0.1 that records every request and answers with a redirect to
+    file:///etc/passwd — a render that fetched anything, or followed the redirect, would show here."""
+    hits = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(302)
+            self.send_header("Location", "file:///etc/passwd")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], hits
+    server.shutdown()

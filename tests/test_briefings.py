@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import time
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
 
 import pytest
 from PIL import Image
@@ -170,26 +168,6 @@ def test_internal_files_open_only_for_their_author_and_managers(client, other_cl
     assert officer.get(f"{base}/{internal_id}/download").status_code == 403
     assert officer.get(f"{base}/{external_id}/download").status_code == 200
     assert client.get(f"/visits/999999/briefing/files/{internal_id}/download").status_code == 404
-
-
-@pytest.fixture
-def counting_server():
-    hits = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            hits.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1], hits
-    server.shutdown()
 
 
 def test_user_text_that_tries_to_fetch_fetches_nothing_and_shows_as_text(client, session, fosun, counting_server):

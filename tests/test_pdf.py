@@ -4,36 +4,12 @@ footer, and glyph coverage. No database."""
 from __future__ import annotations
 
 import logging
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
-
-import pytest
 
 from crm.pdf import documents
 from crm.pdf.fetcher import Resources, render_pdf, resolve
 from crm.pdf.renderer import Renderer
 from crm.web import STATIC_DIR
 from tests.pdf_helpers import missing_glyphs, pdf_fonts, pdf_text
-
-
-@pytest.fixture
-def counting_server():
-    hits = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            hits.append(self.path)
-            self.send_response(302)
-            self.send_header("Location", "file:///etc/passwd")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1], hits
-    server.shutdown()
 
 
 def test_the_fetcher_reads_only_static_files_and_the_records_own_attachments(tmp_path):

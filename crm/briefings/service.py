@@ -29,6 +29,7 @@ from crm.briefings.models import BriefingFile, BriefingNote, FileStatus, Variant
 from crm.contacts.models import Contact
 from crm.db import utcnow
 from crm.exports import service as export_service
+from crm.groundbreaking import service as groundbreaking_service
 from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
 from crm.i18n import Msg
 from crm.indicators import service as indicator_service
@@ -308,8 +309,7 @@ def _parcels(session: Session) -> list[LandParcel]:
 
 
 def _groundbreaking(session: Session, *, today: date, viewer: User, variant: str) -> Groundbreaking | None:
-    event = session.scalar(select(GroundbreakingEvent).where(GroundbreakingEvent.held_on >= today)
-                           .order_by(GroundbreakingEvent.held_on, GroundbreakingEvent.id).limit(1))
+    event = groundbreaking_service.next_event(session, today=today)
     if event is None:
         return None
     count, investment = session.execute(

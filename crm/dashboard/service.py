@@ -7,7 +7,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm.assessment import service as assessment_service
@@ -102,14 +101,9 @@ class OfficerView:
     project_count: int
 
 
-def next_groundbreaking(session: Session, *, today: date) -> GroundbreakingEvent | None:
-    return session.scalar(select(GroundbreakingEvent).where(GroundbreakingEvent.held_on >= today)
-                          .order_by(GroundbreakingEvent.held_on, GroundbreakingEvent.id).limit(1))
-
-
 def readiness(session: Session, *, viewer: User, clock: Clock, threshold: Decimal, stale_days: int,
               show: int = 5) -> Readiness | None:
-    event = next_groundbreaking(session, today=clock.today)
+    event = groundbreaking_service.next_event(session, today=clock.today)
     if event is None:
         return None
     board = groundbreaking_service.board(session, event=event, viewer=viewer, today=clock.today, threshold=threshold,

@@ -46,6 +46,12 @@ def get(session: Session, event_id: int) -> GroundbreakingEvent | None:
     return session.get(GroundbreakingEvent, event_id)
 
 
+def next_event(session: Session, *, today: date) -> GroundbreakingEvent | None:
+    """The next collective groundbreaking, today's included (the dashboard's and the briefing pack's)."""
+    return session.scalar(select(GroundbreakingEvent).where(GroundbreakingEvent.held_on >= today)
+                          .order_by(GroundbreakingEvent.held_on, GroundbreakingEvent.id).limit(1))
+
+
 def events(session: Session, *, limit: int = 100) -> list[GroundbreakingEvent]:
     return list(session.scalars(select(GroundbreakingEvent).order_by(GroundbreakingEvent.held_on.desc(),
                                                                      GroundbreakingEvent.id.desc()).limit(limit)))
