@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import signal
+import subprocess
 import sys
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -141,27 +143,61 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def worker_count(value: str) -> int:
+    """`--workers`: a number, or `auto` for one per core this process may run on."""
+    if value == "auto":
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError("a number of at least 1, or auto")
+    return int(value)
+
+
+def _start_scheduler() -> subprocess.Popen:
+    """The scheduler as a process of its own, told to stop when this one dies however it dies (Linux)."""
+
+    def stop_with_parent() -> None:
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    return subprocess.Popen([sys.executable, "-m", "scheduler"], preexec_fn=stop_with_parent)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings()
-    factory = "crm.main:create_app"
-    if args.with_scheduler:
-        if args.workers == 1:
-            factory = "scheduler.web:create_app"  # the scheduler runs inside this one worker
-        else:
-            print(f"not starting the scheduler inside {args.workers} web workers: run `crm scheduler` "
-                  "as its own process", file=sys.stderr)
-    uvicorn.run(
-        factory,
-        factory=True,
-        host=args.host,
-        port=args.port or settings.port,
-        workers=args.workers,
-        proxy_headers=True,
-        forwarded_allow_ips=args.forwarded_allow_ips,
-        log_level="info",
-    )
+    # Several worker processes share one database, SQLite's included (WAL: readers never wait; each save holds the
+    # write lock for one short step, docs/architecture.md). The scheduler is always one process of its own.
+    scheduler = _start_scheduler() if args.with_scheduler else None
+    try:
+        uvicorn.run(
+            "crm.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port or settings.port,
+            workers=args.workers,
+            proxy_headers=True,
+            forwarded_allow_ips=args.forwarded_allow_ips,
+            log_level="info",
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if scheduler is not None:
+            _stop(scheduler)
     return 0
 
 
@@ -207,10 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the web app")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--workers", type=worker_count, default=1,
+                       help="web worker processes: a number, or auto for one per core (make run uses auto)")
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1")
     serve.add_argument("--with-scheduler", action="store_true",
-                       help="run the reminder scheduler inside the web process (only with one worker)")
+                       help="also start the reminder scheduler, as its own process, stopped with this one")
     serve.set_defaults(func=cmd_serve)
     scheduler = commands.add_parser("scheduler", help="the reminder scheduler (same as python -m scheduler)")
     scheduler.add_argument("--once", action="store_true", help="run every job once, then exit (1 if any failed)")

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     # CPU-bound, and one thread measured best (docs/performance.md); on PostgreSQL threads overlap network waits.
     worker_threads: int | None = None
     db_echo: bool = False
+    # How long a save waits for another's lock before it is answered 503 "busy, try again" (crm/db.py).
+    db_busy_timeout_ms: int = 3000
+    # A write transaction left open where its step ends raises instead of being logged (crm/transactions.py);
+    # on in tests.
+    strict_transactions: bool | None = None
 
     # Reminders (crm/notifications, scheduler/). Links in e-mails and webhooks start with base_url.
     base_url: str = "http://127.0.0.1:8000"
@@ -97,6 +102,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'crm.sqlite3').resolve()}"
+
+    @cached_property
+    def resolved_strict_transactions(self) -> bool:
+        return self.env == "test" if self.strict_transactions is None else self.strict_transactions
 
     @cached_property
     def resolved_worker_threads(self) -> int:

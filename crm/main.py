@@ -12,7 +12,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request as StarletteRequest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm.assessment import routes as assessment_routes
 from crm.attachments import routes as attachment_routes
@@ -25,7 +30,7 @@ from crm.briefings import routes as briefing_routes
 from crm.config import Settings, get_settings
 from crm.contacts import routes as contact_routes
 from crm.dashboard import routes as dashboard_routes
-from crm.db import Database
+from crm.db import Database, is_busy
 from crm.errors import BadRequest, NotFound
 from crm.exports import routes as export_routes
 from crm.feeds import routes as feed_routes
@@ -41,10 +46,12 @@ from crm.projects import admin_routes as approval_admin_routes
 from crm.projects import routes as project_routes
 from crm.reports import routes as report_routes
 from crm.search import routes as search_routes
+from crm.submissions import service as submissions
 from crm.tasks import routes as task_routes
+from crm.versioning import StaleEdit
 from crm.visits import calendar_routes as visit_calendar_routes
 from crm.visits import routes as visit_routes
-from crm.web import STATIC_DIR, is_htmx, render
+from crm.web import STATIC_DIR, SUBMITTED_BEFORE, is_htmx, redirect, render
 
 log = logging.getLogger("crm")
 
@@ -123,13 +130,76 @@ def _register_error_pages(app: FastAPI) -> None:
             return error_page(request, 405, Msg("This address does not accept that kind of request."))
         return error_page(request, exc.status_code, Msg("The request could not be handled."))
 
-    @app.exception_handler(Exception)
-    async def _server_error(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+    @app.exception_handler(StaleEdit)  # a one-click action on a copy someone changed since (forms show the diff)
+    @app.exception_handler(StaleDataError)
+    @app.exception_handler(ObjectDeletedError)
+    async def _edit_conflict(request: Request, exc: Exception) -> Response:
+        # A versioned save matched no row: someone saved (or removed) the record since it was read. Nothing was
+        # written (the transaction rolled back); the user reloads and decides again.
+        return error_page(request, 409, EDIT_CONFLICT)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> Response:
+        if isinstance(exc, IntegrityError) and submissions.is_key_conflict(exc):
+            return await run_in_threadpool(_replay_after_conflict, request)
+        if is_busy(exc):
+            log.warning("database busy on %s %s: %s", request.method, request.url.path, exc.orig)
+            response = error_page(request, 503, DATABASE_BUSY)
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+        return _server_error_page(request, exc)
+
+
+SERVER_ERROR = Msg("Something went wrong on our side. The error was logged; nothing was half-saved. Try again, or tell an administrator.")
+EDIT_CONFLICT = Msg("Someone else saved this record after you opened it. Nothing was overwritten: reload the page to see their changes, then apply yours again.")
+DATABASE_BUSY = Msg("The system is busy. Nothing was saved: please try again in a moment.")
+RETRY_AFTER_SECONDS = 2
+
+
+def _replay_after_conflict(request: Request) -> Response:
+    """The same create form was being saved by another request, which has now committed: show what it created."""
+    key = submissions.key_from(getattr(request.state, "submission_key", None))
+    user = request.state.user
+    with request.app.state.database.read_sessions() as session:
+        earlier = submissions.earlier_result(session, key=key, user_id=user.id) if key and user else None
+    return redirect(request, earlier or "/", flash=SUBMITTED_BEFORE)
+
+
+def _server_error_page(request: StarletteRequest, exc: BaseException) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    try:
+        return error_page(request, 500, SERVER_ERROR)  # type: ignore[arg-type]
+    except Exception:  # the error page itself failed: answer plainly
+        return Response("Internal Server Error", status_code=500)
+
+
+class ServerErrorPage:
+    """Any error no handler answered becomes the 500 page, here, inside the app: Starlette's own last-resort
+    handler answers too, but then re-raises, so the server logs the error twice and drops the connection the
+    client would send its next request on. Inside SessionMiddleware, so the page has the user's language."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
         try:
-            return error_page(request, 500, Msg("Something went wrong on our side. The error was logged; nothing was half-saved. Try again, or tell an administrator."))
-        except Exception:  # the error page itself failed: answer plainly
-            return Response("Internal Server Error", status_code=500)
+            await self.app(scope, receive, send_noting_start)
+        except Exception as exc:
+            if started:  # part of the response is out: nothing sensible can follow it
+                raise
+            response = _server_error_page(StarletteRequest(scope), exc)
+            await response(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -153,8 +223,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         dependencies=[Depends(verify_csrf)],
     )
     app.state.settings = settings
-    app.state.database = database or Database(settings.resolved_database_url, echo=settings.db_echo)
+    app.state.database = database or Database(settings.resolved_database_url, echo=settings.db_echo,
+                                              busy_timeout_ms=settings.db_busy_timeout_ms)
 
+    app.state.strict_transactions = settings.resolved_strict_transactions
+    app.add_middleware(ServerErrorPage)  # added first: the innermost, so SessionMiddleware's state is set
     app.add_middleware(SessionMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

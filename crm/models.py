@@ -26,6 +26,7 @@ from crm.projects.models import (
 )
 from crm.scheduling.models import SchedulerJob
 from crm.search.models import SearchTerm
+from crm.submissions.models import FormSubmission
 from crm.tasks.models import Task
 from crm.visits.models import TourStop, Visit, VisitHost, VisitIndustry, VisitMember, VisitOrganization
 
@@ -45,6 +46,7 @@ __all__ = [
     "ExportSupport",
     "ExportTarget",
     "FeedToken",
+    "FormSubmission",
     "GroundbreakingEvent",
     "Indicator",
     "IndicatorTarget",

@@ -6,22 +6,24 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2_fragments import render_block
 from starlette.datastructures import FormData
 
-from crm import formatting
+from crm import formatting, transactions
 from crm.audit import labels as audit_labels
 from crm.errors import BadRequest
 from crm.i18n import LOCALE_NAMES, LOCALES, Msg, bound_gettext
+from crm.submissions import service as submissions
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = ROOT / "templates"
@@ -67,11 +69,18 @@ def _make_environment() -> Environment:
         field_label=audit_labels.field_label,
         entity_url=audit_labels.entity_url,
         audit_value=audit_labels.audit_value,
+        new_submission_key=submissions.new_key,
+        SUBMISSION_FIELD=submissions.FIELD,
     )
     env.filters.update(formatting.FILTERS)
     env.globals.update(formatting.GLOBALS)
     return env
 
+
+
+def Router(**kwargs: Any) -> APIRouter:
+    """Every router of the app: its routes run each endpoint as one write step (crm/transactions.py)."""
+    return APIRouter(route_class=transactions.WriteStepRoute, **kwargs)
 
 
 def local_now(request: Request) -> datetime:
@@ -119,6 +128,7 @@ def render(
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """The whole page, or only `block` of it when htmx asks (HX-Request without HX-Boosted)."""
+    transactions.before_render()
     full_context = {**base_context(request), **(context or {})}
     if block and is_htmx(request):
         html = render_block(templates, template_name, block, full_context)
@@ -140,6 +150,25 @@ def redirect(request: Request, url: str, *, flash: Msg | None = None) -> Respons
     if flash is not None:
         set_flash(request, response, flash)
     return response
+
+
+SUBMITTED_BEFORE = Msg("This form had already been submitted: here is what it saved.")
+
+
+def replay_or_claim(request: Request, session, raw: FormData, *, creates: type,
+                    url: Callable[[Any], str]) -> Response | None:
+    """For a create form: when its one-time key was submitted before, the answer to give instead (a redirect to
+    what the first submission created); otherwise None, with the key claimed in the transaction that creates."""
+    key = submissions.key_from(raw.get(submissions.FIELD))
+    if key is None:
+        return None
+    user_id = request.state.user.id
+    request.state.submission_key = key  # for the answer to a key conflict (crm.main)
+    earlier = submissions.earlier_result(session, key=key, user_id=user_id)
+    if earlier is None:
+        submissions.claim(session, key=key, user_id=user_id, creates=creates, url=url)
+        return None
+    return redirect(request, earlier or "/", flash=SUBMITTED_BEFORE)
 
 
 def safe_next(value: str | None) -> str:

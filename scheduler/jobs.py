@@ -14,6 +14,7 @@ from crm.auth import jobs as auth_jobs
 from crm.config import Settings
 from crm.notifications import jobs as notification_jobs
 from crm.scheduling.service import JobContext
+from crm.submissions import jobs as submission_jobs
 
 
 @dataclass(frozen=True)
@@ -35,4 +36,7 @@ JOBS: tuple[Job, ...] = (
     Job("sessions.purge", auth_jobs.purge_sessions,
         lambda s, zone: CronTrigger(hour=3, minute=17, timezone=zone),
         lambda s: "daily at 03:17"),
+    Job("submissions.purge", submission_jobs.purge_keys,
+        lambda s, zone: CronTrigger(hour=3, minute=27, timezone=zone),
+        lambda s: "daily at 03:27"),
 )

@@ -24,7 +24,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.util import undefined
 
 from crm.config import Settings
-from crm.db import Database
+from crm.db import Database, retry_when_busy
 from crm.scheduling.service import run_job, set_next_run
 from scheduler.jobs import JOBS, Job
 
@@ -59,9 +59,12 @@ def announce(settings: Settings, database: Database) -> None:
     zone = ZoneInfo(settings.timezone)
     try:
         for job in JOBS:
-            with database.write_session() as session:
-                set_next_run(session, name=job.name, trigger=job.describe(settings),
-                             next_run_at=datetime.now(zone) if job.at_start else _next_run(job, settings, zone))
+            def record(job: Job = job) -> None:
+                with database.write_session() as session:
+                    set_next_run(session, name=job.name, trigger=job.describe(settings),
+                                 next_run_at=datetime.now(zone) if job.at_start else _next_run(job, settings, zone))
+
+            retry_when_busy(record)
     except Exception:  # the scheduler still starts; the page just lacks the next runs
         log.exception("could not record the jobs' next runs")
 

@@ -12,12 +12,14 @@ import threading
 import time as time_module
 from datetime import UTC, date, datetime, time, timedelta
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
+from crm.auth.models import WebSession
 from crm.config import Settings
 from crm.db import utcnow
 from crm.notifications import service
@@ -73,7 +75,7 @@ def test_crm_scheduler_once_runs_every_job_whatever_the_machines_time_zone(sessi
     occasions = sorted(session.scalars(select(Notification.occasion)))
     assert occasions == [f"before:{today + timedelta(days=1)}", f"due:{today}"]
     jobs = {job.name: job for job in session.scalars(select(SchedulerJob))}
-    assert set(jobs) == {"reminders.plan", "reminders.deliver", "sessions.purge"}
+    assert set(jobs) == {"reminders.plan", "reminders.deliver", "sessions.purge", "submissions.purge"}
     assert all(job.runs == 1 and not job.last_error for job in jobs.values())
     assert "2 in-app" in jobs["reminders.deliver"].last_result
 
@@ -194,35 +196,98 @@ class SlowHook(Hook):
         super().do_POST()
 
 
-def test_the_scheduler_runs_inside_a_single_web_worker(db, session, users, settings, monkeypatch):
-    from fastapi.testclient import TestClient
+def test_crm_serve_runs_several_workers_and_the_scheduler_as_its_own_process_stopped_together(
+        db, session, users, settings, database_url, tmp_path):
+    """`make run`'s shape: web workers (here two) and the scheduler beside them; Ctrl-C (SIGINT) stops them all."""
+    from tests.server_process import ServerProcess
 
-    from scheduler import web
+    server = ServerProcess(database_url=database_url, data_dir=tmp_path, workers=2, with_scheduler=True,
+                           env={"CRM_SCHEDULER_DELIVER_SECONDS": "1"})
+    try:
+        server.wait_ready()
+        children = _descendants(server.process.pid)
+        commands = [_command_line(pid) for pid in children]
+        assert sum("-m scheduler" in c for c in commands) == 1, commands
+        assert sum("multiprocessing" in c and "spawn_main" in c for c in commands) == 2, commands
+        wait_for(lambda: (session.expire_all(), session.get(SchedulerJob, "reminders.deliver"))[1] is not None
+                 and session.get(SchedulerJob, "reminders.deliver").runs >= 1)
+    finally:
+        assert server.stop() == 0, server.output()
+    wait_for(lambda: not any(_alive(pid) for pid in children))
+    left = [_command_line(pid) for pid in children if _alive(pid)]
+    assert not left, f"outlived `crm serve`: {left}"
 
-    for key, value in scheduler_env(settings).items():
-        if key.startswith("CRM_"):
-            monkeypatch.setenv(key, value)
-    app = web.create_app()
-    with TestClient(app):
-        assert app.state.scheduler.running
-        wait_for(lambda: (session.expire_all(), session.scalar(select(func.count(SchedulerJob.name))))[1] == 3)
-        wait_for(lambda: (session.expire_all(), session.get(SchedulerJob, "reminders.deliver").runs)[1] >= 1)
-    assert not app.state.scheduler.running
-    app.state.database.dispose()
+
+def _descendants(pid: int) -> list[int]:
+    found, queue = [], [pid]
+    while queue:
+        parent = queue.pop()
+        for child in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
+            found.append(int(child))
+            queue.append(int(child))
+    return found
 
 
-def test_crm_serve_keeps_the_scheduler_out_of_several_workers(monkeypatch, capsys):
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_crm_serve_takes_a_number_of_workers_or_auto(monkeypatch):
     import uvicorn
 
     from crm import cli
 
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw["workers"])))
-    cli.main(["serve", "--with-scheduler"])
-    cli.main(["serve", "--with-scheduler", "--workers", "4"])
-    cli.main(["serve"])
-    assert calls == [("scheduler.web:create_app", 1), ("crm.main:create_app", 4), ("crm.main:create_app", 1)]
-    assert "crm scheduler" in capsys.readouterr().err
+    cli.main(["serve", "--workers", "4"])
+    cli.main(["serve", "--workers", "auto"])
+    assert calls == [("crm.main:create_app", 4), ("crm.main:create_app", len(os.sched_getaffinity(0)))]
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--workers", "0"])
+
+
+def test_a_job_that_meets_a_busy_database_runs_again_within_the_pass(settings, db, session, users, database_url):
+    """A user's save holds the lock longer than the job's wait: the job is tried again, and its run recorded."""
+    from crm.db import Database
+    from crm.scheduling.service import run_job
+
+    impatient = Database(database_url, busy_timeout_ms=100)
+    holder = impatient.engine.connect()
+    if impatient.is_sqlite:
+        holder.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        holder.exec_driver_sql("LOCK TABLE scheduler_job, web_session IN EXCLUSIVE MODE")
+    attempts = []
+
+    def job(ctx) -> str:
+        attempts.append(1)
+        with ctx.database.write_session() as write:
+            write.execute(delete(WebSession))
+            write.commit()
+        return "done"
+
+    releaser = threading.Timer(0.5, holder.rollback)
+    releaser.start()
+    try:
+        assert run_job("busy.job", job, database=impatient, settings=settings)
+    finally:
+        releaser.join()
+        holder.close()
+        impatient.dispose()
+    assert len(attempts) >= 2
+    session.expire_all()
+    assert session.get(SchedulerJob, "busy.job").last_result == "done"
 
 
 def test_utcnow_is_what_the_jobs_see(settings, db):

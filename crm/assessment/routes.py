@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from crm.assessment import service
@@ -23,9 +23,9 @@ from crm.projects.schemas import STAGE_LABELS
 from crm.spreadsheets import Column, xlsx_response
 from crm.versioning import StaleEdit
 from crm.visits.schemas import KIND_LABELS as VISIT_KIND_LABELS
-from crm.web import FormDep, local_today, redirect, render
+from crm.web import FormDep, Router, local_today, redirect, render
 
-router = APIRouter(prefix="/assessment")
+router = Router(prefix="/assessment")
 
 
 def _timezone(request: Request) -> str:

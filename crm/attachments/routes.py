@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from crm.i18n import Msg
 from crm.validators import as_id
 from crm.web import (
     FormDep,
+    Router,
     accepts_upload,
     is_htmx,
     redirect,
@@ -36,7 +37,7 @@ from crm.web import (
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/attachments")
+router = Router(prefix="/attachments")
 
 PARTIAL = "attachments/_list.html"
 

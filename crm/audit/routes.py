@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from crm.audit import service
@@ -16,9 +16,9 @@ from crm.db import SessionDep
 from crm.errors import BadRequest
 from crm.i18n import Msg
 from crm.listing import BadListQuery, Page, clamp_page, parse_choice, parse_id, parse_page
-from crm.web import render
+from crm.web import Router, render
 
-router = APIRouter(prefix="/admin/audit", dependencies=[Depends(require_admin)])
+router = Router(prefix="/admin/audit", dependencies=[Depends(require_admin)])
 
 ENTITY_TYPES = ("organization", "contact", "visit", "task", "user")
 

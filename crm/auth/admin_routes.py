@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from crm.auth import service
@@ -15,9 +15,9 @@ from crm.db import RecordId, SessionDep
 from crm.errors import found
 from crm.forms import FormResult, parse, parse_version
 from crm.i18n import LOCALE_NAMES, Msg
-from crm.web import FormDep, redirect, render
+from crm.web import FormDep, Router, redirect, render, replay_or_claim
 
-router = APIRouter(prefix="/admin/users", dependencies=[Depends(require_admin)])
+router = Router(prefix="/admin/users", dependencies=[Depends(require_admin)])
 
 
 def user_by_id(user_id: RecordId, session: SessionDep) -> User:
@@ -51,6 +51,8 @@ def new(request: Request, session: SessionDep, admin: RequireAdmin) -> Response:
 
 @router.post("")
 def create(request: Request, session: SessionDep, admin: RequireAdmin, raw: FormDep) -> Response:
+    if (earlier := replay_or_claim(request, session, raw, creates=User, url=lambda user: "/admin/users")) is not None:
+        return earlier
     form = parse(user_fields(creating=True), raw)
     if form.ok:
         try:

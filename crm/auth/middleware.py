@@ -3,11 +3,12 @@
 A pure ASGI middleware rather than a sync dependency: the session lookup is one primary-key read,
 cheaper than the thread-pool hand-off a sync dependency would cost on every request
 (see docs/architecture.md, "Request cost"). The rare write (touching last_seen_at, at most
-once a minute per session) goes to the thread pool.
+once a minute per session) goes to the thread pool, and is skipped when the database is busy.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from http.cookies import SimpleCookie
 
@@ -18,6 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from crm.auth import service
 from crm.auth.security import csrf_token_for
 from crm.i18n import locale_from_accept_language, normalize_locale
+
+log = logging.getLogger("crm.auth")
 
 SESSION_COOKIE = "crm_session"
 ANON_COOKIE = "crm_anon"
@@ -102,8 +105,13 @@ class SessionMiddleware:
 
 
 def _touch(database, session_id: str) -> None:
-    with database.write_sessions() as db:
-        service.touch_session(db, session_id=session_id)
+    """Best effort: when the database is busy the touch is skipped (the next request tries again); a page load
+    never waits on, or fails for, another user's save."""
+    try:
+        with database.bookkeeping_sessions() as db:
+            service.touch_session(db, session_id=session_id)
+    except Exception as exc:
+        log.warning("session last-seen time not recorded (%s); the next request tries again", exc)
 
 
 def session_cookie(token: str, *, secure: bool) -> bytes:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from crm.auth import service
 from crm.auth.middleware import LANG_COOKIE, SESSION_COOKIE, session_cookie
 from crm.db import SessionDep
 from crm.i18n import LOCALES, Msg
-from crm.web import FormDep, redirect, render, safe_next
+from crm.web import FormDep, Router, redirect, render, safe_next
 
-public_router = APIRouter()
-router = APIRouter()  # included behind the signed-in-user requirement
+public_router = Router()
+router = Router()  # included behind the signed-in-user requirement
 
 
 @public_router.get("/login")

@@ -7,7 +7,7 @@ import contextlib
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm.auth.deps import CurrentUser, Forbidden
@@ -19,9 +19,9 @@ from crm.forms import FormResult
 from crm.i18n import N_, Msg
 from crm.visits import service as visit_service
 from crm.visits.deps import VisitDep
-from crm.web import FormDep, is_htmx, local_today, redirect, render
+from crm.web import FormDep, Router, is_htmx, local_today, redirect, render
 
-router = APIRouter(prefix="/visits/{visit_id}/briefing")
+router = Router(prefix="/visits/{visit_id}/briefing")
 
 VARIANT_LABELS = {Variant.INTERNAL: N_("Internal (everything)"),
                   Variant.EXTERNAL: N_("External-safe (for the guests: no mobiles, internal notes, confidential projects or talking points)")}

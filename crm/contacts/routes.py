@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from crm.audit import service as audit_service
@@ -24,9 +24,9 @@ from crm.spreadsheets import xlsx_download
 from crm.tasks import service as task_service
 from crm.validators import as_id
 from crm.versioning import StaleEdit
-from crm.web import FormDep, redirect, render
+from crm.web import FormDep, Router, redirect, render, replay_or_claim
 
-router = APIRouter(prefix="/contacts")
+router = Router(prefix="/contacts")
 
 
 def _filter_from_query(request: Request) -> tuple[service.ContactFilter, int]:
@@ -98,6 +98,8 @@ def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
 
 @router.post("")
 def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDep) -> Response:
+    if (earlier := replay_or_claim(request, session, raw, creates=Contact, url=lambda contact: f"/contacts/{contact.id}")) is not None:
+        return earlier
     form = _parse(raw)
     if form.ok:
         try:

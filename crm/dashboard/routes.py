@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from crm.assessment.models import COUNT_METRICS, METRICS
@@ -19,9 +19,9 @@ from crm.organizations.schemas import KIND_LABELS
 from crm.projects.models import PIPELINE, SIDE_STATES
 from crm.projects.schemas import STAGE_LABELS
 from crm.visits.schemas import KIND_LABELS as VISIT_KIND_LABELS
-from crm.web import local_today, render
+from crm.web import Router, local_today, render
 
-router = APIRouter()
+router = Router()
 
 
 @router.get("/")

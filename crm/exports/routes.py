@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from crm.attachments.deps import UploadDep
@@ -19,7 +19,7 @@ from crm.db import SessionDep
 from crm.errors import BadRequest
 from crm.exports import service
 from crm.exports.deps import MemberDep, SupportDep
-from crm.exports.models import ExportEnterprise, Tier
+from crm.exports.models import ExportEnterprise, ExportSupport, Tier
 from crm.exports.schemas import (
     MAX_YEAR,
     MIN_YEAR,
@@ -39,9 +39,19 @@ from crm.i18n import Msg, bound_gettext
 from crm.listing import BadListQuery, parse_choice, parse_id, parse_page, parse_sort
 from crm.projects.schemas import parse_amount
 from crm.versioning import StaleEdit
-from crm.web import FormDep, accepts_upload, local_today, redirect, render, upload_limit_bytes, upload_too_large_message
+from crm.web import (
+    FormDep,
+    Router,
+    accepts_upload,
+    local_today,
+    redirect,
+    render,
+    replay_or_claim,
+    upload_limit_bytes,
+    upload_too_large_message,
+)
 
-router = APIRouter(prefix="/exports")
+router = Router(prefix="/exports")
 
 IMPORT_TYPES = (".xlsx", ".csv")
 
@@ -148,6 +158,8 @@ def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
 @router.post("")
 def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDep) -> Response:
     _require_manage(user)
+    if (earlier := replay_or_claim(request, session, raw, creates=ExportEnterprise, url=lambda member: f"/exports/{member.organization_id}")) is not None:
+        return earlier
     organization_ids = [str(o.id) for o in service.candidates(session)]
     form = parse(member_fields(officer_ids=_officer_ids(session), organization_ids=organization_ids), raw)
     if form.ok:
@@ -396,6 +408,8 @@ def save_figures(request: Request, session: SessionDep, user: CurrentUser, membe
 @router.post("/{organization_id}/support")
 def add_support(request: Request, session: SessionDep, user: CurrentUser, member: MemberDep,
                 raw: FormDep) -> Response:
+    if (earlier := replay_or_claim(request, session, raw, creates=ExportSupport, url=lambda support: f"/exports/{member.organization_id}#support")) is not None:
+        return earlier
     form = parse(support_fields(officer_ids=_officer_ids(session)), raw)
     if form.ok:
         try:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from crm.db import SessionDep
 from crm.feeds import service
 from crm.i18n import Msg
+from crm.web import Router
 
-public_router = APIRouter()
+public_router = Router()
 
 
 @public_router.get("/feeds/{token}.ics")

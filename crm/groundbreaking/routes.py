@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from crm.auth.deps import CurrentUser, Forbidden
@@ -19,9 +19,9 @@ from crm.groundbreaking.schemas import event_fields, slate_fields
 from crm.i18n import Msg
 from crm.projects.schemas import STAGE_LABELS
 from crm.versioning import StaleEdit
-from crm.web import FormDep, is_htmx, local_today, redirect, render
+from crm.web import FormDep, Router, is_htmx, local_today, redirect, render, replay_or_claim
 
-router = APIRouter(prefix="/groundbreaking")
+router = Router(prefix="/groundbreaking")
 
 
 def _require_edit(user) -> None:
@@ -41,6 +41,8 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
 @router.post("")
 def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDep) -> Response:
     _require_edit(user)
+    if (earlier := replay_or_claim(request, session, raw, creates=GroundbreakingEvent, url=lambda event: f"/groundbreaking/{event.id}")) is not None:
+        return earlier
     form = parse(event_fields(), raw)
     if form.ok:
         event = service.create(session, data=form.data, actor=user)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
@@ -31,10 +31,10 @@ from crm.indicators.schemas import (
 )
 from crm.spreadsheets import XLSX_MEDIA_TYPE, Column, SheetProblem, content_disposition, template_xlsx, xlsx_response
 from crm.versioning import StaleEdit
-from crm.web import FormDep, accepts_upload, local_today, redirect, render
+from crm.web import FormDep, Router, accepts_upload, local_today, redirect, render
 
-router = APIRouter(prefix="/indicators")
-admin_router = APIRouter(prefix="/admin/indicators", dependencies=[Depends(require_admin)])
+router = Router(prefix="/indicators")
+admin_router = Router(prefix="/admin/indicators", dependencies=[Depends(require_admin)])
 
 def _labels() -> dict[str, Any]:
     return {"unit_labels": UNIT_LABELS, "frequency_labels": FREQUENCY_LABELS, "kind_labels": KIND_LABELS}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from crm.auth.deps import RequireAdmin, require_admin
@@ -18,9 +18,9 @@ from crm.notifications import schemas, service
 from crm.notifications.models import DeliveryStatus
 from crm.notifications.rules import ALL, BY_CODE
 from crm.scheduling import service as scheduling_service
-from crm.web import FormDep, redirect, render
+from crm.web import FormDep, Router, redirect, render
 
-router = APIRouter(prefix="/admin/reminders", dependencies=[Depends(require_admin)])
+router = Router(prefix="/admin/reminders", dependencies=[Depends(require_admin)])
 PER_PAGE = 50
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from crm.auth.deps import CurrentUser
@@ -17,9 +17,9 @@ from crm.i18n import Msg
 from crm.listing import BadListQuery, parse_page
 from crm.notifications import schemas, service
 from crm.notifications.rules import DIGEST, RULES
-from crm.web import FormDep, is_htmx, redirect, render
+from crm.web import FormDep, Router, is_htmx, redirect, render
 
-router = APIRouter(prefix="/notifications")
+router = Router(prefix="/notifications")
 PER_PAGE = 30
 
 

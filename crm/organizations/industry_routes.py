@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from crm.auth.deps import RequireAdmin, require_admin
@@ -15,9 +15,9 @@ from crm.i18n import Msg
 from crm.organizations import service
 from crm.organizations.models import IndustryChain
 from crm.organizations.schemas import industry_chain_fields
-from crm.web import FormDep, redirect, render
+from crm.web import FormDep, Router, redirect, render
 
-router = APIRouter(prefix="/admin/industries", dependencies=[Depends(require_admin)])
+router = Router(prefix="/admin/industries", dependencies=[Depends(require_admin)])
 
 
 def chain_by_id(chain_id: RecordId, session: SessionDep) -> IndustryChain:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from crm import timeline as org_timeline
@@ -40,9 +40,9 @@ from crm.versioning import StaleEdit
 from crm.visits import service as visit_service
 from crm.visits.schemas import KIND_LABELS as VISIT_KIND_LABELS
 from crm.visits.schemas import STATUS_LABELS as VISIT_STATUS_LABELS
-from crm.web import FormDep, is_htmx, redirect, render
+from crm.web import FormDep, Router, is_htmx, redirect, render, replay_or_claim
 
-router = APIRouter(prefix="/organizations")
+router = Router(prefix="/organizations")
 
 
 def _filter_from_query(request: Request) -> tuple[service.OrganizationFilter, int]:
@@ -130,6 +130,8 @@ def check_credit_code(request: Request, session: SessionDep, user: CurrentUser, 
 
 @router.post("")
 def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDep) -> Response:
+    if (earlier := replay_or_claim(request, session, raw, creates=Organization, url=lambda org: f"/organizations/{org.id}")) is not None:
+        return earlier
     form = parse(_fields(session), raw)
     if form.ok:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from crm.audit import service as audit_service
@@ -22,9 +22,9 @@ from crm.parcels.schemas import STATUS_LABELS, parcel_fields
 from crm.projects import service as project_service
 from crm.projects.schemas import STAGE_LABELS
 from crm.versioning import StaleEdit
-from crm.web import FormDep, local_today, redirect, render
+from crm.web import FormDep, Router, local_today, redirect, render, replay_or_claim
 
-router = APIRouter(prefix="/parcels")
+router = Router(prefix="/parcels")
 
 
 def _require_edit(user) -> None:
@@ -61,6 +61,8 @@ def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
 @router.post("")
 def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDep) -> Response:
     _require_edit(user)
+    if (earlier := replay_or_claim(request, session, raw, creates=LandParcel, url=lambda parcel: f"/parcels/{parcel.id}")) is not None:
+        return earlier
     form = parse(parcel_fields(), raw)
     if form.ok:
         try:

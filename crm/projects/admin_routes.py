@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from crm.auth.deps import RequireAdmin, require_admin
@@ -16,9 +16,9 @@ from crm.i18n import Msg
 from crm.projects import service
 from crm.projects.models import ApprovalTemplate
 from crm.projects.schemas import template_fields
-from crm.web import FormDep, redirect, render
+from crm.web import FormDep, Router, redirect, render
 
-router = APIRouter(prefix="/admin/approvals", dependencies=[Depends(require_admin)])
+router = Router(prefix="/admin/approvals", dependencies=[Depends(require_admin)])
 
 
 def item_by_id(item_id: RecordId, session: SessionDep) -> ApprovalTemplate:

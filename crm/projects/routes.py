@@ -11,7 +11,7 @@ from collections import OrderedDict
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
@@ -30,7 +30,7 @@ from crm.organizations import service as organization_service
 from crm.organizations.service import PermissionDenied
 from crm.projects import filters, gates, pipeline, service, spreadsheet
 from crm.projects.deps import ProjectDep
-from crm.projects.models import ALL_STAGES, PIPELINE, SIDE_STATES, Project
+from crm.projects.models import ALL_STAGES, PIPELINE, SIDE_STATES, Decision, Project
 from crm.projects.schemas import (
     APPROVAL_STATUS_LABELS,
     MEETING_LABELS,
@@ -55,17 +55,19 @@ from crm.visits.deps import VisitDep
 from crm.visits.schemas import multi_ids
 from crm.web import (
     FormDep,
+    Router,
     accepts_upload,
     is_htmx,
     local_today,
     redirect,
     render,
+    replay_or_claim,
     safe_next,
     templates,
     upload_limit_bytes,
 )
 
-router = APIRouter(prefix="/projects")
+router = Router(prefix="/projects")
 
 
 def _settings(request: Request):
@@ -306,6 +308,8 @@ def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDe
     form, project_input = _parse(session, raw, creating=True)
     if (again := _investor_round_trip(request, session, raw, form, project_input, project=None)) is not None:
         return again
+    if (earlier := replay_or_claim(request, session, raw, creates=Project, url=lambda project: f"/projects/{project.id}")) is not None:
+        return earlier
     if form.ok:
         try:
             project = service.create(session, project_input=project_input, actor=user)
@@ -551,6 +555,8 @@ def record_decision(request: Request, session: SessionDep, user: CurrentUser, pr
                     raw: FormDep) -> Response:
     if not user.is_manager or project.is_archived:
         raise Forbidden()
+    if (earlier := replay_or_claim(request, session, raw, creates=Decision, url=lambda decision: f"/projects/{decision.project_id}#decisions")) is not None:
+        return earlier
     today = local_today(request)
     form = parse(decision_fields(today=today), raw)
     files: list[tuple[str, bytes]] = []

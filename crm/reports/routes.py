@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm import charts
@@ -23,9 +23,9 @@ from crm.projects import filters
 from crm.projects.models import PIPELINE
 from crm.projects.schemas import STAGE_LABELS
 from crm.reports import service
-from crm.web import STATIC_DIR, local_today, query_string, render
+from crm.web import STATIC_DIR, Router, local_today, query_string, render
 
-router = APIRouter(prefix="/reports")
+router = Router(prefix="/reports")
 
 
 def _settings(request: Request):

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm.config import Settings
-from crm.db import Database, utcnow
+from crm.db import Database, retry_when_busy, utcnow
 from crm.scheduling.models import SchedulerJob
 
 log = logging.getLogger("crm.scheduler")
@@ -38,15 +38,20 @@ def run_job(name: str, func: Callable[[JobContext], object], *, database: Databa
     clock = time_module.monotonic()
     ok, result, error = True, "", ""
     try:
-        result = str(func(JobContext(database=database, settings=settings, now=started)) or "")
+        # Users' saves come first: a job that met a busy database runs again within this pass (jobs are idempotent).
+        result = str(retry_when_busy(lambda: func(JobContext(database=database, settings=settings, now=started)))
+                     or "")
         log.info("%s: %s (%.2f s)", name, result, time_module.monotonic() - clock)
     except Exception as exc:  # recorded for the admin page; the scheduler carries on
         ok, error = False, f"{type(exc).__name__}: {exc}"
         log.exception("%s failed", name)
     try:
-        with database.write_session() as session:
-            record_run(session, name=name, trigger=trigger, started=started, finished=utcnow(), ok=ok,
-                       result=result, error=error, next_run_at=next_run_at)
+        def record() -> None:
+            with database.write_session() as session:
+                record_run(session, name=name, trigger=trigger, started=started, finished=utcnow(), ok=ok,
+                           result=result, error=error, next_run_at=next_run_at)
+
+        retry_when_busy(record)
     except Exception:  # the database is down: the log has it
         log.exception("could not record the run of %s", name)
     return ok

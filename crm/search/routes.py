@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm.auth.deps import CurrentUser
@@ -14,9 +14,9 @@ from crm.projects import pipeline as project_pipeline
 from crm.projects.schemas import STAGE_LABELS
 from crm.visits import service as visit_service
 from crm.visits.schemas import KIND_LABELS as VISIT_KIND_LABELS
-from crm.web import is_htmx, render
+from crm.web import Router, is_htmx, render
 
-router = APIRouter(prefix="/search")
+router = Router(prefix="/search")
 
 PER_KIND = 8
 COUNT_PAGES = 0  # the drop-down only says whether there are more than it shows ("8+"); "All results" counts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from crm.audit import service as audit_service
@@ -36,9 +36,9 @@ from crm.tasks.schemas import (
 from crm.validators import as_id
 from crm.versioning import StaleEdit
 from crm.visits import service as visit_service
-from crm.web import FormDep, is_htmx, local_today, redirect, render, safe_next
+from crm.web import FormDep, Router, is_htmx, local_today, redirect, render, replay_or_claim, safe_next
 
-router = APIRouter(prefix="/tasks")
+router = Router(prefix="/tasks")
 
 
 def _labels() -> dict[str, Any]:
@@ -134,6 +134,8 @@ def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
 
 @router.post("")
 def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDep) -> Response:
+    if (earlier := replay_or_claim(request, session, raw, creates=Task, url=_back_to)) is not None:
+        return earlier
     form = parse(task_fields(assignee_ids=_assignee_ids(session)), raw)
     if form.ok:
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from crm.auth import service as auth_service
@@ -20,9 +20,9 @@ from crm.listing import BadListQuery, parse_choice
 from crm.organizations import service as organization_service
 from crm.visits import calendar, filters, service
 from crm.visits.schemas import KIND_LABELS, STATUS_LABELS
-from crm.web import local_today, render
+from crm.web import Router, local_today, render
 
-router = APIRouter(prefix="/visits")
+router = Router(prefix="/visits")
 
 CALENDAR_LIMIT = 1000  # visits on one page of the calendar; more means the filters are too wide
 EXPORT_LOOKBACK_DAYS = 90  # with no date filter the export starts this many days ago

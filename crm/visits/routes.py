@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
@@ -48,9 +48,19 @@ from crm.visits.schemas import (
     to_local_input,
     visit_fields,
 )
-from crm.web import FormDep, accepts_upload, is_htmx, local_now, redirect, render, upload_limit_bytes
+from crm.web import (
+    FormDep,
+    Router,
+    accepts_upload,
+    is_htmx,
+    local_now,
+    redirect,
+    render,
+    replay_or_claim,
+    upload_limit_bytes,
+)
 
-router = APIRouter(prefix="/visits")
+router = Router(prefix="/visits")
 
 
 def _tz(request: Request) -> str:
@@ -192,6 +202,8 @@ def new(request: Request, session: SessionDep, user: CurrentUser) -> Response:
 @accepts_upload
 def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDep) -> Response:
     action = str(raw.get("form_action", ""))[:40]
+    if (earlier := replay_or_claim(request, session, raw, creates=Visit, url=lambda visit: f"/visits/{visit.id}")) is not None:
+        return earlier
     form, visit_input = _parse_visit(session, raw, keep_blank_rows=bool(action), with_stops=True)
     if not action:
         _posted_file(request, raw, form, visit_input)
@@ -240,6 +252,8 @@ def quick_form(request: Request, session: SessionDep, user: CurrentUser) -> Resp
 
 @router.post("/quick")
 def quick_log(request: Request, session: SessionDep, user: CurrentUser, raw: FormDep) -> Response:
+    if (earlier := replay_or_claim(request, session, raw, creates=Visit, url=lambda visit: f"/visits/{visit.id}")) is not None:
+        return earlier
     form = parse(quick_log_fields(), raw)
     if form.data.get("followup_title") and not form.data.get("followup_due_on"):
         form.add_error("followup_due_on", Msg("Say by when the next step is due."))
