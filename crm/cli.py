@@ -192,7 +192,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             workers=args.workers,
             proxy_headers=True,
             forwarded_allow_ips=args.forwarded_allow_ips,
-            log_level="info",
+            log_level=args.log_level,
+            access_log=args.log_level in ("debug", "info"),
             timeout_graceful_shutdown=10,
         )
     finally:
@@ -246,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=worker_count, default=1,
                        help="web worker processes: a number, or auto for one per core (make run uses auto)")
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info",
+                       help="info logs every request; warning only problems")
     serve.add_argument("--with-scheduler", action="store_true",
                        help="also start the reminder scheduler, as its own process, stopped with this one")
     serve.set_defaults(func=cmd_serve)

@@ -66,17 +66,21 @@ def _has_written(session: Session) -> bool:
     return session.in_transaction() and bool(session.connection().info.get("wrote"))
 
 
-def _end_open_transaction(session: Session, *, where: str) -> None:
+def _end_open_transaction(session: Session, *, where: str, keep_writes_open: bool = False) -> None:
     """Ends the session's transaction in this step: committed when it only read (the loaded records stay loaded),
-    rolled back, and reported, when it holds writes nobody committed."""
+    rolled back, and reported, when it holds writes nobody committed. `keep_writes_open` (a render): outside strict
+    mode such writes are only reported here, and rolled back when the step ends, so the page still renders from
+    the records as they are loaded."""
     if not session.in_transaction():
         return
     if _has_written(session):
-        session.rollback()
-        message = f"a write transaction was left open {where}; it was rolled back (docs/architecture.md, 'The write path')"
+        message = f"a write transaction was left open {where} (docs/architecture.md, 'The write path')"
         if session.info.get(STRICT):
+            session.rollback()
             raise WriteLeftOpen(message)
         log.error(message)
+        if not keep_writes_open:
+            session.rollback()
         return
     session.commit()
 
@@ -96,9 +100,14 @@ def leave_handler(session: Session) -> None:
 def before_render() -> None:
     """Called by crm.web.render(): a page is never rendered while the request holds the write lock."""
     session = current_write_session.get()
-    if session is not None and session.info.get(PHASE) == HANDLER:
-        _end_open_transaction(session, where="while rendering a page")
-        session.info[PHASE] = AFTER
+    if session is None or session.info.get(PHASE) != HANDLER:
+        return
+    if session.in_transaction():
+        if _has_written(session):
+            _end_open_transaction(session, where="while rendering a page", keep_writes_open=True)
+            return  # not strict: the step's end rolls it back
+        session.commit()
+    session.info[PHASE] = AFTER  # what the page still reads, it reads without the write lock
 
 
 def in_one_step(endpoint: Callable[..., Any]) -> Callable[..., Any]:
@@ -114,15 +123,14 @@ def in_one_step(endpoint: Callable[..., Any]) -> Callable[..., Any]:
             return endpoint(*args, **kwargs)
         enter_handler(session)
         try:
-            return endpoint(*args, **kwargs)
+            response = endpoint(*args, **kwargs)
         except BaseException:
             if session.in_transaction():
                 session.rollback()
             session.info[PHASE] = AFTER
             raise
-        finally:
-            if session.info.get(PHASE) == HANDLER:
-                leave_handler(session)
+        leave_handler(session)
+        return response
 
     step._in_one_step = True  # type: ignore[attr-defined]
     return step

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from sqlalchemy import delete, func, select
+from sqlalchemy.engine import make_url
 
 from crm.auth.models import WebSession
 from crm.config import Settings
@@ -263,11 +264,16 @@ def test_a_job_that_meets_a_busy_database_runs_again_within_the_pass(settings, d
     from crm.scheduling.service import run_job
 
     impatient = Database(database_url, busy_timeout_ms=100)
-    holder = impatient.engine.connect()
     if impatient.is_sqlite:
-        holder.exec_driver_sql("BEGIN IMMEDIATE")
+        import sqlite3
+
+        holder = sqlite3.connect(make_url(database_url).database, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+        release = lambda: holder.execute("ROLLBACK")  # noqa: E731
     else:
+        holder = impatient.engine.connect()
         holder.exec_driver_sql("LOCK TABLE scheduler_job, web_session IN EXCLUSIVE MODE")
+        release = holder.rollback
     attempts = []
 
     def job(ctx) -> str:
@@ -277,13 +283,14 @@ def test_a_job_that_meets_a_busy_database_runs_again_within_the_pass(settings, d
             write.commit()
         return "done"
 
-    releaser = threading.Timer(0.5, holder.rollback)
+    releaser = threading.Timer(0.5, release)
     releaser.start()
     try:
         assert run_job("busy.job", job, database=impatient, settings=settings)
     finally:
+        releaser.cancel()
         releaser.join()
-        holder.close()
+        holder.close()  # rolls back whatever it still holds
         impatient.dispose()
     assert len(attempts) >= 2
     session.expire_all()

@@ -9,17 +9,18 @@ import logging
 from typing import Annotated
 
 import pytest
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import create_engine, select, update
 
 from crm.auth.deps import current_user
 from crm.db import RecordId, SessionDep
+from crm.i18n import Msg
 from crm.main import create_app
 from crm.organizations.models import Organization
 from crm.transactions import HANDLER, PHASE, WriteStepRoute
-from crm.web import Router
+from crm.web import Router, render
 from tests.conftest import login, post
 from tests.factories import make_org
 from tests.live_server import LiveServer
@@ -66,6 +67,11 @@ def _rule_breaking_router() -> Router:
     def left_open(organization_id: RecordId, session: SessionDep) -> PlainTextResponse:
         session.execute(update(Organization).where(Organization.id == organization_id).values(city="未提交"))
         return PlainTextResponse("forgot to commit")
+
+    @router.post("/renders-unsaved/{organization_id}")
+    def renders_unsaved(request: Request, organization_id: RecordId, session: SessionDep):
+        session.execute(update(Organization).where(Organization.id == organization_id).values(city="未保存"))
+        return render(request, "errors/error.html", {"status": 422, "message": Msg("The request could not be handled.")})
 
     @router.post("/reads-then-writes/{organization_id}")
     def reads_then_writes(org: Annotated[Organization, Depends(_reading_loader)], session: SessionDep) -> PlainTextResponse:
@@ -117,6 +123,16 @@ def test_a_handler_that_leaves_a_write_uncommitted_breaks_the_rule(rule_client, 
     assert "when the handler returned" in caplog.text
     session.expire_all()
     assert session.scalar(select(Organization.city).where(Organization.id == org.id)) != "未提交"
+
+
+def test_a_page_rendered_with_unsaved_writes_breaks_the_rule(rule_client, session, users, caplog):
+    org = make_org(session, actor=users["officer"], name="菏泽现代医药港")
+    with caplog.at_level(logging.ERROR):
+        response = post(rule_client, f"/test-rule/renders-unsaved/{org.id}")
+    assert response.status_code == 500
+    assert "while rendering a page" in caplog.text
+    session.expire_all()
+    assert session.scalar(select(Organization.city).where(Organization.id == org.id)) != "未保存"
 
 
 def test_outside_tests_a_broken_rule_is_rolled_back_and_logged(settings, db, users, session, caplog):
