@@ -13,7 +13,7 @@ BROWSER_DEBS := chromium chromium-driver
 TEST_DEBS := poppler-utils
 BENCH_DEBS := wrk
 
-.PHONY: run test test-sqlite lint bench messages install system-deps browser-deps bench-deps test-deps clean
+.PHONY: run test test-sqlite lint bench bench-smoke messages install system-deps browser-deps bench-deps test-deps clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
@@ -64,14 +64,32 @@ test: $(STAMP) test-deps browser-deps
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Every benchmark, each printing its figures against the issue's goal (docs/performance.md). The dashboard's
-# measures the database bench.projects has just built (BENCH_REUSE=1 copies it instead of building it again).
+# The benchmark modules, run in this order (python -m <module>) by both `make bench` and `make bench-smoke`; each
+# honours BENCH_SMOKE (docs/performance.md, "Smoke mode"). A new benchmark is one more name here.
+BENCH_MODULES := bench bench.export_import bench.pdf bench.xlsx_export bench.reminders bench.projects bench.dashboard
+# A module's own environment: the dashboard measures the database bench.projects has just built (BENCH_REUSE=1 copies
+# it, when its key matches, instead of building it again).
+BENCH_ENV_bench.dashboard := BENCH_REUSE=1
+# $(1): environment for every module. Every module runs even when one before it fails (or, in a full run, misses a
+# goal); then each one's time and exit status, and a non-zero exit if any failed.
+define run_benchmarks
+	@failed=""; summary=""; \
+	$(foreach module,$(BENCH_MODULES),echo "== python -m $(module)"; started=$$SECONDS; \
+	  if $(1) $(BENCH_ENV_$(module)) $(BIN)/python -m $(module); then status=ok; \
+	  else status="exit $$?"; failed="$$failed $(module)"; fi; \
+	  summary="$$summary== $(module): $$((SECONDS - started)) s, $$status"$$'\n'; ) \
+	printf '\n%s== all benchmarks: %s s\n' "$$summary" "$$SECONDS"; \
+	if [ -n "$$failed" ]; then echo "== failed, or missed a goal:$$failed"; exit 1; fi
+endef
+
+# Every benchmark, each printing its figures against the issue's goal (docs/performance.md).
 bench: $(STAMP) bench-deps
-	$(BIN)/python -m bench
-	$(BIN)/python -m bench.xlsx_export
-	$(BIN)/python -m bench.reminders
-	$(BIN)/python -m bench.projects
-	BENCH_REUSE=1 $(BIN)/python -m bench.dashboard
+	$(call run_benchmarks,)
+
+# The same modules and code paths on 1% of the data with one-second measurements, nothing judged: under three
+# minutes. CI runs it after the tests (.ci/run), so a change that breaks a benchmark does not land.
+bench-smoke: $(STAMP) bench-deps
+	$(call run_benchmarks,BENCH_SMOKE=1)
 
 # Extract message ids from code and templates and merge them into both catalogs.
 messages: $(STAMP)

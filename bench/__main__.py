@@ -5,15 +5,16 @@ Each page is compared with the ceiling (bench/app.py): the goal is at least 3% o
 per second (wrk, saturated) and, for 16 clients offering that load (bench/rate.py), a 99th-percentile latency
 under 100 ms (under 50 ms for the header search). BENCH_DURATION sets the
 seconds per URL (default 10), BENCH_CONNECTIONS wrk's connections (default 16); BENCH_REUSE=1 keeps a pristine
-copy of the generated database in var/bench-cache/ and starts from it while the generator and the day are the same;
-BENCH_ONLY=<text> measures only the pages whose names contain it (and the ceiling).
-Writes var/bench/results.json; see docs/performance.md.
+copy of the generated database in var/bench-cache/ and starts from it while everything the data depends on
+(bench/cache.py: the generator, models, migrations, search rules, the day) is unchanged, and says why when it is not;
+BENCH_ONLY=<text> measures only the pages whose names contain it (and the ceiling). BENCH_SMOKE=1: 1% of the data,
+one-second measurements, nothing judged (bench/settings.py).
+Writes var/bench/results.json; see docs/performance.md. `make bench` runs the other modules after this one.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -21,16 +22,15 @@ import sys
 import time
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench import activity, generate, rate, wrk
+from bench import activity, cache, generate, rate, settings, wrk
 from bench.app import CEILING_PATH
 from bench.server import ROOT, BenchError, Server, fetch, sign_in
 
-BENCH_DIR = ROOT / "var" / "bench"
-CACHE_DIR = ROOT / "var" / "bench-cache"
+BENCH_DIR = settings.var_dir("bench")
+CACHE_DIR = settings.var_dir("bench-cache")
 GOAL_SHARE = 0.03
 GOAL_P99_MS = 100.0
 SEARCH_GOAL_P99_MS = 50.0  # the header search answers as people type
@@ -89,27 +89,22 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def _fingerprint() -> str:
-    """What the generated data depends on: the generator, the search index's rules, the schema, and the day
-    (dates are relative to today)."""
-    digest = hashlib.sha256(datetime.now(UTC).date().isoformat().encode())
-    sources = [ROOT / "bench" / "generate.py", ROOT / "bench" / "activity.py", ROOT / "crm" / "search_text.py",
-               ROOT / "crm" / "search" / "service.py", *sorted((ROOT / "crm" / "migrations" / "versions").glob("*.py"))]
-    for source in sources:
-        digest.update(source.read_bytes())
-    return digest.hexdigest()
-
-
 def _database(database_path: Path) -> generate.Generated:
     """Generates the database at `database_path`, or (BENCH_REUSE=1) copies a pristine one generated earlier today
-    by the same code."""
+    by the same code (bench/cache.py's key; a database whose key differs is refused, and the reason printed)."""
     reuse = os.environ.get("BENCH_REUSE") == "1"
-    stamp, cached, facts = CACHE_DIR / "fingerprint", CACHE_DIR / "crm.sqlite3", CACHE_DIR / "generated.json"
-    if reuse and stamp.exists() and stamp.read_text() == _fingerprint() and cached.exists():
-        print(f"copying the database generated earlier today from {cached.relative_to(ROOT)} (BENCH_REUSE=1)", flush=True)
-        shutil.copyfile(cached, database_path)
-        data = json.loads(facts.read_text())
-        return generate.Generated(**{**data, "week": tuple(data["week"])})
+    stamp, cached, facts = CACHE_DIR / "key.json", CACHE_DIR / "crm.sqlite3", CACHE_DIR / "generated.json"
+    key = cache.key()
+    if reuse:
+        why_not = cache.why_not(stamp, key) if cached.exists() and facts.exists() else "there is none yet"
+        if why_not is None:
+            print(f"copying the database generated earlier today from {cached.relative_to(ROOT)} (BENCH_REUSE=1)",
+                  flush=True)
+            shutil.copyfile(cached, database_path)
+            data = json.loads(facts.read_text())
+            return generate.Generated(**{**data, "week": tuple(data["week"])})
+        print(f"not reusing the cached database in {CACHE_DIR.relative_to(ROOT)} (BENCH_REUSE=1): {why_not}",
+              flush=True)
     print(f"generating {generate.ORGANIZATIONS:,} organizations, {generate.CONTACTS:,} contacts, "
           f"{activity.VISITS:,} visits, {activity.TOUR_STOPS:,} tour stops and {activity.TASKS:,} tasks …", flush=True)
     data = generate.generate(f"sqlite:///{database_path}", log=lambda line: print(line, flush=True))
@@ -118,13 +113,13 @@ def _database(database_path: Path) -> generate.Generated:
         CACHE_DIR.mkdir(parents=True)
         shutil.copyfile(database_path, cached)
         facts.write_text(json.dumps(dataclasses.asdict(data), ensure_ascii=False, indent=2) + "\n")
-        stamp.write_text(_fingerprint())
+        cache.write(stamp, key)
     return data
 
 
 def main() -> int:
-    seconds = int(os.environ.get("BENCH_DURATION", "10"))
-    warm_up = min(3, max(1, seconds // 3))
+    seconds, warm_up = settings.DURATION, settings.WARM_UP
+    settings.announce("bench")
     wrk.wrk_path()  # fail before the slow part when wrk is missing
     shutil.rmtree(BENCH_DIR, ignore_errors=True)
     BENCH_DIR.mkdir(parents=True)
@@ -156,7 +151,8 @@ def main() -> int:
         goal_rps = 0.0
         for page, headers in measured:
             url = f"http://127.0.0.1:{port}{page.path}"
-            wrk.run(url, headers, seconds=warm_up)
+            if warm_up:
+                wrk.run(url, headers, seconds=warm_up)
             result = wrk.run(url, headers, seconds=seconds)
             if page.path == CEILING_PATH:
                 goal_rps = GOAL_SHARE * result.rps
@@ -202,14 +198,9 @@ def main() -> int:
     misses = sum(1 for entry in report if entry.get("met") is False)
     print(f"\ngoal: ≥ {GOAL_SHARE:.0%} of the ceiling's req/s (wrk, {wrk.CONNECTIONS} connections, saturated), and p99 "
           f"under {GOAL_P99_MS:.0f} ms ({SEARCH_GOAL_P99_MS:.0f} ms for the header search) for {rate.CLIENTS} clients "
-          f"offering that {GOAL_SHARE:.0%} (bench/rate.py); {misses} page(s) miss it. "
+          f"offering that {GOAL_SHARE:.0%} (bench/rate.py); {misses} page(s) miss it"
+          f"{' (smoke run: not judged)' if settings.SMOKE else ''}. "
           f"Results in {(BENCH_DIR / 'results.json').relative_to(ROOT)}; {time.monotonic() - started:.0f} s in all.")
-    from bench import export_import  # the export-figures import: 10,000 rows validated and written (issue 5)
-
-    export_import.main()
-    from bench import pdf as pdf_bench  # briefing pack and readiness roster PDFs (issue 7)
-
-    pdf_bench.main()
     return 0
 
 

@@ -22,19 +22,21 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from bench.settings import scaled
 from crm import search_text
 
-VISITS = 200_000
-TOUR_STOPS = 600_000
-TASKS = 400_000
-TIMELINE_ENTRIES = 500
-TIMELINE_VISITS, TIMELINE_STOPS, TIMELINE_TASKS, TIMELINE_ORG_AUDITS = 150, 300, 40, 10  # 500 in all
-OPEN_TASKS = 2_000  # the benchmark officer's open tasks
-CLOSED_TASKS = 1_000  # and closed ones (some within the "recently done" fortnight)
-FOSUN_VISITS = 300
+# Sizes are 1% of these in smoke mode (bench/settings.py), the designated records' too.
+VISITS = scaled(200_000)
+TOUR_STOPS = scaled(600_000)
+TASKS = scaled(400_000)
+TIMELINE_VISITS, TIMELINE_STOPS, TIMELINE_TASKS, TIMELINE_ORG_AUDITS = scaled(150), scaled(300), scaled(40), scaled(10)
+TIMELINE_ENTRIES = TIMELINE_VISITS + TIMELINE_STOPS + TIMELINE_TASKS + TIMELINE_ORG_AUDITS  # 500 (7 in smoke mode)
+OPEN_TASKS = scaled(2_000)  # the benchmark officer's open tasks
+CLOSED_TASKS = scaled(1_000)  # and closed ones (some within the "recently done" fortnight)
+FOSUN_VISITS = scaled(300)
 OTHER_USERS = 39  # officers and managers besides the benchmark's officer
-SHOWCASE = 150  # zone enterprises most tours stop at (考察点)
-PROSPECTS = 4_000  # organizations most visits concern
+SHOWCASE = scaled(150)  # zone enterprises most tours stop at (考察点)
+PROSPECTS = scaled(4_000)  # organizations most visits concern
 HISTORY_DAYS = 4 * 365  # visits from four years ago …
 PLANNED_DAYS = 60  # … to two months ahead
 TIMEZONE = ZoneInfo("Asia/Shanghai")

@@ -1,5 +1,6 @@
 """A fresh benchmark database: 20,000 organizations, 60,000 contacts and (bench/activity.py) 200,000 visits with
-600,000 tour stops, 400,000 tasks and their audit trail, inserted in one transaction with executemany.
+600,000 tour stops, 400,000 tasks and their audit trail, inserted in one transaction with executemany (1% of each
+with BENCH_SMOKE=1, bench/settings.py).
 
 Derived columns are computed exactly as the services compute them (crm/organizations/service.py,
 crm/contacts/service.py, crm/visits/service.py): name_normalized, name_sort, tags ",a,b,", and search_text — an
@@ -25,6 +26,7 @@ from sqlalchemy import Table, make_url, select
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
 from bench import activity
+from bench.settings import scaled
 from crm import migrate, search_text
 from crm.audit.models import AuditEntry
 from crm.auth import service as auth_service
@@ -38,8 +40,8 @@ from crm.validators import credit_code_check_char
 from crm.visits.models import TourStop, Visit, VisitHost, VisitIndustry, VisitMember, VisitOrganization
 
 _DIALECT = SQLiteDialect_pysqlite()
-ORGANIZATIONS = 20_000
-CONTACTS = 60_000
+ORGANIZATIONS = scaled(20_000)
+CONTACTS = scaled(60_000)
 USERNAME = "bench-officer"
 PASSWORD = "bench-pass-1"  # a throwaway user in a throwaway database
 
@@ -88,13 +90,16 @@ class Generated:
 
 @contextmanager
 def _memoized_pinyin() -> Iterator[None]:
-    """crm.search_text unchanged, but each distinct name is converted to pinyin once (contact names repeat)."""
-    original = search_text.lazy_pinyin
-    search_text.lazy_pinyin = functools.lru_cache(maxsize=None)(original)
+    """crm.search_text unchanged, but each distinct name is converted to pinyin once (contact names repeat): its own
+    seam, `search_text._pinyin()` (which loads pypinyin on first use and returns its converter), is replaced for the
+    duration by one returning a memoized converter."""
+    original = search_text._pinyin
+    memoized = functools.lru_cache(maxsize=None)(original())
+    search_text._pinyin = lambda: memoized
     try:
         yield
     finally:
-        search_text.lazy_pinyin = original
+        search_text._pinyin = original
 
 
 def _stored_tags(tags: list[str]) -> str:

@@ -5,7 +5,8 @@ Measures: the Fosun pack warm in-process (data, HTML and PDF; best and median of
 cold process (`crm briefing … --variant internal`, a new interpreter: it starts its render process, imports the CRM,
 reads the visit, renders, keeps the file and writes it), a new render process of the web app's pool, the pack's size
 and pages, the 60-project roster, and the peak resident memory of the render process and of the cold command. Goals (issue 7): warm < 600 ms, cold < 2 s, PDF < 300 KB,
-roster < 2 s, peak memory < 250 MB. Writes var/bench/pdf.json; see docs/performance.md.
+roster < 2 s, peak memory < 250 MB. Writes var/bench/pdf.json; see docs/performance.md. BENCH_SMOKE=1: a 1-project
+roster and every timing once, nothing judged (bench/settings.py).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "var" / "bench" / "pdf.json"
-TIMEZONE = "Asia/Shanghai"
-ROSTER_PROJECTS = 60
+from bench import settings
 
+ROOT = settings.ROOT
+OUT = settings.var_dir("bench") / "pdf.json"
+TIMEZONE = "Asia/Shanghai"
+ROSTER_PROJECTS = settings.scaled(60)
 
 
 def build(url: str) -> None:
@@ -122,10 +124,12 @@ def main() -> int:
     from crm.pdf.fetcher import Resources, render_pdf
     from crm.web import STATIC_DIR
 
+    settings.announce("bench.pdf")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench-pdf.sqlite3"
-        print("PDF benchmark: building the demo database with a 60-project groundbreaking slate …", flush=True)
+        print(f"PDF benchmark: building the demo database with a {ROSTER_PROJECTS}-project groundbreaking slate …",
+              flush=True)
         build(url)
         database = Database(url)
 
@@ -137,7 +141,7 @@ def main() -> int:
             return time.perf_counter() - started, time.process_time() - cpu, result.pdf, result.pages
 
         fosun_once()  # warm-up: fonts, templates
-        runs = [fosun_once() for _ in range(5)]
+        runs = [fosun_once() for _ in range(settings.repeats(5))]
         warm = [seconds for seconds, _, _, _ in runs]
         warm_cpu = [cpu for _, cpu, _, _ in runs]
         _, _, pdf, pages = runs[-1]
@@ -148,13 +152,13 @@ def main() -> int:
         with database.read_sessions() as session:
             html, hashes = fosun_pack_html(session)
         spawn_cold = []
-        for _ in range(2):  # a new render process: start, import WeasyPrint, load the font, render the pack
+        for _ in range(settings.repeats(2)):  # a new render process: start, import WeasyPrint, load the font, render
             pool = Renderer(workers=1, timeout=60)
             try:
                 started = time.perf_counter()
                 in_worker = pool.render(html, static_dir=STATIC_DIR, attachments=hashes)
                 spawn_cold.append(time.perf_counter() - started)
-                for _ in range(2):
+                for _ in range(settings.repeats(2)):
                     in_worker = pool.render(html, static_dir=STATIC_DIR, attachments=hashes)
             finally:
                 pool.close()
@@ -163,7 +167,7 @@ def main() -> int:
             html = roster_html(session)
         render_pdf(html, Resources(static_dir=STATIC_DIR))
         roster_runs = []
-        for _ in range(3):
+        for _ in range(settings.repeats(3)):
             started = time.perf_counter()
             with database.read_sessions() as session:
                 html = roster_html(session)
@@ -180,7 +184,7 @@ def main() -> int:
         crm_command = str(Path(sys.executable).with_name("crm"))
         env = {**os.environ, "CRM_DATABASE_URL": url, "CRM_DATA_DIR": f"{tmp}/data", "CRM_ENV": "dev"}
         cold_runs, cold_cpu, cold_rss = [], [], []
-        for _ in range(3):
+        for _ in range(settings.repeats(3)):
             started = time.perf_counter()
             command = subprocess.Popen([crm_command, "briefing", str(visit_id), "--variant", "internal", "-o",
                                         f"{tmp}/cold.pdf"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
@@ -226,7 +230,7 @@ def main() -> int:
     for name, measured, met, goal in goals:
         verdict = "" if met is None else ("yes" if met else "NO")
         print(f"  {name:<56} {measured:<34} goal {goal:<9} {verdict}")
-    print(f"  (written to {OUT.relative_to(ROOT)})")
+    print(f"  (written to {OUT.relative_to(ROOT)}){' (smoke run: not judged)' if settings.SMOKE else ''}")
     return 0
 
 

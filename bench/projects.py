@@ -13,9 +13,10 @@ worker (bench/server.py) and wrk (bench/wrk.py) against:
 
 It prints requests per second, p50 and p99 (saturated, 16 connections), the share of the ceiling, and the p99 of 16
 clients offering 3% of the ceiling's rate (bench/rate.py). BENCH_DURATION (default 10 s per URL) and
-BENCH_CONNECTIONS as for `make bench`; BENCH_REUSE=1 measures the database the last run built, if there is one
-(the pages only read, so a database stays as generated). Results in var/bench-projects/results.json; see
-docs/performance.md.
+BENCH_CONNECTIONS as for `make bench`; BENCH_REUSE=1 measures the database the last run built, if there is one and
+it was built today by the same code (bench/cache.py's key, with this file; the pages only read, so a database stays
+as generated), and says why when it was not. BENCH_SMOKE=1: 1% of the data, one-second measurements, nothing judged
+(bench/settings.py). Results in var/bench-projects/results.json; see docs/performance.md.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import make_url, select
 
-from bench import generate, rate, wrk
+from bench import cache, generate, rate, settings, wrk
 from bench.app import CEILING_PATH
 from bench.server import ROOT, BenchError, Server, fetch, sign_in
 from crm import search_text
@@ -57,11 +58,11 @@ from crm.projects.models import (
     StageChange,
 )
 
-BENCH_DIR = ROOT / "var" / "bench-projects"
-PROJECTS = 100_000
-OFFICERS = 400  # project owners: one officer's projects (owned or assigned) fill a board of about 300 cards
-PARCELS = 600
-SLATE = 60
+BENCH_DIR = settings.var_dir("bench-projects")
+PROJECTS = settings.scaled(100_000)
+OFFICERS = settings.scaled(400)  # project owners: one officer's projects (owned or assigned) fill a board of ~300 cards
+PARCELS = settings.scaled(600)
+SLATE = settings.scaled(60)
 MANAGER, MANAGER_PASSWORD = "bench-manager", "bench-pass-1"  # a throwaway user in a throwaway database
 GOAL_SHARE = 0.03
 GOAL_P99_MS = 100.0
@@ -232,6 +233,18 @@ def pages(facts: Facts) -> list[Measured]:
     ]
 
 
+def data_key() -> dict:
+    """What this module's database depends on (bench/cache.py): the main benchmark's data, and the projects here."""
+    return cache.key("bench/projects.py")
+
+
+def database_refused(directory) -> str | None:
+    """Why the database this module built in `directory` must not be reused (None: it may be)."""
+    if not (directory / "crm.sqlite3").exists() or not (directory / "facts.json").exists():
+        return "there is none yet"
+    return cache.why_not(directory / "key.json", data_key())
+
+
 def check(port: int, path: str, headers: dict[str, str]) -> bytes:
     reply = fetch(port, path, headers)
     if reply.status != 200:
@@ -240,20 +253,26 @@ def check(port: int, path: str, headers: dict[str, str]) -> bytes:
 
 
 def main() -> int:
-    seconds = int(os.environ.get("BENCH_DURATION", "10"))
-    warm_up = min(3, max(1, seconds // 3))
+    seconds, warm_up = settings.DURATION, settings.WARM_UP
+    settings.announce("bench.projects")
     wrk.wrk_path()
     database_path, facts_path = BENCH_DIR / "crm.sqlite3", BENCH_DIR / "facts.json"
-    if os.environ.get("BENCH_REUSE") == "1" and database_path.exists() and facts_path.exists():
+    reuse = os.environ.get("BENCH_REUSE") == "1"
+    why_not = database_refused(BENCH_DIR) if reuse else None
+    if reuse and why_not is None:
         facts = Facts(**json.loads(facts_path.read_text()))
         print(f"measuring the database built earlier, {database_path.relative_to(ROOT)} (BENCH_REUSE=1)", flush=True)
     else:
+        if why_not:
+            print(f"not reusing {database_path.relative_to(ROOT)} (BENCH_REUSE=1): {why_not}", flush=True)
         shutil.rmtree(BENCH_DIR, ignore_errors=True)
         BENCH_DIR.mkdir(parents=True)
         started = time.monotonic()
+        key = data_key()
         print(f"generating the main benchmark's data, then {PROJECTS:,} projects …", flush=True)
         facts = build(database_path, log=lambda line: print(line, flush=True))
         facts_path.write_text(json.dumps(dataclasses.asdict(facts)) + "\n")
+        cache.write(BENCH_DIR / "key.json", key)
         print(f"  database ready in {time.monotonic() - started:.0f} s "
               f"({database_path.stat().st_size / 2**30:.1f} GiB)", flush=True)
 
@@ -274,7 +293,8 @@ def main() -> int:
         for page in measured:
             headers = manager if page.as_manager else officer
             url = f"http://127.0.0.1:{port}{page.path}"
-            wrk.run(url, headers, seconds=warm_up)
+            if warm_up:
+                wrk.run(url, headers, seconds=warm_up)
             result = wrk.run(url, headers, seconds=seconds)
             loaded = None
             if page.path == CEILING_PATH:
@@ -302,7 +322,8 @@ def main() -> int:
               f"{at_load}  {'—' if met is None else ('yes' if met else 'NO')}")
     (BENCH_DIR / "results.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     print(f"\ngoal: ≥ {GOAL_SHARE:.0%} of the ceiling's req/s and p99 < {GOAL_P99_MS:.0f} ms for {rate.CLIENTS} "
-          f"clients at that rate; results in {(BENCH_DIR / 'results.json').relative_to(ROOT)}")
+          f"clients at that rate{' (smoke run: not judged)' if settings.SMOKE else ''}; results in "
+          f"{(BENCH_DIR / 'results.json').relative_to(ROOT)}")
     return 0
 
 

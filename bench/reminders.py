@@ -16,6 +16,8 @@ at 08:55:
    claims them and writes the notifications — goal under 5 s.
 
 It prints both figures and the query plans (EXPLAIN QUERY PLAN / EXPLAIN) of the rules' queries and the claim.
+BENCH_SMOKE=1: 1% of the tasks and projects (50 due reminders), times not judged (bench/settings.py); the counts still
+must come out right.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import create_engine, delete, text, update
 from sqlalchemy.engine import make_url
 
-from bench.server import ROOT
+from bench import settings
 from crm import migrate
 from crm.config import Settings
 from crm.db import Database
@@ -38,11 +40,11 @@ from crm.notifications import service
 from crm.notifications.models import Notification, Outbox, RuleSetting
 from crm.notifications.rules import task_due
 
-TASKS = 1_000_000
-PROJECTS = 200_000
+TASKS = settings.scaled(1_000_000)
+PROJECTS = settings.scaled(200_000)
 ACTIVE_EVERY = 5  # every fifth project is still moving
-DUE = 5_000
-LATER = 10_000
+DUE = settings.scaled(5_000)
+LATER = settings.scaled(10_000)
 OFFICERS, MANAGERS = 200, 5
 ZONE_NAME = "Asia/Shanghai"
 GOAL_PASS_S, GOAL_SEND_S = 1.0, 5.0
@@ -181,7 +183,7 @@ def run(url: str, label: str) -> dict[str, float]:
     started = time.monotonic()
     migrate.upgrade(url)
     database = Database(url)
-    settings = Settings(env="test", database_url=url, timezone=ZONE_NAME)
+    app_settings = Settings(env="test", database_url=url, timezone=ZONE_NAME)
     try:
         _fill(database, today=today)
         service.plan(database=database, now=since, timezone=ZONE_NAME)  # creates the rules' rows, sets watermarks
@@ -208,7 +210,7 @@ def run(url: str, label: str) -> dict[str, float]:
         _set_channels(database, in_app=True, email=False, since=since)
         service.plan(database=database, now=now, timezone=ZONE_NAME)
         clock = time.perf_counter()
-        delivered = service.deliver(database=database, settings=settings, now=now, worker="bench", max_batches=100)
+        delivered = service.deliver(database=database, settings=app_settings, now=now, worker="bench", max_batches=100)
         send_s = time.perf_counter() - clock
         print(f"   in-app delivery: {delivered.in_app:,} notifications in {send_s * 1000:.0f} ms "
               f"(goal < {GOAL_SEND_S * 1000:.0f} ms)")
@@ -223,8 +225,9 @@ def run(url: str, label: str) -> dict[str, float]:
 
 
 def main() -> int:
+    settings.announce("bench.reminders")
     results = {}
-    bench_dir = ROOT / "var" / "bench"
+    bench_dir = settings.var_dir("bench")
     bench_dir.mkdir(parents=True, exist_ok=True)
     path = bench_dir / "reminders.sqlite3"
     for suffix in ("", "-wal", "-shm"):
@@ -245,10 +248,15 @@ def main() -> int:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
-    ok = all(r["pass_s"] < GOAL_PASS_S and r["send_s"] < GOAL_SEND_S and r["claimed"] == DUE and r["in_app"] == DUE
-             for r in results.values())
-    print("\nall goals met" if ok else "\nSOME GOALS MISSED")
-    return 0 if ok else 1
+    counted = all(r["claimed"] == DUE and r["in_app"] == DUE for r in results.values())
+    ok = counted and all(r["pass_s"] < GOAL_PASS_S and r["send_s"] < GOAL_SEND_S for r in results.values())
+    missed = "\nSOME GOALS MISSED" + (" (smoke run: times not judged)" if settings.SMOKE else "")
+    print("\nall goals met" if ok else missed)
+    if not counted:  # a wrong count is a failure in every mode: the rules or the delivery are broken
+        print(f"WRONG COUNTS: expected {DUE:,} claimed and {DUE:,} delivered: "
+              + "; ".join(f"{label} {r['claimed']:,} / {r['in_app']:,}" for label, r in results.items()))
+        return 1
+    return settings.exit_status(ok)
 
 
 if __name__ == "__main__":
