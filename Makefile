@@ -54,7 +54,7 @@ run: $(STAMP) system-deps
 	@echo "  demo logins (password demo1234): officer — 招商专员 / investment officer;"
 	@echo "                                    manager — 练建军, 领导 / manager;  admin — 管理员 / administrator"
 	@echo ""
-	$(BIN)/crm serve --port $(CRM_PORT) --with-scheduler
+	$(BIN)/crm serve --port $(CRM_PORT) --workers auto --with-scheduler
 
 # The whole suite on SQLite and PostgreSQL (PostgreSQL at 127.0.0.1:5432; skipped, and said so, when absent).
 # Browser tests run when /usr/bin/chromium exists (`make browser-deps` installs it).
