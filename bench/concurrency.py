@@ -18,7 +18,7 @@ and the server's log searched for "database is locked" and errors.
 
 Goals: 0 responses 5xx, 0 "database is locked", 0 lost, 0 duplicates; saturated ≥ 50 acknowledged saves/s on SQLite
 with N workers; at half that load p99 < 300 ms for reads and for saves; two simultaneous saves both < 200 ms.
-BENCH_SMOKE=1: a few follow-ups per user, 1-s measurements, nothing judged (bench/settings.py).
+BENCH_SMOKE=1: a few follow-ups per user, 1-s measurements, make run's shape only, nothing judged (bench/settings.py).
 """
 
 from __future__ import annotations
@@ -585,7 +585,8 @@ def main() -> int:
             seats_file = WORK_DIR / f"seats-{backend}.json"
             seats_file.write_text(json.dumps([s.__dict__ for s in prepare(url)]))
             print(f"{backend}: demo zone and {CLIENTS} users ready in {time.monotonic() - started:.0f} s", flush=True)
-            for workers in sorted({cores, 1}, reverse=True):
+            # Smoke mode: the same code paths once (make run's shape); a full run compares it with one worker.
+            for workers in [cores] if settings.SMOKE else sorted({cores, 1}, reverse=True):
                 run = measure(backend, url, seats_file, workers)
                 runs.append(run)
                 ok = report(run) and ok
