@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
 from urllib.parse import quote
 
@@ -396,3 +397,17 @@ def test_a_deleted_record_takes_its_files_along(session, visit, data_dir, users)
     assert [(r.entity_id, r.filename) for r in rows(session)] == [(other.id, "合影.png")]
     sha = hashlib.sha256(shared).hexdigest()
     assert blobs(data_dir) == [data_dir / "attachments" / sha[:2] / sha[2:]]  # still used by the other visit
+
+
+def test_an_upload_sent_twice_with_its_one_time_key_attaches_the_file_once(officer_client, session, visit):
+    """A double click or a retry after a time-out: the form's one-time key makes the second send a replay."""
+    page = officer_client.get(f"/visits/{visit.id}").text
+    key = re.search(r'name="submission_key" value="([^"]+)"', page.split('action="/attachments"')[1]).group(1)
+    fields = {"entity_type": "visit", "entity_id": str(visit.id), "csrf_token": officer_client.csrf,
+              "next": f"/visits/{visit.id}#attachments", "submission_key": key}
+    for _ in range(2):
+        response = officer_client.post("/attachments", data=fields,
+                                       files={"file": ("签约仪式.png", png_bytes(), "image/png")})
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/visits/{visit.id}#attachments"
+    assert [row.filename for row in rows(session)] == ["签约仪式.png"]

@@ -30,6 +30,7 @@ from crm.web import (
     is_htmx,
     redirect,
     render,
+    replay_or_claim,
     safe_next,
     upload_limit_bytes,
     upload_too_large_message,
@@ -99,6 +100,9 @@ def upload(request: Request, session: SessionDep, user: CurrentUser, posted: Upl
         raise NotFound()
     _require_change(session, user, entity_type, entity_id)
     next_url = _next_url(posted.fields.get("next"), entity_type, entity_id)
+    if (earlier := replay_or_claim(request, session, posted.fields, creates=Attachment,
+                                   url=lambda _attachment: next_url)) is not None:
+        return earlier
     try:
         attachment = service.create(session, entity_type=entity_type, entity_id=entity_id, filename=posted.filename,
                                     data=posted.data, actor=user, data_dir=_data_dir(request),
