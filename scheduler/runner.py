@@ -30,6 +30,30 @@ from scheduler.jobs import JOBS, Job
 
 log = logging.getLogger("crm.scheduler")
 JOB_DEFAULTS = {"coalesce": True, "misfire_grace_time": None, "max_instances": 1}
+OVERLAP_MESSAGES = ("maximum number of running instances reached", "was missed by")
+
+
+class HarmlessOverlap(logging.Filter):
+    """APScheduler logs a WARNING when a job's time comes while its last run is still going (max_instances=1) or
+    a run came late: expected here and harmless (the run is skipped or coalesced; the next one does the work,
+    jobs are idempotent). Said plainly instead, as one INFO line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if record.levelno == logging.WARNING and any(part in message for part in OVERLAP_MESSAGES):
+            job = record.args[0] if isinstance(record.args, tuple) and record.args else None
+            log.info("%s: still running from its last time, or late; this run is skipped (harmless)",
+                     getattr(job, "id", None) or getattr(job, "name", None) or "a job")
+            return False
+        return True
+
+
+def quiet_overlaps() -> None:
+    """Installs HarmlessOverlap on the loggers APScheduler writes those warnings to (once)."""
+    for name in ("apscheduler.scheduler", "apscheduler.executors.default"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, HarmlessOverlap) for f in logger.filters):
+            logger.addFilter(HarmlessOverlap())
 
 
 def _next_run(job: Job, settings: Settings, zone: ZoneInfo) -> datetime | None:
@@ -44,6 +68,7 @@ def _run(job: Job, database: Database, settings: Settings) -> None:
 
 
 def build(settings: Settings, database: Database, *, background: bool) -> BaseScheduler:
+    quiet_overlaps()
     zone = ZoneInfo(settings.timezone)
     scheduler: BaseScheduler = (BackgroundScheduler if background else BlockingScheduler)(
         timezone=zone, job_defaults=JOB_DEFAULTS, executors={"default": ThreadPoolExecutor(max_workers=1)})

@@ -5,6 +5,7 @@ the scheduler inside a single web worker."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -304,3 +305,61 @@ def test_utcnow_is_what_the_jobs_see(settings, db):
     with time_machine.travel(datetime(2026, 12, 1, 9, 0, tzinfo=ZONE), tick=False):
         run_job("clock.job", lambda ctx: seen.append(ctx.now), database=db, settings=settings)
         assert seen == [utcnow()]
+
+
+def test_two_schedulers_creating_a_jobs_row_together_do_not_fail(db, session, settings, caplog):
+    """Issue 16: on a fresh database two schedulers announce the same job at once. The second used to INSERT too
+    and fail on the primary key (an ERROR with a traceback); the row is now created if absent, and both write."""
+    from crm.scheduling.service import record_run, set_next_run
+
+    done: list[str] = []
+
+    def second_scheduler() -> None:
+        with db.write_session() as other:
+            set_next_run(other, name="race.job", trigger="every 1 s", next_run_at=None)
+        done.append("announced")
+
+    with caplog.at_level(logging.INFO), db.write_session() as first:
+        first.add(SchedulerJob(name="race.job", trigger="first", runs=0, failures=0))
+        first.flush()  # inserted, not committed: the other scheduler cannot see it yet
+        thread = threading.Thread(target=second_scheduler)
+        thread.start()
+        time_module.sleep(0.3)
+        first.commit()
+        thread.join(timeout=10)
+    assert done == ["announced"]
+    now = utcnow()
+    with db.write_session() as third:
+        record_run(third, name="race.job", trigger="every 1 s", started=now, finished=now, ok=True, result="ok",
+                   next_run_at=None, error="")
+    with db.write_session() as fourth:  # a job's first run on a fresh database creates its row too
+        record_run(fourth, name="new.job", trigger="", started=now, finished=now, ok=True, result="fine",
+                   next_run_at=None, error="")
+    session.expire_all()
+    row = session.get(SchedulerJob, "race.job")
+    assert row.trigger == "every 1 s" and row.runs == 1 and row.last_result == "ok"
+    assert session.get(SchedulerJob, "new.job").runs == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_run_that_outlasts_its_interval_is_one_info_line_not_a_warning(db, settings, caplog):
+    """A pass that runs past its interval: APScheduler's "maximum number of running instances reached" WARNING
+    becomes one plain INFO line on crm.scheduler."""
+    from scheduler.runner import build
+
+    scheduler = build(settings, db, background=True)
+    scheduler.remove_all_jobs()
+    release = threading.Event()
+    scheduler.add_job(lambda: release.wait(5), trigger="interval", seconds=0.2, id="slow.job", name="slow.job",
+                      next_run_time=datetime.now(ZONE))
+    with caplog.at_level(logging.INFO):
+        scheduler.start()
+        try:
+            wait_for(lambda: any("slow.job" in r.getMessage() and r.name == "crm.scheduler" for r in caplog.records),
+                     timeout=10)
+        finally:
+            release.set()
+            scheduler.shutdown(wait=True)
+    assert not [r for r in caplog.records if r.name.startswith("apscheduler") and r.levelno >= logging.WARNING]
+    said = [r for r in caplog.records if r.name == "crm.scheduler" and "slow.job" in r.getMessage()]
+    assert said[0].levelno == logging.INFO and "harmless" in said[0].getMessage()

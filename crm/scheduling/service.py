@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm.config import Settings
@@ -57,9 +58,20 @@ def run_job(name: str, func: Callable[[JobContext], object], *, database: Databa
     return ok
 
 
+def _job_row(session: Session, name: str) -> SchedulerJob:
+    """The job's row, created if absent (INSERT … ON CONFLICT DO NOTHING: two schedulers starting together on a
+    fresh database both reach here, and a plain INSERT made the second fail on the primary key), then read locked
+    until commit (PostgreSQL: FOR UPDATE; SQLite: the write session's BEGIN IMMEDIATE already)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(insert(SchedulerJob).values(name=name, trigger="", last_result="", last_error="", runs=0,
+                                                failures=0, host="").on_conflict_do_nothing())
+    return session.scalars(select(SchedulerJob).where(SchedulerJob.name == name)
+                           .with_for_update().execution_options(populate_existing=True)).one()
+
+
 def record_run(session: Session, *, name: str, trigger: str, started: datetime, finished: datetime, ok: bool,
                result: str, error: str, next_run_at: datetime | None) -> None:
-    job = session.get(SchedulerJob, name, with_for_update=True) or SchedulerJob(name=name, runs=0, failures=0)
+    job = _job_row(session, name)
     job.trigger = trigger[:120] or job.trigger
     job.last_started_at, job.last_finished_at, job.host = started, finished, WORKER[:120]
     job.runs = (job.runs or 0) + 1
@@ -69,14 +81,12 @@ def record_run(session: Session, *, name: str, trigger: str, started: datetime, 
     else:
         job.failures = (job.failures or 0) + 1
         job.last_error, job.last_error_at = error[:4000], finished
-    session.add(job)
     session.commit()
 
 
 def set_next_run(session: Session, *, name: str, trigger: str, next_run_at: datetime | None) -> None:
-    job = session.get(SchedulerJob, name) or SchedulerJob(name=name, runs=0, failures=0)
+    job = _job_row(session, name)
     job.trigger, job.next_run_at = trigger[:120], next_run_at
-    session.add(job)
     session.commit()
 
 
