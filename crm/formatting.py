@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 
+from crm.i18n import join_clauses
+
 
 @pass_context
 def local_datetime(context, value: datetime | None) -> str:
@@ -84,12 +86,19 @@ def number(value: Decimal | int | float | None, places: int = 2) -> str:
     return "" if value is None else f"{value:,.{places}f}"
 
 
+@pass_context
+def join_reasons(context, parts) -> str:
+    """`{{ reasons|join_reasons }}`: crm.i18n.join_clauses in the page's language (parts already translated)."""
+    return join_clauses(parts, str(context.get("locale", "")))
+
+
 def iso_utc(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 
 
 FILTERS = {"local_datetime": local_datetime, "prose_date": prose_date, "local_date": local_date, "iso_utc": iso_utc,
-           "highlight": highlight, "snippet": snippet, "money_cny": money_cny, "money_usd": money_usd, "number": number}
+           "highlight": highlight, "snippet": snippet, "money_cny": money_cny, "money_usd": money_usd, "number": number,
+           "join_reasons": join_reasons}
 
 
 def label_options(labels: dict, gettext) -> list[tuple[str, str]]:

@@ -108,6 +108,22 @@ def ngettext(locale: str, singular: str, plural: str, n: int, **params: Any) -> 
     return text % {"num": n, **params}
 
 
+_CLAUSE_ENDS = "。．.；;，,、 \t\n"
+
+
+def join_clauses(parts, locale: str) -> str:
+    """Reasons (gate messages, refusals), each perhaps a sentence with its own full stop, as one sentence: each
+    part's closing punctuation dropped, joined once with the language's separator, one full stop at the end —
+    "尚未申报；缺少用地。", never "尚未申报。；缺少用地。". Msg parts are translated; empty parts are left out."""
+    zh = locale.startswith("zh")
+    texts = [(part.translate(locale) if isinstance(part, Msg) else str(part)).strip().rstrip(_CLAUSE_ENDS)
+             for part in parts]
+    texts = [text for text in texts if text]
+    if not texts:
+        return ""
+    return ("；" if zh else "; ").join(texts) + ("。" if zh else ".")
+
+
 def bound_gettext(locale: str):
     """The `_` given to templates for one request."""
 

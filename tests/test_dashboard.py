@@ -286,3 +286,30 @@ def test_the_two_progress_charts_have_distinct_pattern_ids(client, session, user
         used = set(re.findall(r'fill="url\(#([^)]+)\)"', box))
         defined = set(re.findall(r'<pattern id="([^"]+)"', box))
         assert used and used <= defined, (box_id, used, defined)
+
+
+def test_not_ready_reasons_are_joined_once_without_doubled_punctuation(client, session, users, pipeline):
+    """Issue 16: "尚未申报。；" on the not-ready list. Each red gate's reason is a sentence with its own full
+    stop; the list joins them once (crm.i18n.join_clauses): "…；…。"."""
+    today = zone_today()
+    event = GroundbreakingEvent(name="12月项目集中奠基开工", held_on=today + timedelta(days=9), place="开发区")
+    session.add(event)
+    session.flush()
+    session.add(SlatedProject(event_id=event.id, project_id=pipeline["signed"].id, position=0))
+    session.commit()
+    login(client, "manager")
+    box = section(client.get("/").text, "next-groundbreaking")
+    reasons = box.split("签约项目乙", 1)[1].split('<small class="muted">', 1)[1].split("</small>", 1)[0].strip()
+    assert reasons.count("；") >= 1, reasons  # more than one gate is red: land, and the construction permit
+    for doubled in ("。；", "；；", "。。", ".；", "；。"):
+        assert doubled not in reasons, reasons
+    assert reasons.endswith("。") and not reasons.endswith("。。")
+
+
+def test_join_clauses_drops_each_parts_own_stop_and_adds_one():
+    from crm.i18n import Msg, join_clauses
+
+    assert join_clauses(["尚未申报。", "缺少用地。", ""], "zh_CN") == "尚未申报；缺少用地。"
+    assert join_clauses(["Not applied for.", "No land;"], "en") == "Not applied for; No land."
+    assert join_clauses([Msg("Land supplied")], "zh_CN").endswith("。")
+    assert join_clauses([], "zh_CN") == ""

@@ -217,6 +217,11 @@ class Readiness:
         return [self.decision, self.land, *self.permits]
 
     @property
+    def red_reasons(self) -> list[Msg]:
+        """What each red gate says (or its name), to be joined once: `|join_reasons` (crm.i18n.join_clauses)."""
+        return [gate.message or gate.label for gate in self.gates if gate.colour == RED]
+
+    @property
     def colour(self) -> str:
         colours = {gate.colour for gate in self.gates}
         return RED if RED in colours else (AMBER if AMBER in colours else GREEN)

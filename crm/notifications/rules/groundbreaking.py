@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from crm.auth.models import Role, User
 from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
-from crm.i18n import N_, Msg
+from crm.i18n import N_, Msg, join_clauses
 from crm.notifications.rules.base import Reminder, Rendered, Rule, RuleConfig, msg_from_json, msg_to_json
 from crm.projects import gates
 from crm.projects.models import Project, ProjectOfficer
@@ -115,13 +115,12 @@ class GroundbreakingCountdown(Rule):
 
     def render(self, *, entity_id: int, occasion: str, payload: dict[str, Any], locale: str) -> Rendered:
         event, when, days = payload.get("event", ""), payload.get("date", ""), payload.get("days", "")
-        separator = "" if locale.startswith("zh") else " "  # each reason is a sentence of its own
         if "total" in payload:
             lines = [Msg("%(ready)s of %(total)s slated projects are ready to break ground on %(date)s.",
                          ready=payload.get("ready", 0), total=payload.get("total", 0), date=when).translate(locale)]
             for project in payload.get("not_ready", []):
                 colour = Msg("red") if project.get("colour") == gates.RED else Msg("amber")
-                reasons = separator.join(_text(reason, locale) for reason in project.get("reasons", []))
+                reasons = join_clauses([_text(reason, locale) for reason in project.get("reasons", [])], locale)
                 lines.append(Msg("“%(name)s” (%(owner)s) is %(colour)s: %(reasons)s", name=project.get("name", ""),
                                  owner=project.get("owner", ""), colour=colour, reasons=reasons).translate(locale))
             if payload.get("more"):
