@@ -44,8 +44,9 @@ def invented_credit_code(n: int) -> str:
 
 
 USERS = [
-    # username, display name, title, role
-    ("officer", "张晓明", "招商专员 (INVENTED)", Role.OFFICER),
+    # username, display name, title, role. INVENTED: the officer 张晓明 (the seed names no officer). The marking
+    # stays here, in the loader, not in the title: titles print (the briefing pack's host list, the PDFs).
+    ("officer", "张晓明", "招商专员", Role.OFFICER),
     ("manager", "练建军", "党工委书记、管委会主任", Role.MANAGER),
     ("admin", "系统管理员", "", Role.ADMIN),
 ]

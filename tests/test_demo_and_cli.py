@@ -245,3 +245,26 @@ def test_cli_demo_load_if_empty_leaves_existing_data_alone(db, session, users, c
     assert session.scalar(select(func.count(Organization.id))) == 0
     assert session.scalar(select(func.count(User.id))) == 4
     session.commit()
+
+
+def test_demo_marks_invented_data_in_notes_not_in_names_and_titles_that_print(db, session):
+    """Issue 16: the briefing pack printed "招商专员 (INVENTED)". Names and titles print (PDFs, lists); the
+    marking belongs in the loader and in the records' notes."""
+    from crm.groundbreaking.models import GroundbreakingEvent
+    from crm.parcels.models import LandParcel
+    from crm.projects.models import Project
+
+    demo.load(session, anchor=date(2026, 12, 6))
+    session.expire_all()
+    printed = [
+        *session.scalars(select(User.display_name)), *session.scalars(select(User.title)),
+        *session.scalars(select(Organization.name)), *session.scalars(select(Contact.name)),
+        *session.scalars(select(Contact.title)), *session.scalars(select(Project.name)),
+        *session.scalars(select(Visit.title)), *session.scalars(select(Task.title)),
+        *session.scalars(select(LandParcel.name)), *session.scalars(select(GroundbreakingEvent.name)),
+        *session.scalars(select(User.department)),
+    ]
+    assert printed and not [text for text in printed if text and "INVENTED" in text.upper()]
+    assert session.scalar(select(User.title).where(User.username == "officer")) == "招商专员"
+    notes = list(session.scalars(select(Organization.description)))
+    assert any("INVENTED" in note and "虚构" in note for note in notes)  # the marking stays where notes show it
