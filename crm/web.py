@@ -69,6 +69,7 @@ def _make_environment() -> Environment:
         field_label=audit_labels.field_label,
         entity_url=audit_labels.entity_url,
         audit_value=audit_labels.audit_value,
+        entity_name=audit_labels.entity_name,
         new_submission_key=submissions.new_key,
         SUBMISSION_FIELD=submissions.FIELD,
     )

@@ -1,8 +1,16 @@
-"""How audit entries read: labels of actions, record types and fields (message ids)."""
+"""How audit entries read: labels of actions, record types and fields (message ids), and a registry where each
+domain enters its own field labels, value labels (enums) and reference-data lookups at import.
+
+Shared code imports no domain: a domain calls `register(...)` when its service module is imported (every domain's
+routes import it, so the app has them all before the first page renders). tests/test_audit_labels.py checks this
+module's imports.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -155,8 +163,85 @@ ENTITY_FIELD_LABELS = {"task": {"title": N_("What"), "description": N_("Details"
                       "land_parcel": {"status": N_("Status")}, "export_support": {"description": N_("What was done")}}
 
 
+# The registry. ANY (None) stands for every record type: a field that means the same thing wherever it appears.
+ANY = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """How a field's stored values read as names in the reader's language: `load(session, values, locale)` →
+    {value: name}, one query for all the values on a page. `separator`: the field holds several values joined by it
+    (a visit's industry chains: "新能源, 高端装备"). A value the lookup does not know stays as stored."""
+
+    load: Callable[[Any, set, str], Mapping[Any, str]]
+    separator: str | None = None
+
+
+_FIELDS: dict[str | None, dict[str, str]] = {}
+_VALUES: dict[str | None, dict[str, Mapping[Any, str]]] = {}
+_REFERENCES: dict[str | None, dict[str, Reference]] = {}
+_ENTITY_NAMES: dict[str, Reference] = {}
+ENTITY_NAMES = "#entity"  # the key in refs of the records' names (entity_label) in the reader's language
+
+
+def register(entity_types: str | Iterable[str] | None, *, fields: Mapping[str, str] | None = None,
+             values: Mapping[str, Mapping[Any, str]] | None = None,
+             reference: Mapping[str, Reference] | None = None, label: str | None = None, url: str | None = None,
+             names: Reference | None = None) -> None:
+    """Enters a domain's labels for its record type(s): `fields` {field: msgid}, `values` {field: {code: msgid}},
+    `reference` {field: Reference}; `label` (msgid) and `url` ("/things/{id}") of the record type; `names`: how
+    the record names stored with its entries (entity_label) read in the reader's language. Called again, it adds
+    to (and overrides) what was there."""
+    kinds = [entity_types] if entity_types is None or isinstance(entity_types, str) else list(entity_types)
+    for kind in kinds:
+        if kind is not None:
+            if label:
+                ENTITY_LABELS[kind] = label
+            if url:
+                ENTITY_URLS[kind] = url
+            if names:
+                _ENTITY_NAMES[kind] = names
+        _FIELDS.setdefault(kind, {}).update(fields or {})
+        _VALUES.setdefault(kind, {}).update({name: dict(labels) for name, labels in (values or {}).items()})
+        _REFERENCES.setdefault(kind, {}).update(reference or {})
+
+
+def reference(entity_type: str | None, field: str) -> Reference | None:
+    """The lookup for a field's stored values: the record type's own, else one registered for every type."""
+    return _REFERENCES.get(entity_type, {}).get(field) or _REFERENCES.get(ANY, {}).get(field)
+
+
+def entity_names(entity_type: str) -> Reference | None:
+    return _ENTITY_NAMES.get(entity_type)
+
+
+def entity_name(entry: Any, refs: Mapping) -> str:
+    """The record's name as stored with the entry, in the reader's language where its domain can tell."""
+    return refs.get(ENTITY_NAMES, {}).get((entry.entity_type, entry.entity_label), entry.entity_label)
+
+
+def split(ref: Reference, value: Any) -> list[Any]:
+    if ref.separator and isinstance(value, str):
+        return [part for part in value.split(ref.separator) if part]
+    return [value] if isinstance(value, (str, int)) else []
+
+
+def _value_label(entity_type: str | None, field: str, value: Any) -> str | None:
+    """A code's label: the record type's own first, then any type's (entries of types that registered none)."""
+    if not isinstance(value, (str, int)):
+        return None
+    own = _VALUES.get(entity_type, {}).get(field)
+    if own is not None and value in own:
+        return own[value]
+    for labels in _VALUES.values():
+        if field in labels and value in labels[field]:
+            return labels[field][value]
+    return None
+
+
 def field_label(entity_type: str, field: str) -> str:
-    return ENTITY_FIELD_LABELS.get(entity_type, {}).get(field) or FIELD_LABELS.get(field, field)
+    return (ENTITY_FIELD_LABELS.get(entity_type, {}).get(field) or _FIELDS.get(entity_type, {}).get(field)
+            or FIELD_LABELS.get(field) or _FIELDS.get(ANY, {}).get(field) or field)
 
 
 def entity_url(entry: Any) -> str:
@@ -164,53 +249,26 @@ def entity_url(entry: Any) -> str:
     return pattern.format(id=entry.entity_id) if pattern else "#"
 
 
-def _enum_labels() -> dict[str, dict[str, str]]:
-    from crm.auth.schemas import ROLE_LABELS
-    from crm.organizations.schemas import KIND_LABELS, OWNERSHIP_LABELS
-    from crm.tasks.schemas import PRIORITY_LABELS, STATUS_LABELS
-
-    return {"kind": dict(KIND_LABELS), "ownership": dict(OWNERSHIP_LABELS), "role": dict(ROLE_LABELS),
-            "priority": dict(PRIORITY_LABELS), "status": dict(STATUS_LABELS)}
-
-
-def _project_enum_labels() -> dict[str, dict[str, str]]:
-    from crm.parcels import schemas as parcel_schemas
-    from crm.projects import schemas as project_schemas
-
-    return {"stage": dict(project_schemas.STAGE_LABELS), "source": dict(project_schemas.SOURCE_LABELS),
-            "approval_status": dict(project_schemas.APPROVAL_STATUS_LABELS),
-            "status": dict(parcel_schemas.STATUS_LABELS)}  # a parcel's; tasks' statuses are looked up first
-
-
-def _export_enum_labels() -> dict[str, dict[str, str]]:
-    from crm.exports import schemas as export_schemas
-
-    return {"tier": dict(export_schemas.TIER_LABELS), "support_kind": dict(export_schemas.SUPPORT_LABELS)}
-
-
-def _visit_enum_labels() -> dict[str, dict[str, str]]:
-    from crm.visits import schemas as visit_schemas
-
-    return {"kind": dict(visit_schemas.KIND_LABELS), "status": dict(visit_schemas.STATUS_LABELS),
-            "interest_level": dict(visit_schemas.INTEREST_LABELS)}
-
-
 @pass_context
-def audit_value(context, field: str, value: Any, refs: dict, gettext) -> str:
-    """An audited value as a reader wants to see it: labels instead of codes, names instead of ids, moments in
-    the zone's time."""
+def audit_value(context, field: str, value: Any, refs: dict, gettext, entity_type: str | None = None) -> str:
+    """An audited value as a reader wants to see it: labels instead of codes, names in the reader's language
+    instead of ids and stored reference names (`refs`, from audit_service.reference_labels), moments in the zone's
+    time."""
     if value is None or value == "":
         return ""
     if isinstance(value, str) and _MOMENT.match(value):
         return datetime.fromisoformat(value).astimezone(ZoneInfo(context["timezone"])).strftime("%Y-%m-%d %H:%M")
-    if field in refs and value in refs[field]:
-        return refs[field][value]
-    for enums in (_enum_labels(), _visit_enum_labels(), _project_enum_labels(), _export_enum_labels()):  # a visit's kinds and statuses differ from others' codes
-        enum = enums.get(field)
-        if enum and value in enum:
-            return gettext(enum[value])
-    if field == "tags" and isinstance(value, str):
-        return "，".join(t for t in value.split(",") if t)
     if isinstance(value, bool):
         return gettext(N_("yes")) if value else gettext(N_("no"))
+    names = refs.get(field, {})
+    ref = reference(entity_type, field)
+    if ref is not None and ref.separator and isinstance(value, str):
+        return ref.separator.join(names.get(part, part) for part in value.split(ref.separator))
+    if isinstance(value, (str, int)) and value in names:
+        return names[value]
+    label = _value_label(entity_type, field, value)
+    if label is not None:
+        return gettext(label)
+    if field == "tags" and isinstance(value, str):
+        return "，".join(t for t in value.split(",") if t)
     return str(value)

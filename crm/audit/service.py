@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from crm.audit import labels
+from crm.audit.labels import Reference
 from crm.audit.models import AuditAction, AuditEntry
 from crm.auth.models import User
 
@@ -112,30 +114,36 @@ def search(session: Session, *, flt: AuditFilter, offset: int, limit: int) -> tu
     return list(session.scalars(stmt.offset(offset).limit(limit))), total
 
 
-def reference_labels(session: Session, entries: list[AuditEntry], locale: str) -> dict[str, dict[int, str]]:
-    """Names for the ids in entries' changes (owner, organization, industry chain), loaded before rendering."""
-    from crm.contacts.models import Contact
-    from crm.organizations.models import IndustryChain, Organization  # audit is generic; labels are looked up late
-
-    wanted: dict[str, set[int]] = {"owner_id": set(), "assignee_id": set(), "officer_id": set(), "organization_id": set(),
-                                   "industry_chain_id": set(), "contact_id": set(), "approval_assistant_id": set()}
+def reference_labels(session: Session, entries: list[AuditEntry], locale: str) -> dict[Any, dict[Any, str]]:
+    """Names in the reader's language for the ids and stored reference names in entries' changes (owner,
+    organization, industry chain, approval item, ...), loaded before rendering: one query per lookup that the
+    domains registered with crm.audit.labels."""
+    wanted: dict[Any, set[Any]] = {}  # lookup function → the values to look up
+    fields: dict[Any, set[str]] = {}  # lookup function → the fields whose values it names
     for entry in entries:
         for field, change in (entry.changes or {}).items():
-            if field in wanted:
-                wanted[field].update(v for v in change if isinstance(v, int))
-    refs: dict[str, dict[int, str]] = {}
-    user_ids = wanted["owner_id"] | wanted["assignee_id"] | wanted["officer_id"] | wanted["approval_assistant_id"]
-    if user_ids:
-        names = dict(session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids))).all())
-        refs["owner_id"] = refs["assignee_id"] = refs["officer_id"] = refs["approval_assistant_id"] = names
-    if wanted["contact_id"]:
-        refs["contact_id"] = dict(session.execute(
-            select(Contact.id, Contact.name).where(Contact.id.in_(wanted["contact_id"]))).all())
-    if wanted["organization_id"]:
-        refs["organization_id"] = dict(session.execute(
-            select(Organization.id, Organization.name).where(Organization.id.in_(wanted["organization_id"]))).all())
-    if wanted["industry_chain_id"]:
-        name = IndustryChain.name_zh if locale.startswith("zh") else IndustryChain.name_en
-        refs["industry_chain_id"] = dict(session.execute(
-            select(IndustryChain.id, name).where(IndustryChain.id.in_(wanted["industry_chain_id"]))).all())
+            ref = labels.reference(entry.entity_type, field)
+            if ref is None:
+                continue
+            fields.setdefault(ref.load, set()).add(field)
+            found = wanted.setdefault(ref.load, set())
+            for value in change if isinstance(change, list) else []:
+                found.update(labels.split(ref, value))
+    titles: dict[Reference, set[str]] = {}  # how records' names read: lookup → the names stored with entries
+    for entry in entries:
+        ref = labels.entity_names(entry.entity_type)
+        if ref is not None:
+            titles.setdefault(ref, set()).add(entry.entity_label)
+    refs: dict[Any, dict[Any, str]] = {}
+    for ref, stored in titles.items():
+        names = dict(ref.load(session, stored, locale))
+        refs.setdefault(labels.ENTITY_NAMES, {}).update(
+            {(entry.entity_type, entry.entity_label): names[entry.entity_label] for entry in entries
+             if labels.entity_names(entry.entity_type) == ref and entry.entity_label in names})
+    for load, values in wanted.items():
+        if not values:
+            continue
+        names = dict(load(session, values, locale))
+        for field in fields[load]:
+            refs.setdefault(field, {}).update(names)
     return refs

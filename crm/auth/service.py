@@ -8,10 +8,11 @@ from datetime import timedelta
 from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.orm import Session
 
+from crm.audit import labels as audit_labels
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
 from crm.auth.models import LoginThrottle, Role, User, WebSession
-from crm.auth.schemas import check_username
+from crm.auth.schemas import ROLE_LABELS, check_username
 from crm.auth.security import hash_password, new_token, token_digest, verify_password
 from crm.config import Settings
 from crm.db import utcnow
@@ -287,3 +288,12 @@ def set_locale(session: Session, *, user_id: int, locale: str) -> None:
         session.commit()
 
 
+# How the history reads: a user's role, and users' ids as their names wherever an entry holds one.
+def display_names(session: Session, ids: set, locale: str) -> dict[int, str]:
+    wanted = [i for i in ids if isinstance(i, int)]
+    return dict(session.execute(select(User.id, User.display_name).where(User.id.in_(wanted))).all()) if wanted else {}
+
+
+audit_labels.register("user", values={"role": ROLE_LABELS})
+audit_labels.register(audit_labels.ANY, reference={name: audit_labels.Reference(display_names)
+                                                   for name in ("owner_id", "assignee_id", "officer_id")})

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from crm.attachments import service as attachment_service
 from crm.attachments.models import Attachment
+from crm.audit import labels as audit_labels
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
 from crm.auth.models import User
@@ -31,7 +32,7 @@ from crm.db import utcnow
 from crm.exports import service as export_service
 from crm.groundbreaking import service as groundbreaking_service
 from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
-from crm.i18n import Msg
+from crm.i18n import N_, Msg
 from crm.indicators import service as indicator_service
 from crm.organizations.models import IndustryChain, Organization, OrganizationKind
 from crm.parcels.models import LandParcel, ParcelStatus
@@ -511,3 +512,5 @@ def read_file(briefing_file: BriefingFile, data_dir: Path) -> bytes | None:
     path = data_dir / briefing_file.path
     return path.read_bytes() if path.is_file() else None
 
+
+audit_labels.register("visit", fields={"talking_points": N_("Talking points and asks")})  # how the history reads

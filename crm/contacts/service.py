@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, defer, joinedload, selectinload
 
 from crm import search_text
 from crm.archiving import set_archived
+from crm.audit import labels as audit_labels
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
 from crm.auth.models import User
@@ -228,3 +229,12 @@ def archive(session: Session, *, contact: Contact, actor: User) -> Contact:
 
 def restore(session: Session, *, contact: Contact, actor: User) -> Contact:
     return _set_archived(session, contact=contact, actor=actor, archived=False)
+
+
+# How the history reads: contact ids as names.
+def contact_names(session: Session, ids: set, locale: str) -> dict[int, str]:
+    wanted = [i for i in ids if isinstance(i, int)]
+    return dict(session.execute(select(Contact.id, Contact.name).where(Contact.id.in_(wanted))).all()) if wanted else {}
+
+
+audit_labels.register(audit_labels.ANY, reference={"contact_id": audit_labels.Reference(contact_names)})

@@ -22,11 +22,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Float, and_, case, cast, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from crm.audit import labels as audit_labels
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction, AuditEntry
 from crm.auth.models import User
 from crm.db import utcnow
 from crm.exports.models import ExportEnterprise, ExportFigure, ExportSupport, ExportTarget, Tier
+from crm.exports.schemas import SUPPORT_LABELS, TIER_LABELS
 from crm.i18n import Msg
 from crm.listing import Page, clamp_page
 from crm.organizations.models import Organization, OrganizationKind
@@ -662,3 +664,7 @@ def missing_latest(session: Session, *, year: int, month: int) -> list[tuple[int
                            .join(Organization, Organization.id == ExportEnterprise.organization_id)
                            .where(~has).order_by(ExportEnterprise.officer_id, Organization.name_sort))
     return [(row.officer_id, row.organization_id, row.name) for row in rows]
+
+
+audit_labels.register((ENTITY_MEMBER, ENTITY_FIGURES, ENTITY_SUPPORT),  # how the history reads
+                      values={"tier": TIER_LABELS, "support_kind": SUPPORT_LABELS})

@@ -26,14 +26,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from crm.audit import labels as audit_labels
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction, AuditEntry
 from crm.auth.models import User
 from crm.db import utcnow
-from crm.i18n import Msg
+from crm.i18n import N_, Msg
 from crm.indicators.models import Frequency, Indicator, IndicatorTarget, IndicatorValue, Kind, Unit
 from crm.indicators.schemas import (
+    FREQUENCY_LABELS,
     IMPORT_COLUMNS,
+    KIND_LABELS,
+    UNIT_LABELS,
     Period,
     check_period,
     last_complete_period,
@@ -560,3 +564,24 @@ def years_with_figures(session: Session, *, today: date) -> list[int]:
     years |= set(session.scalars(select(IndicatorTarget.year).distinct()))
     years.add(today.year)
     return sorted(years, reverse=True)
+
+
+# How the history reads: an indicator's unit, frequency and kind; its name, stored with its entries and its figures'
+# ("地区生产总值" or "地区生产总值 2026-03"), in the reader's language.
+def indicator_names(session: Session, stored: set, locale: str) -> dict[str, str]:
+    if locale.startswith("zh"):
+        return {}
+    names = dict(session.execute(select(Indicator.name_zh, Indicator.name_en)).all())
+    found = {}
+    for label in stored:
+        zh, _, period = label.partition(" ")
+        if zh in names:
+            found[label] = f"{names[zh]} {period}" if period else names[zh]
+    return found
+
+
+audit_labels.register("economic_indicator", label=N_("economic indicator"), url="/indicators/{id}",
+                      values={"unit": UNIT_LABELS, "frequency": FREQUENCY_LABELS, "kind": KIND_LABELS},
+                      names=audit_labels.Reference(indicator_names))
+audit_labels.register("indicator_value", label=N_("indicator figure"), names=audit_labels.Reference(indicator_names))
+audit_labels.register("indicator_target", label=N_("indicator target"), names=audit_labels.Reference(indicator_names))

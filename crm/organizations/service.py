@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, defer, joinedload, selectinload
 
 from crm import search_text
 from crm.archiving import set_archived
+from crm.audit import labels as audit_labels
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
 from crm.auth.models import User
@@ -366,3 +367,33 @@ def choices(session: Session, *, q: str = "", limit: int = 20) -> list[Organizat
     if q:
         stmt = where_matches(stmt, q, common=search_service.is_common(session, SEARCH_KIND, q, Organization.search_text))
     return list(session.scalars(stmt.order_by(Organization.name_sort).limit(limit)))
+
+
+# How the history reads: organizations' kinds and ownerships; organization and industry chain ids as names, and
+# industry chains stored by their Chinese name (a visit's) in the reader's language.
+def organization_names(session: Session, ids: set, locale: str) -> dict[int, str]:
+    wanted = [i for i in ids if isinstance(i, int)]
+    return dict(session.execute(select(Organization.id, Organization.name).where(Organization.id.in_(wanted))).all()
+                ) if wanted else {}
+
+
+def industry_chain_names(session: Session, ids: set, locale: str) -> dict[int, str]:
+    wanted = [i for i in ids if isinstance(i, int)]
+    name = IndustryChain.name_zh if locale.startswith("zh") else IndustryChain.name_en
+    return dict(session.execute(select(IndustryChain.id, name).where(IndustryChain.id.in_(wanted))).all()
+                ) if wanted else {}
+
+
+def industry_chain_names_by_zh(session: Session, names: set, locale: str) -> dict[str, str]:
+    """{Chinese name: the name in the reader's language} for industry chains stored by their Chinese name."""
+    wanted = [n for n in names if isinstance(n, str)]
+    if not wanted or locale.startswith("zh"):
+        return {}
+    return dict(session.execute(select(IndustryChain.name_zh, IndustryChain.name_en)
+                                .where(IndustryChain.name_zh.in_(wanted))).all())
+
+
+audit_labels.register("organization", values={"kind": KIND_LABELS, "ownership": OWNERSHIP_LABELS})
+audit_labels.register(audit_labels.ANY, reference={
+    "organization_id": audit_labels.Reference(organization_names),
+    "industry_chain_id": audit_labels.Reference(industry_chain_names)})

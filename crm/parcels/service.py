@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm.audit import labels as audit_labels
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
 from crm.auth.models import User
@@ -19,6 +20,7 @@ from crm.i18n import Msg
 from crm.listing import Page, clamp_page
 from crm.organizations.service import PermissionDenied
 from crm.parcels.models import LandParcel
+from crm.parcels.schemas import STATUS_LABELS
 from crm.projects.schemas import parse_amount
 from crm.versioning import flush_versioned, require_version
 
@@ -163,3 +165,6 @@ def signing_progress(parcel: LandParcel, today: date) -> SigningProgress:
     gone = min(window, (today - starts).days + 1)
     return SigningProgress(parcel.households_signed, parcel.households_total, window, gone,
                            "open" if today <= ends else "closed")
+
+
+audit_labels.register("land_parcel", values={"status": STATUS_LABELS})  # how the history reads

@@ -20,8 +20,10 @@ from sqlalchemy.orm.exc import StaleDataError
 from crm import search_text
 from crm.archiving import set_archived
 from crm.attachments import service as attachment_service
+from crm.audit import labels as audit_labels
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
+from crm.auth import service as auth_service
 from crm.auth.models import User
 from crm.db import utcnow
 from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
@@ -45,7 +47,16 @@ from crm.projects.models import (
     Stage,
     StageChange,
 )
-from crm.projects.schemas import AMOUNT_FIELDS, CHECKBOXES, DATE_FIELDS, START_STAGES, parse_amount
+from crm.projects.schemas import (
+    AMOUNT_FIELDS,
+    APPROVAL_STATUS_LABELS,
+    CHECKBOXES,
+    DATE_FIELDS,
+    SOURCE_LABELS,
+    STAGE_LABELS,
+    START_STAGES,
+    parse_amount,
+)
 from crm.search import service as search_service
 from crm.tasks.models import Task, TaskStatus
 from crm.versioning import StaleEdit, flush_versioned, require_version
@@ -650,3 +661,24 @@ def for_parcel(session: Session, *, parcel_id: int, viewer: User) -> list[Projec
     stmt = (select(Project).where(Project.parcel_id == parcel_id, visible_to(viewer))
             .options(joinedload(Project.owner)).order_by(Project.name, Project.id).limit(100))
     return list(session.scalars(stmt))
+
+
+# How the history reads: a project's stage, source and permit status; the approval item (stored by its Chinese
+# name) in the reader's language; the permit's assistant by name.
+def approval_item_names(session: Session, names: set, locale: str) -> dict[str, str]:
+    """{Chinese name: the name in the reader's language} for approval items, from the checklist template and the
+    projects' own items (an item renamed in the template since keeps its name on older projects)."""
+    wanted = [n for n in names if isinstance(n, str)]
+    if not wanted or locale.startswith("zh"):
+        return {}
+    found: dict[str, str] = {}
+    for model in (ApprovalItem, ApprovalTemplate):
+        found.update(session.execute(select(model.name_zh, model.name_en).where(model.name_zh.in_(wanted))
+                                     .distinct()).all())
+    return found
+
+
+audit_labels.register("project", values={"stage": STAGE_LABELS, "source": SOURCE_LABELS,
+                                         "approval_status": APPROVAL_STATUS_LABELS},
+                      reference={"approval_item": audit_labels.Reference(approval_item_names),
+                                 "approval_assistant_id": audit_labels.Reference(auth_service.display_names)})

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, joinedload
 
+from crm.audit import labels as audit_labels
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
 from crm.auth.models import User
@@ -346,3 +347,6 @@ def due_counts(session: Session, *, assignee_id: int, today: date) -> tuple[int,
     overdue = session.scalar(base.where(Task.due_on < today)) or 0
     due_today = session.scalar(base.where(Task.due_on == today)) or 0
     return overdue, due_today
+
+
+audit_labels.register("task", values={"priority": PRIORITY_LABELS, "status": STATUS_LABELS})  # how the history reads

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, defer, selectinload
 
 from crm import search_text
 from crm.attachments import service as attachment_service
+from crm.audit import labels as audit_labels
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
 from crm.auth.models import User
@@ -23,6 +24,7 @@ from crm.contacts.models import Contact
 from crm.db import utcnow
 from crm.i18n import Msg
 from crm.listing import LOOKAHEAD_PAGES, Page, clamp_page, count_up_to
+from crm.organizations import service as organization_service
 from crm.organizations.models import IndustryChain, Organization, OrganizationKind
 from crm.organizations.service import PermissionDenied
 from crm.search import service as search_service
@@ -555,3 +557,10 @@ def search_page(session: Session, *, q: str, per_page: int, lookahead_pages: int
 def count_in(session: Session, *, flt: VisitFilter) -> int:
     flt = _planned(session, flt)
     return session.scalar(_filtered(select(func.count(Visit.id)), flt)) or 0
+
+
+# How the history reads: a visit's kind, status and interest; its industry chains (stored by Chinese name) in the
+# reader's language.
+audit_labels.register("visit", values={"kind": KIND_LABELS, "status": STATUS_LABELS, "interest_level": INTEREST_LABELS},
+                      reference={"industries": audit_labels.Reference(organization_service.industry_chain_names_by_zh,
+                                                                      separator=", ")})
