@@ -26,6 +26,7 @@ from crm.auth import admin_routes as user_admin_routes
 from crm.auth import routes as auth_routes
 from crm.auth.deps import CsrfFailed, Forbidden, NotAuthenticated, current_user, verify_csrf
 from crm.auth.middleware import SessionMiddleware
+from crm.briefings import generation as briefing_generation
 from crm.briefings import routes as briefing_routes
 from crm.config import Settings, get_settings
 from crm.contacts import routes as contact_routes
@@ -212,6 +213,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # garbage collector's full passes, which otherwise walk it all and pause a request now and then.
         gc.collect()
         gc.freeze()
+        # Briefing PDFs the previous process was rendering when it stopped: failed now, not minutes from now.
+        await run_in_threadpool(briefing_generation.fail_interrupted, _app.state.database)
         yield
 
     app = FastAPI(

@@ -93,6 +93,8 @@ def test_fosun_pack_both_variants(client, session, fosun, settings, tmp_path):
     assert all(name in agenda for name in ("大唐智创", "玉皇新能源", "精进电动", "现代医药港"))
     people = _section(text, "人员介绍", "投资方：复星集团")
     assert "祝文魁" in people and "首席战略赋能官" in people and "13912345678" in people and "内部备注" in people
+    # the hosts with their titles, as printed: the demo's invented-data marking is not in them (issue 16)
+    assert "张晓明" in people and "招商专员" in people and "INVENTED" not in text
     investor = _section(text, "投资方：复星集团", "考察企业")
     assert "复星集团生物医药产业园项目" in investor and "复星保密合作项目" in investor  # the manager may see it
     assert "Fosun Group" in investor
@@ -389,3 +391,38 @@ def test_past_interactions_list_only_visits_that_have_happened(client, session, 
     html = client.get(f"/visits/{fosun['visit_id']}/briefing/preview?variant=internal").text
     investor = html.split('id="investor"', 1)[1].split("</section>", 1)[0]
     assert "复星二期意向回访（去年）" in investor and "复星下月再访（计划）" not in investor
+
+
+def test_a_restart_fails_the_renders_it_interrupted_at_once(db, settings, session, fosun):
+    """Issue 16: a pack being generated when the server restarted said "generating…" for about three minutes
+    (expire_stuck's limit) before it failed. The restarted app marks it failed when it starts; a pack asked for
+    after the start is left to its render."""
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from crm.db import utcnow
+    from crm.main import create_app
+
+    manager = fosun["users"]["manager"]
+    a_moment_ago = utcnow() - timedelta(seconds=5)
+    running = BriefingFile(visit_id=fosun["visit_id"], variant="internal", locale="zh_CN", status="running",
+                           created_by_id=manager.id, created_at=a_moment_ago)
+    pending = BriefingFile(visit_id=fosun["visit_id"], variant="external", locale="zh_CN", status="pending",
+                           created_by_id=manager.id, created_at=a_moment_ago)
+    session.add_all([running, pending])
+    session.commit()
+    with TestClient(create_app(settings, database=db), base_url="http://testserver", follow_redirects=False) as client:
+        login(client, "manager", PASSWORD)
+        for row in (running, pending):
+            page = client.get(f"/visits/{fosun['visit_id']}/briefing/files/{row.id}")
+            assert page.status_code == 200
+            assert 'data-status="failed"' in page.text and "interrupted" in page.text
+        session.expire_all()
+        assert {r.status for r in session.scalars(select(BriefingFile))} == {"failed"}
+        after_start = BriefingFile(visit_id=fosun["visit_id"], variant="internal", locale="zh_CN", status="pending",
+                                   created_by_id=manager.id, created_at=utcnow())
+        session.add(after_start)
+        session.commit()
+        page = client.get(f"/visits/{fosun['visit_id']}/briefing/files/{after_start.id}")
+        assert 'data-status="failed"' not in page.text
