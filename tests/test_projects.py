@@ -544,3 +544,24 @@ def test_a_later_visit_is_linked_to_the_project(officer_client, session, users, 
     assert session.scalar(select(ProjectVisit.visit_id).where(ProjectVisit.project_id == project.id)) == visit.id
     assert "第二轮洽谈" in officer_client.get(f"/projects/{project.id}").text
     assert post(officer_client, f"/projects/{project.id}/visits", {"visit_id": "999999"}).status_code == 400
+
+
+def test_the_stage_history_shows_why_the_gate_was_overridden(officer_client, client_as, session, users, fosun):
+    """Issue 16: the override's reason showed in the gates panel and the change history, but the stage-history
+    entry had the badge alone. Each overridden move keeps its own reason (a later override does not rewrite it)."""
+    project = make_project(session, actor=users["officer"], organizations=[fosun], total_investment_wan_cny="800")
+    put_in_stage(session, project, "permits")
+    manager = client_as("manager")
+    assert move(manager, session, project, "groundbreaking", override_reason="列入12月集中开工，许可三日内办结").status_code == 303
+    assert move(manager, session, project, "permits").status_code == 303
+    assert move(manager, session, project, "groundbreaking", override_reason="第二次特批：市领导现场办公").status_code == 303
+    changes = list(session.scalars(select(StageChange).where(StageChange.project_id == project.id,
+                                                             StageChange.to_stage == "groundbreaking")
+                                   .order_by(StageChange.id)))
+    assert [c.gate_override_reason for c in changes] == ["列入12月集中开工，许可三日内办结", "第二次特批：市领导现场办公"]
+    page = officer_client.get(f"/projects/{project.id}").text
+    history = page.split("<h2>阶段变更记录</h2>", 1)[1].split("</section>", 1)[0]
+    assert "列入12月集中开工，许可三日内办结" in history and "第二次特批：市领导现场办公" in history
+    back = session.scalar(select(StageChange).where(StageChange.project_id == project.id,
+                                                    StageChange.to_stage == "permits"))
+    assert back.gate_override_reason == ""

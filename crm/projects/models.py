@@ -222,6 +222,7 @@ class StageChange(Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     note: Mapped[str] = mapped_column(Text, default="")
     gate_override: Mapped[bool] = mapped_column(default=False)
+    gate_override_reason: Mapped[str] = mapped_column(Text, default="", server_default="")  # the manager's why
 
     actor: Mapped[User | None] = relationship(lazy="raise")
 

@@ -508,7 +508,8 @@ def move(session: Session, *, project: Project, to_stage: str, version: int | No
             setattr(project, attribute, rules.today)
     flush_versioned(session, record=project, entity_type="project", version=version, reload=get)
     session.add(StageChange(project_id=project.id, from_stage=from_stage, to_stage=to_stage, at=now,
-                            actor_id=actor.id, note=reason or note, gate_override=overridden))
+                            actor_id=actor.id, note=reason or note, gate_override=overridden,
+                            gate_override_reason=override_reason if overridden else ""))
     after = {"stage": project.stage, "stage_reason": project.stage_reason,
              "gate_override_reason": project.gate_override_reason}
     changes = audit_service.diff(before, after)
