@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -357,3 +357,36 @@ def test_calendar_and_export_query_counts_do_not_grow_with_visits(officer_client
     few = [queries(url) for url in urls]
     add(30, 3)
     assert [queries(url) for url in urls] == few
+
+
+# The feeds are built with the icalendar package
+
+def test_ical_round_trips_through_the_icalendar_parser():
+    import icalendar
+
+    title = "洽谈; 复星, 玉皇\\新能源\r\n第二行\x07" + "菏泽经济开发区𠀀" * 12
+    text = _ical(_visit(title=title, place="管委会 3 楼, 第一会议室"))
+    assert all(len(line.encode()) <= 75 for line in text.split("\r\n"))
+    (event,) = icalendar.Calendar.from_ical(text).walk("VEVENT")
+    assert str(event["SUMMARY"]) == "洽谈; 复星, 玉皇\\新能源\n第二行" + "菏泽经济开发区𠀀" * 12
+    assert str(event["LOCATION"]) == "管委会 3 楼, 第一会议室"
+    assert event["DTSTART"].dt == datetime(2026, 12, 2, 1, 30, tzinfo=UTC)
+    assert "VTIMEZONE" not in text  # every time is in UTC: no zone to describe
+
+
+def test_the_private_feed_gives_a_follow_ups_due_time_in_the_zone_with_its_vtimezone(officer_client, session, users):
+    import icalendar
+
+    from tests.factories import make_task
+
+    due = date.today() + timedelta(days=1)
+    timed = make_task(session, actor=users["officer"], title="电话回访", due_on=due, due_time="15:30")
+    page = officer_client.post("/notifications/feed", headers={"HX-Request": "true", "X-CSRF-Token": officer_client.csrf})
+    token = re.search(r'id="feed-url" readonly value="http://testserver/feeds/([^"]+)\.ics"', page.text).group(1)
+    text = officer_client.get(f"/feeds/{token}.ics").text
+    assert f"DTSTART;TZID=Asia/Shanghai:{due:%Y%m%d}T153000" in _unfold(text)
+    parsed = icalendar.Calendar.from_ical(text)
+    (zone,) = parsed.walk("VTIMEZONE")
+    assert str(zone["TZID"]) == "Asia/Shanghai"
+    (event,) = [e for e in parsed.walk("VEVENT") if str(e["UID"]) == f"task-{timed.id}@testserver"]
+    assert event["DTSTART"].dt == datetime.combine(due, time(15, 30), tzinfo=SHANGHAI)

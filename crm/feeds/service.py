@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from icalendar import Event, vUri
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -64,37 +65,43 @@ def user_for_token(session: Session, *, token: str) -> User | None:
     return row[1] if row else None
 
 
-def _task_event(task: Task, *, host: str, base: str, stamp: str, timezone: str, locale: str) -> list[str]:
-    lines = ["BEGIN:VEVENT", f"UID:task-{task.id}@{host}", f"DTSTAMP:{stamp}"]
+def _task_event(task: Task, *, host: str, base: str, now: datetime, timezone: str, locale: str) -> Event:
+    """A follow-up on its due date: at its due time in the zone's time (TZID, with the zone's VTIMEZONE), else all
+    day."""
+    event = Event()
+    event.add("uid", f"task-{task.id}@{host}")
+    event.add("dtstamp", now.astimezone(UTC))
     if task.due_time is not None:
         starts = datetime.combine(task.due_on, task.due_time, tzinfo=ZoneInfo(timezone))
-        lines += [f"DTSTART:{calendar.ical_datetime(starts)}",
-                  f"DTEND:{calendar.ical_datetime(starts + timedelta(minutes=30))}"]
+        event.add("dtstart", starts)
+        event.add("dtend", starts + timedelta(minutes=30))
     else:
-        lines += [f"DTSTART;VALUE=DATE:{task.due_on:%Y%m%d}",
-                  f"DTEND;VALUE=DATE:{task.due_on + timedelta(days=1):%Y%m%d}"]
-    lines.append("SUMMARY:" + calendar.escape_text(Msg("Follow-up: %(title)s", title=task.title).translate(locale)))
+        event.add("dtstart", task.due_on)
+        event.add("dtend", task.due_on + timedelta(days=1))
+    event.add("summary", calendar.clean_text(Msg("Follow-up: %(title)s", title=task.title).translate(locale)))
     if task.description.strip():
-        lines.append("DESCRIPTION:" + calendar.escape_text(task.description.strip()))
-    lines += ["TRANSP:TRANSPARENT", f"SEQUENCE:{max(0, (task.version or 1) - 1)}",
-              f"LAST-MODIFIED:{calendar.ical_datetime(task.updated_at)}", f"URL:{base}/tasks/{task.id}", "END:VEVENT"]
-    return lines
+        event.add("description", calendar.clean_text(task.description.strip()))
+    event.add("transp", "TRANSPARENT")
+    event.add("sequence", max(0, (task.version or 1) - 1))
+    event.add("last-modified", task.updated_at.astimezone(UTC))
+    event.add("url", vUri(f"{base}/tasks/{task.id}"))
+    return event
 
 
 def feed(session: Session, *, user: User, now: datetime, host: str, base_url: str, timezone: str, name: str) -> str:
-    """The user's calendar: planned visits (crm.visits.calendar.to_ical) and open follow-ups' due dates."""
+    """The user's calendar: planned visits (crm.visits.calendar) and open follow-ups' due dates."""
     locale = user.locale
     visits = visit_service.for_export(session, flt=visit_service.VisitFilter(
         officer_id=user.id, status=VisitStatus.PLANNED, since=now - LOOKBACK), limit=LIMIT)
-    body = calendar.to_ical(visits, host=host, timezone=timezone, now=now, locale=locale, base_url=base_url, name=name)
+    cal = calendar.to_calendar(visits, host=host, timezone=timezone, now=now, locale=locale, base_url=base_url,
+                               name=name)
     tasks = session.scalars(select(Task).where(
         Task.assignee_id == user.id, Task.status == TaskStatus.OPEN,
         Task.due_on >= (now - LOOKBACK).astimezone(ZoneInfo(timezone)).date()).order_by(Task.due_on, Task.id).limit(LIMIT))
-    base, stamp = base_url.rstrip("/"), calendar.ical_datetime(now)
-    events = [line for task in tasks
-              for line in _task_event(task, host=host, base=base, stamp=stamp, timezone=timezone, locale=locale)]
-    end = "END:VCALENDAR\r\n"
-    return body[: -len(end)] + "".join(calendar.fold(line) + "\r\n" for line in events) + end
+    for task in tasks:
+        cal.add_component(_task_event(task, host=host, base=base_url.rstrip("/"), now=now, timezone=timezone,
+                                      locale=locale))
+    return calendar.serialize(cal)
 
 
 def touch(session: Session, *, token: str, now: datetime) -> None:

@@ -2,7 +2,7 @@
 
 Month grids and weeks run Monday to Sunday. A visit is placed on every local day it covers (an outbound trip of
 three days shows on all three), in the zone's time zone; times are stored in UTC.
-`to_ical` writes RFC 5545 text by hand: escaping, folding at 75 octets (never inside a UTF-8 character) and CRLF.
+`to_ical` writes RFC 5545 text with the icalendar package (escaping, folding, CRLF, the zone as a VTIMEZONE).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, Event, vText, vUri
 
 from crm.errors import BadRequest
 from crm.i18n import DEFAULT_LOCALE, N_, Msg, gettext
@@ -235,21 +237,25 @@ def links(*, view: str, anchor: date, today: date, params: Mapping[str, Any], pa
     )
 
 
-# iCalendar (RFC 5545)
+# iCalendar (RFC 5545), built with the icalendar package: it escapes text, folds lines at 75 octets and writes the
+# zone as a VTIMEZONE. Text is cleaned first (any line break as \n, other controls dropped).
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
+def clean_text(value: str) -> str:
+    """A TEXT value's content: line breaks as LF, other control characters dropped (icalendar escapes the rest)."""
+    return _CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def escape_text(value: str) -> str:
-    """A TEXT value: backslash, semicolon and comma escaped, any line break as \\n, other controls dropped."""
-    value = value.replace("\r\n", "\n").replace("\r", "\n")
-    value = _CONTROL.sub("", value)
-    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+    """A TEXT value as written to the file: backslash, semicolon and comma escaped, any line break as \\n."""
+    return vText(clean_text(value)).to_ical().decode()
 
 
 def fold(line: str, limit: int = 75) -> str:
     """One content line folded into lines of at most `limit` octets (CRLF then a space), never splitting a
-    UTF-8 character; continuation lines count their leading space."""
+    UTF-8 character; continuation lines count their leading space. (The feeds are folded by icalendar.)"""
     parts: list[str] = []
     current, size, room = [], 0, limit
     for char in line:
@@ -289,40 +295,58 @@ def _description(visit: Visit, *, timezone: str, locale: str) -> str:
     return "\n".join(lines)
 
 
+def new_calendar(*, name: str, timezone: str) -> Calendar:
+    """An empty calendar named `name`, in `timezone` (X-WR-TIMEZONE; serialize adds the VTIMEZONE of any zone that
+    an event's times are given in)."""
+    cal = Calendar()
+    cal.add("prodid", "-//Investment CRM//Visits//EN")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", clean_text(name))
+    cal.add("x-wr-timezone", timezone)
+    return cal
+
+
+def visit_event(visit: Visit, *, host: str, base: str, now: datetime, timezone: str, locale: str) -> Event:
+    """One visit as a VEVENT (times in UTC). `visit` needs organizations and stops (with their organizations)."""
+    event = Event()
+    event.add("uid", f"visit-{visit.id}@{host}")
+    event.add("dtstamp", now.astimezone(UTC))
+    event.add("dtstart", visit.starts_at.astimezone(UTC))
+    event.add("dtend", max(visit.ends_at, visit.starts_at).astimezone(UTC))
+    event.add("summary", clean_text(visit.title))
+    if visit.place.strip():
+        event.add("location", clean_text(visit.place.strip()))
+    event.add("description", clean_text(_description(visit, timezone=timezone, locale=locale)))
+    event.add("status", ICAL_STATUS.get(visit.status, "TENTATIVE"))
+    event.add("sequence", max(0, (visit.version or 1) - 1))
+    if visit.updated_at:
+        event.add("last-modified", visit.updated_at.astimezone(UTC))
+    event.add("url", vUri(f"{base}/visits/{visit.id}"))
+    return event
+
+
+def serialize(cal: Calendar) -> str:
+    """The calendar as RFC 5545 text (CRLF, folded), its properties in the order they were added, with a
+    VTIMEZONE for each zone its events' times are given in (TZID=...)."""
+    cal.add_missing_timezones()
+    return cal.to_ical(sorted=False).decode("utf-8")
+
+
+def to_calendar(visits: Iterable[Visit], *, host: str, timezone: str, now: datetime, locale: str = DEFAULT_LOCALE,
+                base_url: str | None = None, name: str | None = None) -> Calendar:
+    """A calendar with one VEVENT per visit. `visits` need organizations and stops (with their organizations)
+    loaded; `base_url` (default https://host) makes each event's URL to the visit page."""
+    base = (base_url or f"https://{host}").rstrip("/")
+    cal = new_calendar(name=name if name is not None else Msg("Visits").translate(locale), timezone=timezone)
+    for visit in visits:
+        cal.add_component(visit_event(visit, host=host, base=base, now=now, timezone=timezone, locale=locale))
+    return cal
+
+
 def to_ical(visits: Iterable[Visit], *, host: str, timezone: str, now: datetime, locale: str = DEFAULT_LOCALE,
             base_url: str | None = None, name: str | None = None) -> str:
-    """An RFC 5545 calendar with one VEVENT per visit. `visits` need organizations and stops (with their
-    organizations) loaded; `base_url` (default https://host) makes each event's URL to the visit page."""
-    base = (base_url or f"https://{host}").rstrip("/")
-    stamp = ical_datetime(now)
-    lines = [
-        "BEGIN:VCALENDAR",
-        "PRODID:-//Investment CRM//Visits//EN",
-        "VERSION:2.0",
-        "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH",
-        "X-WR-CALNAME:" + escape_text(name if name is not None else Msg("Visits").translate(locale)),
-        "X-WR-TIMEZONE:" + timezone,
-    ]
-    for visit in visits:
-        ends = max(visit.ends_at, visit.starts_at)
-        lines += [
-            "BEGIN:VEVENT",
-            f"UID:visit-{visit.id}@{host}",
-            f"DTSTAMP:{stamp}",
-            f"DTSTART:{ical_datetime(visit.starts_at)}",
-            f"DTEND:{ical_datetime(ends)}",
-            "SUMMARY:" + escape_text(visit.title),
-        ]
-        if visit.place.strip():
-            lines.append("LOCATION:" + escape_text(visit.place.strip()))
-        lines += [
-            "DESCRIPTION:" + escape_text(_description(visit, timezone=timezone, locale=locale)),
-            "STATUS:" + ICAL_STATUS.get(visit.status, "TENTATIVE"),
-            f"SEQUENCE:{max(0, (visit.version or 1) - 1)}",
-        ]
-        if visit.updated_at:
-            lines.append(f"LAST-MODIFIED:{ical_datetime(visit.updated_at)}")
-        lines += [f"URL:{base}/visits/{visit.id}", "END:VEVENT"]
-    lines.append("END:VCALENDAR")
-    return "".join(fold(line) + "\r\n" for line in lines)
+    """to_calendar(...) as RFC 5545 text."""
+    return serialize(to_calendar(visits, host=host, timezone=timezone, now=now, locale=locale, base_url=base_url,
+                                 name=name))
