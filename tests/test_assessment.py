@@ -245,3 +245,25 @@ def test_a_department_named_with_a_slash_opens_and_takes_targets(client, session
     assert row["招商/一科"].target_of("projects_signed") == 8
     drill = client.get(f"/assessment/{YEAR}/departments/projects_signed?name=招商%2F一科")
     assert drill.status_code == 200 and "同事保密项目" in drill.text
+
+
+def test_visits_received_count_only_visits_that_have_started(client, session, users):
+    """Issue 16: a visit marked done before it started (as the form allowed until then) counted at once in 接待来访.
+    The assessment counts only visits that have started."""
+    from datetime import timedelta
+
+    from crm.db import utcnow
+
+    officer = users["officer"]
+    now = utcnow()
+    year = now.year if (now + timedelta(days=3)).year == now.year else now.year + 1
+    begun = make_visit(session, title="已开始的来访", officer=officer, status="done",
+                       starts_at=max(now - timedelta(hours=1), datetime(year, 1, 1, tzinfo=UTC)))
+    ahead = make_visit(session, title="三天后的来访", officer=officer, status="done", starts_at=now + timedelta(days=3))
+    expected = 1 if begun.starts_at.year == year and begun.starts_at <= now else 0
+    assert service.for_user(session, user=officer, year=year, timezone=TZ).actual.visits_received == expected
+    login(client, "officer")
+    page = client.get(f"/assessment/{year}/officers/{officer.id}/visits_received")
+    assert page.status_code == 200
+    assert f'/visits/{ahead.id}"' not in page.text
+    assert (f'/visits/{begun.id}"' in page.text) == bool(expected)

@@ -344,3 +344,54 @@ def test_deleting_a_visit_removes_its_files(officer_client, session, users, fosu
     assert post(officer_client, f"/visits/{visit_id}/delete").status_code == 303
     assert count_rows(session, Attachment) == 0
     assert not path.exists()
+
+
+def _local_input(moment) -> str:
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
+
+
+def test_a_visit_still_to_come_cannot_be_marked_done(officer_client, session, users, fosun):
+    """Issue 16: a visit three days ahead could be marked 已完成 and counted at once in the annual assessment.
+    The form refuses it beside the status field, keeps the input, saves nothing; planned, it saves; an edit that
+    marks it done before it starts is refused the same way."""
+    from datetime import timedelta
+
+    from crm.db import utcnow
+    from tests.helpers import input_value
+
+    ahead = utcnow() + timedelta(days=3)
+    form = visit_form(fosun, users, title="三天后来访", starts_at=_local_input(ahead),
+                      ends_at=_local_input(ahead + timedelta(hours=3)))
+    response = post(officer_client, "/visits", form)
+    assert response.status_code == 422
+    assert "开始之前" in field_error(response.text, "status")
+    assert input_value(response.text, "title") == "三天后来访" and count_rows(session, Visit) == 0
+    response = post(officer_client, "/visits", {**form, "status": "planned"})
+    assert response.status_code == 303, response.text
+    visit = session.scalar(select(Visit))
+    edit = officer_client.get(f"/visits/{visit.id}/edit").text
+    version = __import__("re").search(r'name="version" value="(\d+)"', edit).group(1)
+    response = post(officer_client, f"/visits/{visit.id}", {**form, "status": "done", "version": version})
+    assert response.status_code == 422 and field_error(response.text, "status")
+    session.expire_all()
+    assert session.get(Visit, visit.id).status == "planned"
+    started = utcnow() - timedelta(minutes=5)  # once it has started it can be marked done
+    response = post(officer_client, f"/visits/{visit.id}", {**form, "status": "done", "version": version,
+                                                            "starts_at": _local_input(started),
+                                                            "ends_at": _local_input(started + timedelta(hours=2))})
+    assert response.status_code == 303, response.text
+
+
+def test_the_quick_log_refuses_a_time_still_to_come(officer_client, session, users, fosun):
+    from datetime import timedelta
+
+    from crm.db import utcnow
+
+    response = post(officer_client, "/visits/quick", {
+        "kind": "meeting", "organization_id": str(fosun.id), "starts_at": _local_input(utcnow() + timedelta(days=3)),
+        "summary": "提前记录的洽谈", "followup_title": "", "followup_due_on": ""})
+    assert response.status_code == 422
+    assert field_error(response.text, "starts_at") and "提前记录的洽谈" in response.text
+    assert count_rows(session, Visit) == 0

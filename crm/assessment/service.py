@@ -9,8 +9,9 @@ Definitions (shown on the page too; the year is the calendar year in the zone's 
 - total investment signed (万元) / foreign capital signed (万美元): the sums of those projects' total investment and
   foreign capital as recorded now.
 - projects started (开工项目): projects whose first move into 开工 or 投产 happened in the year; owning officer.
-- visits received (接待来访): inbound delegations (来访考察) marked done whose start falls in the year, for the
-  visit's responsible officer and each of our attendees (hosts); a visit counts once per person.
+- visits received (接待来访): inbound delegations (来访考察) marked done whose start falls in the year and has
+  come, for the visit's responsible officer and each of our attendees (hosts); a visit counts once per person. (A
+  visit cannot be marked done before it starts; one that was, before that rule, counts once it has started.)
 - a department's actuals: the same, for the members it has now (user_account.department), each record once.
 """
 
@@ -151,7 +152,7 @@ def _visits_in(year: int, timezone: str):
     """(visit id, user id) for every person credited with a visit received in the year."""
     start, end = year_bounds(year, timezone)
     received = (Visit.kind == VisitKind.INBOUND, Visit.status == VisitStatus.DONE, Visit.starts_at >= start,
-                Visit.starts_at < end)
+                Visit.starts_at < end, Visit.starts_at <= utcnow())
     return union(
         select(Visit.id.label("visit_id"), Visit.officer_id.label("user_id")).where(*received),
         select(Visit.id.label("visit_id"), VisitHost.user_id.label("user_id"))

@@ -274,6 +274,10 @@ def quick_log(request: Request, session: SessionDep, user: CurrentUser, raw: For
             return redirect(request, f"/visits/{visit.id}", flash=Msg("Visit “%(title)s” saved.", title=visit.title))
         except service.InvalidVisit as bad:
             for name, message in bad.errors.items():
+                if name == "status":  # the quick log records what happened: a time still to come is refused
+                    form.add_error("starts_at", Msg("This is still to come: log it once it has happened, or plan "
+                                                    "it with the full visit form."))
+                    continue
                 form.add_error("organization_id" if name == "organization_ids" else name.replace("followup-0-", "followup_"),
                                message)
     return render(request, "visits/quick.html", _quick_context(request, session, form), block="form", status_code=422)

@@ -136,6 +136,9 @@ def _check(session: Session, visit_input: VisitInput, *, timezone_starts: dateti
     errors: dict[str, Msg] = {}
     if timezone_ends < timezone_starts:
         errors["ends_at"] = Msg("The visit cannot end before it starts.")
+    if visit_input.data.get("status") == VisitStatus.DONE and timezone_starts > utcnow():
+        # a visit still to come cannot have happened: it would count at once in the annual assessment
+        errors["status"] = Msg("A visit cannot be marked done before it starts: keep it planned until then.")
     if not visit_input.organization_ids:
         errors["organization_ids"] = Msg("Choose at least one organization: who is visiting, or whom the visit concerns.")
     orgs = {o.id: o for o in organizations_by_id(session, visit_input.organization_ids)}
