@@ -316,6 +316,38 @@ def test_only_its_people_and_managers_move_a_project(officer_client, client_as, 
     assert move(client_as("manager"), session, project, "contact").status_code == 303
 
 
+def test_the_board_offers_move_links_only_to_who_may_move_the_project(officer_client, client_as, session, users,
+                                                                     fosun):
+    """The "Move to…" link and the drag are for the project's people and managers; an officer who may only look
+    gets neither (the link led to a 403). The cards are cached as HTML: the owner's board is rendered first, so a
+    cache keyed without the permission would hand the other officer the owner's card, link and all."""
+    project = make_project(session, actor=users["officer"], organizations=[fosun], name="权限测试项目")
+    move_link = f'href="/projects/{project.id}/move?'
+
+    def card_of(client) -> str:
+        page = client.get("/projects/board")
+        assert page.status_code == 200
+        start = page.text.index(f'id="card-{project.id}"')
+        return page.text[start:page.text.index("</li>", start)]
+
+    owner_card = card_of(officer_client)
+    assert move_link in owner_card and 'data-movable="1"' in owner_card
+    other_card = card_of(client_as("officer2"))
+    assert "权限测试项目" in other_card
+    assert move_link not in other_card and "data-movable" not in other_card
+    manager_card = card_of(client_as("manager"))
+    assert move_link in manager_card and 'data-movable="1"' in manager_card
+    # the project's page offers the other officer nothing they cannot use either
+    page = client_as("officer2").get(f"/projects/{project.id}").text
+    for href in (f"/projects/{project.id}/move", f"/projects/{project.id}/edit", f"/projects/{project.id}/archive",
+                 f"/projects/{project.id}/approvals/"):
+        assert href not in page
+    # a card moved from the board comes back with its link (its mover may move it again)
+    response = post(officer_client, f"/projects/{project.id}/move",
+                    {"stage": "contact", "version": str(reload(session, Project, project.id).version)}, headers=HX)
+    assert response.status_code == 200 and move_link in response.text
+
+
 def test_two_managers_moving_the_same_card_at_once_the_second_is_refused(client_as, session, users, fosun):
     project = make_project(session, actor=users["officer"], organizations=[fosun], total_investment_wan_cny="800")
     first, second = client_as("manager"), client_as("admin")

@@ -170,9 +170,10 @@ def card_texts(request: Request, next_url: str) -> dict[str, Any]:
 class CardHtml:
     """Each board card's HTML, kept under everything the card shows (its key holds every value the macro
     reads: language, return URL, the project's id, version, name, stage, amount, lead investor, owner, days in
-    stage and each badge), so a kept card can never differ from a fresh one and nothing needs invalidating: a
-    change makes a new key, and the least recently used keys are dropped. A board of 300 cards renders the
-    cards that changed, not 300 macros (10 ms of a 50-ms page)."""
+    stage, each badge, and whether the reader may move it: the Move link and the drag are only for those who
+    may), so a kept card can never differ from a fresh one and nothing needs invalidating: a change makes a new
+    key, and the least recently used keys are dropped. A board of 300 cards renders the cards that changed, not
+    300 macros (10 ms of a 50-ms page)."""
 
     def __init__(self, size: int = 20_000) -> None:
         self._kept: OrderedDict[tuple, Markup] = OrderedDict()
@@ -180,19 +181,22 @@ class CardHtml:
         self.size = size
 
     @staticmethod
-    def key(locale: str, move_query: str, card: pipeline.Card) -> tuple:
+    def key(locale: str, move_query: str, card: pipeline.Card, can_move: bool) -> tuple:
         p = card.project
         return (locale, move_query, p.id, p.version, p.name, p.stage, p.total_investment_wan_cny, p.lead_investor,
                 p.owner_name, p.is_confidential, bool(p.gate_override_reason), card.days_in_stage, card.stale,
-                bool(card.overdue_permits), card.gate_missing)
+                bool(card.overdue_permits), card.gate_missing, can_move)
 
-    def render(self, request: Request, board: pipeline.Board, texts: dict[str, Any]) -> dict[int, Markup]:
+    def render(self, request: Request, board: pipeline.Board, texts: dict[str, Any],
+               movable: set[int]) -> dict[int, Markup]:
+        """`movable`: the ids of the projects the reader may move (service.editable_ids)."""
         locale = request.state.locale
         module = None
         found: dict[int, Markup] = {}
         for cards in board.columns.values():
             for card in cards:
-                key = self.key(locale, texts["move_query"], card)
+                can_move = card.project.id in movable
+                key = self.key(locale, texts["move_query"], card, can_move)
                 with self._lock:
                     html = self._kept.get(key)
                     if html is not None:
@@ -202,7 +206,7 @@ class CardHtml:
                         # the words the macro needs (not base_context: that would take the page's flashes)
                         module = templates.get_template("projects/_card.html").make_module(
                             {"_": bound_gettext(locale)[0], "locale": locale})
-                    html = module.card_item(card, texts["move_query"], texts["card_texts"])
+                    html = module.card_item(card, texts["move_query"], texts["card_texts"], can_move=can_move)
                     with self._lock:
                         self._kept[key] = html
                         if len(self._kept) > self.size:
@@ -221,8 +225,9 @@ def board(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     params = {k: v for k, v in request.query_params.items() if k not in ("page", "stage")}
     next_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     texts = card_texts(request, next_url)
+    movable = service.editable_ids(session, user, [c.project.id for cards in result.columns.values() for c in cards])
     context = {"board": result, "flt": flt, "params": params, **_labels(), "organization": None,
-               "next_url": next_url, "card_html": card_html.render(request, result, texts)}
+               "next_url": next_url, "card_html": card_html.render(request, result, texts, movable)}
     if not is_htmx(request):
         context.update(_filter_choices(session))
     return render(request, "projects/board.html", context, block="board")
@@ -529,6 +534,7 @@ def move(request: Request, session: SessionDep, user: CurrentUser, project: Proj
                 card = pipeline.card(session, project_id=project.id, viewer=user, **_view(request))
                 return render(request, "projects/_card.html", {"card": card, **_labels(), "next_url": form.values["next"],
                                                                "message": moved_to,
+                                                               "can_move": service.can_edit(user, project),
                                                                **card_texts(request, form.values["next"])},
                               headers={"HX-Trigger": "projects-changed"})
             return redirect(request, form.values["next"], flash=moved_to)

@@ -137,6 +137,18 @@ def can_edit(user: User, project: Project) -> bool:
     return user.is_manager or user.id == project.owner_id or any(o.user_id == user.id for o in project.officers)
 
 
+def editable_ids(session: Session, user: User, ids: list[int]) -> set[int]:
+    """Which of the projects `ids` the user may edit and move: `can_edit` for a whole board in one query, so a
+    list offers a project's Move link (or drag) only to those who may use it."""
+    if not ids:
+        return set()
+    stmt = select(Project.id).where(Project.id.in_(ids), Project.archived_at.is_(None))
+    if not user.is_manager:
+        stmt = stmt.where(or_(Project.owner_id == user.id, exists().where(
+            ProjectOfficer.project_id == Project.id, ProjectOfficer.user_id == user.id)))
+    return set(session.scalars(stmt))
+
+
 def can_archive(user: User) -> bool:
     """Archive and restore projects: managers and admins."""
     return user.is_manager

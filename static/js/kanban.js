@@ -75,7 +75,7 @@
     document.querySelectorAll(".kanban-cards").forEach(function (list) {
       if (list.dataset.sortable) { return; }
       list.dataset.sortable = "1";
-      window.Sortable.create(list, {group: "projects", animation: 120, filter: "a",
+      window.Sortable.create(list, {group: "projects", animation: 120, filter: "a, .kanban-card:not([data-movable])",
                                     preventOnFilter: false, onEnd: move});
     });
   }
