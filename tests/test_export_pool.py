@@ -397,13 +397,34 @@ def test_an_upload_over_the_limit_is_refused_unread(client, session, users):
     assert count_rows(session, ExportFigure) == 0
 
 
-def test_the_import_template_downloads_and_reads_back(client, session, users):
+def test_the_import_template_downloads_and_its_example_row_imports_as_it_is(client, session, users):
+    """Issue 16: the example row paired a made-up credit code with a real enterprise and would not import. It is
+    one of the user's own pool enterprises, by its code and name: downloaded and imported unchanged, accepted."""
+    manager, officer = users["manager"], users["officer"]
     login(client, "officer")
-    response = client.get("/exports/import/template")
+    response = client.get("/exports/import/template")  # no enterprise of the officer's in the pool: no example
     assert response.status_code == 200
+    assert list(load_workbook(io.BytesIO(response.content)).active.iter_rows(values_only=True)) == [HEADER]
+    org = enterprise(session, officer, "菏泽鲁能光伏科技", code=31)
+    in_pool(session, manager, org, officer=officer)
+    others = enterprise(session, manager, "别人的出口企业", code=32)
+    in_pool(session, manager, others, officer=users["officer2"])
+    response = client.get("/exports/import/template")
     rows = list(load_workbook(io.BytesIO(response.content)).active.iter_rows(values_only=True))
     assert rows[0] == HEADER and len(rows) == 2
-    assert upload(client, response.content).status_code == 422  # the example's code is not in the pool
+    assert rows[1][:2] == (credit_code(31), "菏泽鲁能光伏科技")  # the officer's own, by its real code
+    accepted = upload(client, response.content)
+    assert accepted.status_code == 200, accepted.text
+    assert count_rows(session, ExportFigure) == 1  # last month, the sample amount
+    figures(session, officer, org, 2026, {3: "88.50"})
+    session.execute(ExportFigure.__table__.delete().where(ExportFigure.month == 6))
+    session.commit()
+    response = client.get("/exports/import/template")  # with a figure on file: that figure, so nothing changes
+    rows = list(load_workbook(io.BytesIO(response.content)).active.iter_rows(values_only=True))
+    assert rows[1][0] == credit_code(31) and Decimal(str(rows[1][3])) == Decimal("88.50")
+    assert upload(client, response.content).status_code == 200
+    session.expire_all()
+    assert [(f.month, f.value_wan_usd) for f in session.scalars(select(ExportFigure))] == [(3, Decimal("88.50"))]
     assert client.get("/exports/import").status_code == 200
 
 

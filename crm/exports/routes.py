@@ -4,7 +4,6 @@ entry (one month, or a year grid) and the figures import (.xlsx/.csv, all or not
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -221,11 +220,9 @@ def import_template(request: Request, session: SessionDep, user: CurrentUser) ->
     from crm.spreadsheets import XLSX_MEDIA_TYPE, content_disposition, template_xlsx
 
     _ = bound_gettext(request.state.locale)[0]
-    year, month = service.last_complete_month(local_today(request))
-    example = next(iter(service.members(session, officer=user)), None)
-    examples = [("91371700MA3C8XXXXX", example[1] if example else "菏泽某某进出口有限公司", date(year, month, 1),
-                 Decimal("123.45"))]
-    data = template_xlsx(import_columns(), translate=_, example_rows=examples)
+    # an example row imports as it is: one of the user's own pool enterprises, never a made-up code or name
+    example = service.template_example(session, officer=user, today=local_today(request))
+    data = template_xlsx(import_columns(), translate=_, example_rows=[example] if example else [])
     return Response(data, media_type=XLSX_MEDIA_TYPE, headers={
         "Content-Disposition": content_disposition(_("Export figures template") + ".xlsx"),
         "X-Content-Type-Options": "nosniff"})

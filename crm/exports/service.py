@@ -117,6 +117,28 @@ def members(session: Session, *, officer: User | None = None) -> list[tuple[int,
     return [(row.id, row.name) for row in session.execute(stmt)]
 
 
+def template_example(session: Session, *, officer: User, today: date) -> tuple[str, str, date, Decimal] | None:
+    """The import template's example row, one that imports as it is: an enterprise of the pool the user may import
+    for, by its own credit code and name, with its latest figure on file (importing it unchanged changes nothing),
+    or, when none has a figure yet, last month and a sample amount. None when the user has no enterprise in the pool
+    (a made-up one would not import)."""
+    stmt = (select(Organization.name, Organization.credit_code, ExportFigure.year, ExportFigure.month,
+                   ExportFigure.value_wan_usd)
+            .join(ExportEnterprise, ExportEnterprise.organization_id == Organization.id)
+            .outerjoin(ExportFigure, ExportFigure.organization_id == Organization.id)
+            .order_by(ExportFigure.year.is_(None), ExportFigure.year.desc(), ExportFigure.month.desc(),
+                      Organization.name_sort, Organization.id).limit(1))
+    if not officer.is_manager:
+        stmt = stmt.where(ExportEnterprise.officer_id == officer.id)
+    row = session.execute(stmt).first()
+    if row is None:
+        return None
+    if row.year is None:
+        year, month = last_complete_month(today)
+        return row.credit_code or "", row.name, date(year, month, 1), Decimal("123.45")
+    return row.credit_code or "", row.name, date(row.year, row.month, 1), row.value_wan_usd
+
+
 def targets(session: Session, organization_id: int) -> list[ExportTarget]:
     return list(session.scalars(select(ExportTarget).where(ExportTarget.organization_id == organization_id)
                                 .order_by(ExportTarget.year.desc())))
