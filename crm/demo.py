@@ -18,10 +18,12 @@ from crm.auth import service as auth_service
 from crm.auth.models import Role, User
 from crm.contacts import service as contact_service
 from crm.contacts.models import Contact
+from crm.db import utcnow
 from crm.organizations import service as organization_service
 from crm.organizations.models import IndustryChain, Organization
 from crm.validators import credit_code_check_char
 from crm.visits import service as visit_service
+from crm.visits.schemas import to_utc
 from crm.visits.service import VisitInput
 
 DEMO_PASSWORD = "demo1234"  # noqa: S105 - the demo's documented password, created only by this loader
@@ -375,8 +377,11 @@ def _load_visits(session: Session, *, anchor: date, timezone: str, users: dict[s
         starts, ends = spec.get("times", ("09:00", "17:00"))
         last_day = day + timedelta(days=spec.get("days", 1) - 1)
         officer = users[spec["officer"]]
+        status = spec["status"]
+        if status == "done" and to_utc(local(day, starts), timezone) > utcnow():
+            status = "planned"  # an anchor ahead of the clock: a visit cannot be done before it starts
         data = {
-            "title": spec["title"], "kind": spec["kind"], "status": spec["status"],
+            "title": spec["title"], "kind": spec["kind"], "status": status,
             "starts_at": local(day, starts), "ends_at": local(last_day, ends), "place": spec.get("place", ""),
             "leaders": spec.get("leaders", ""), "purpose": spec.get("purpose", ""),
             "summary": spec.get("summary", ""), "outcome": spec.get("outcome", ""),
