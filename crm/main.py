@@ -213,8 +213,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # garbage collector's full passes, which otherwise walk it all and pause a request now and then.
         gc.collect()
         gc.freeze()
-        # Briefing PDFs the previous process was rendering when it stopped: failed now, not minutes from now.
-        await run_in_threadpool(briefing_generation.fail_interrupted, _app.state.database)
+        # Briefing PDFs the previous process was rendering when it stopped: failed now, not minutes from now. Once
+        # per app (tests start one app's lifespan again for each extra client; its own renders are not interrupted).
+        if not getattr(_app.state, "interrupted_renders_failed", False):
+            _app.state.interrupted_renders_failed = True
+            await run_in_threadpool(briefing_generation.fail_interrupted, _app.state.database)
         yield
 
     app = FastAPI(
