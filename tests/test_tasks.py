@@ -631,9 +631,49 @@ def test_my_tasks_lists_a_capped_number_per_group_and_links_to_the_rest(officer_
     assert f'<span class="count">{task_service.GROUP_LIMIT + 5}</span>' in overdue
     assert len(TASK_TITLE_RE.findall(overdue)) == task_service.GROUP_LIMIT
     assert f"逾期{task_service.GROUP_LIMIT + 4:02d}" in overdue  # the oldest first: most overdue at the top
-    assert f"/tasks?team=1&amp;status=open&amp;assignee={officer.id}" in overdue
+    assert 'href="/tasks?group=overdue"' in overdue and 'hx-get="/tasks?group=overdue"' in overdue
+    whole = officer_client.get("/tasks?group=overdue").text  # the group whole, in the same order
+    titles = TASK_TITLE_RE.findall(whole)
+    assert titles == [f"逾期{i:02d}" for i in reversed(range(task_service.GROUP_LIMIT + 5))]
+    assert "今天的" not in whole  # that group only
     everything = officer_client.get(f"/tasks?team=1&status=open&assignee={officer.id}").text
     assert len(_titles(everything)) == task_service.GROUP_LIMIT + 6
+
+
+def test_a_follow_up_just_created_beyond_a_full_group_is_one_link_away(officer_client, session, users, today,
+                                                                       settings):
+    """Issue 16: fifteen follow-ups in 以后 and one more created 23 days out: "以后 16" listed fifteen and the new
+    one was only in another list. The group says how many it shows, and its link (a real link; htmx swaps the list
+    in place) shows the group whole, paged, in the same order; one-click actions there keep to the group."""
+    officer = users["officer"]
+    for i in range(task_service.GROUP_LIMIT):
+        make_task(session, actor=officer, title=f"以后{i:02d}", due_on=today + timedelta(days=10 + i % 5))
+    created = post(officer_client, "/tasks", _form(title="23天后回访", assignee_id=str(officer.id),
+                                                   due_on=(today + timedelta(days=23)).isoformat()))
+    assert created.status_code == 303, created.text
+    later = section_of_group(officer_client.get("/tasks").text, "later")
+    assert f'<span class="count">{task_service.GROUP_LIMIT + 1}</span>' in later and "23天后回访" not in later
+    link = re.search(r'<a href="(/tasks\?group=later)" hx-get="[^"]+" hx-target="#tasks" hx-push-url="true">(.*?)</a>',
+                     later, re.S)
+    assert link and f"共 {task_service.GROUP_LIMIT + 1} 项" in link.group(2)
+    whole = officer_client.get(link.group(1))  # without JavaScript: the page itself
+    assert whole.status_code == 200 and "<h1>我的待办</h1>" in whole.text
+    assert TASK_TITLE_RE.findall(whole.text)[-1] == "23天后回访"
+    fragment = officer_client.get(link.group(1), headers={"HX-Request": "true", "HX-Target": "tasks"})
+    assert "<html" not in fragment.text and "23天后回访" in fragment.text
+
+    settings.page_size = 10  # a group of thousands pages like any list: never rendered all at once
+    first = officer_client.get("/tasks?group=later").text
+    assert len(TASK_TITLE_RE.findall(first)) == 10 and "23天后回访" not in first
+    assert 'href="/tasks?group=later&amp;page=2"' in first
+    second = officer_client.get("/tasks?group=later&page=2").text
+    assert TASK_TITLE_RE.findall(second)[-1] == "23天后回访" and len(TASK_TITLE_RE.findall(second)) == 6
+    new = session.scalar(select(Task).where(Task.title == "23天后回访"))
+    done = officer_client.post(f"/tasks/{new.id}/complete?group=later&page=2", data={"next": "/tasks?group=later&page=2"},
+                               headers=hx(officer_client))
+    assert done.status_code == 200 and "task-group-later" in done.text
+    assert "23天后回访" not in done.text.split("最近完成")[0] and len(TASK_TITLE_RE.findall(done.text)) == 5
+    assert officer_client.get("/tasks?group=someday").status_code == 400
 
 
 def section_of_group(html: str, key: str) -> str:

@@ -78,7 +78,17 @@ def _list_context(request: Request, session, user: User) -> dict[str, Any]:
                                             overdue_on=context["today"] if overdue else None)
         context["flt"] = {"assignee": assignee_id, "status": status, "overdue": overdue}
     else:
-        context["groups"] = service.my_tasks(session, assignee_id=user.id, today=context["today"])
+        try:
+            group = parse_choice(params, "group", list(service.GROUPS))
+            page = parse_page(params) if group else 1
+        except BadListQuery as bad:
+            raise BadRequest(bad.message) from None
+        context["group"] = group
+        if group:  # one group whole, paged: where a group cut at GROUP_LIMIT continues
+            context["page"] = service.group_page(session, assignee_id=user.id, today=context["today"], group=group,
+                                                 page=page, per_page=request.app.state.settings.page_size)
+        else:
+            context["groups"] = service.my_tasks(session, assignee_id=user.id, today=context["today"])
     return context
 
 

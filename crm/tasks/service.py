@@ -179,7 +179,7 @@ def reschedule(session: Session, *, task: Task, due_on: str, actor: User, timezo
                    timezone=timezone)
 
 
-GROUP_LIMIT = 15  # tasks listed per group on "My tasks"; the paged list of all one's tasks has the rest
+GROUP_LIMIT = 15  # tasks listed per group on "My tasks"; the group's own paged view (group_page) has the rest
 RECENTLY_DONE_LIMIT = 10
 GROUPS = ("overdue", "today", "week", "later")
 
@@ -239,6 +239,20 @@ def my_tasks(session: Session, *, assignee_id: int, today: date) -> TaskGroups:
     )
     groups.done = list(session.scalars(done_stmt).unique())
     return groups
+
+
+def group_page(session: Session, *, assignee_id: int, today: date, group: str, page: int, per_page: int) -> Page:
+    """One group of "My tasks" whole, paged (`/tasks?group=later`): where a group cut at GROUP_LIMIT continues, in
+    the same order, so a follow-up just created 23 days out is one link away, never only in another list. An index
+    range with OFFSET, like the team view: a group of thousands pages, it is never rendered all at once."""
+    stmt = select(Task).where(Task.assignee_id == assignee_id, Task.status == TaskStatus.OPEN,
+                              _group_bounds(today)[group])
+    total = session.scalar(stmt.with_only_columns(func.count(Task.id)).order_by(None)) or 0
+    page = clamp_page(page, total, per_page)
+    rows = session.scalars(
+        _for_list(stmt).order_by(Task.due_on, Task.due_time.is_(None), Task.due_time, Task.id)
+        .offset((page - 1) * per_page).limit(per_page)).unique()
+    return Page(items=list(rows), total=total, page=page, per_page=per_page)
 
 
 def _team_filtered(stmt: Select, *, assignee_id: int | None, status: str) -> Select:
