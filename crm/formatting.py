@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 
-from crm.i18n import join_clauses
+from crm.i18n import N_, join_clauses
 
 
 @pass_context
@@ -63,15 +63,48 @@ def snippet(text: str | None, query: str, width: int = 40) -> Markup:
     return (Markup("…") if start else Markup("")) + highlight(text[start:end], query) + (Markup("…") if end < len(text) else Markup(""))
 
 
-@pass_context
-def money_cny(context, value: Decimal | None) -> str:
-    """An amount held in 万元, as people read it: 亿元 from 10,000 万 up, two decimals."""
+# Amounts held in 万元 read in 亿元 from 1 亿 up. Figures shown together (a table's column, a chart's bars and the
+# total beside them) share one unit, chosen by cny_unit from all of them: the column's header names it and its cells
+# are bare numbers (`{{ value|cny(unit) }}`), or every figure carries it (`{{ value|money_cny(unit) }}`).
+WAN_PER_YI = Decimal(10000)
+CNY_UNITS = {"wan": N_("10k CNY"), "yi": N_("100M CNY")}
+_CNY_AMOUNTS = {"wan": N_("%(amount)s (10k CNY)"), "yi": N_("%(amount)s (100M CNY)")}
+
+
+def cny_unit(values) -> str:
+    """The one unit for amounts (in 万元) shown together: "yi" (亿元) when the largest reaches 1 亿, else "wan"."""
+    largest = max((abs(Decimal(v)) for v in values if v is not None), default=Decimal(0))
+    return "yi" if largest >= WAN_PER_YI else "wan"
+
+
+def cny(value: Decimal | int | None, unit: str) -> str:
+    """An amount held in 万元 as a bare number in `unit` ("wan" or "yi"), two decimals: for a column whose header
+    names the unit."""
     if value is None:
         return ""
+    amount = Decimal(value)
+    return f"{amount / WAN_PER_YI if unit == 'yi' else amount:,.2f}"
+
+
+def cny_text(value: Decimal | int | None, unit: str, gettext) -> str:
+    """An amount with its unit in the reader's language; `gettext(msgid, **params)`."""
+    return "" if value is None else gettext(_CNY_AMOUNTS[unit], amount=cny(value, unit))
+
+
+@pass_context
+def money_cny(context, value: Decimal | None, unit: str | None = None) -> str:
+    """An amount held in 万元 with its unit, as people read it: in `unit`, or for a figure on its own 亿元 from
+    1 亿 up, two decimals."""
+    if value is None:
+        return ""
+    return cny_text(value, unit or cny_unit([value]), context["_"])
+
+
+@pass_context
+def with_cny_unit(context, label: str, unit: str) -> str:
+    """A column header that names the column's unit: `{{ _("Total investment")|with_cny_unit(unit) }}`."""
     _ = context["_"]
-    if abs(value) >= 10000:
-        return _("%(amount)s (100M CNY)", amount=f"{value / 10000:,.2f}")
-    return _("%(amount)s (10k CNY)", amount=f"{value:,.2f}")
+    return _("%(label)s (%(unit)s)", label=label, unit=_(CNY_UNITS[unit]))
 
 
 @pass_context
@@ -98,7 +131,7 @@ def iso_utc(value: datetime | None) -> str:
 
 FILTERS = {"local_datetime": local_datetime, "prose_date": prose_date, "local_date": local_date, "iso_utc": iso_utc,
            "highlight": highlight, "snippet": snippet, "money_cny": money_cny, "money_usd": money_usd, "number": number,
-           "join_reasons": join_reasons}
+           "join_reasons": join_reasons, "cny_unit": cny_unit, "cny": cny, "with_cny_unit": with_cny_unit}
 
 
 def label_options(labels: dict, gettext) -> list[tuple[str, str]]:

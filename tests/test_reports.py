@@ -3,6 +3,7 @@ projects across pages with the header repeated), the export-leader progress repo
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -119,3 +120,41 @@ def test_reports_in_english(client, demo_zone):
     post(client, "/language", {"locale": "en"})
     text = pdf_text(_pdf(client, "/reports/pipeline?format=pdf"))
     assert "Pipeline report" in text and "Page 1 of" in text
+
+
+def _units(text: str) -> set[str]:
+    return set(re.findall(r"亿元|万元", text))
+
+
+def test_one_unit_per_money_column_in_the_pipeline_report_and_the_funnel(client, session, demo_zone):
+    """A column of amounts (and a chart's bars with the total beside them) is in one unit, named in its header or
+    on every figure: never 亿元 next to 万元."""
+    manager = demo_zone["manager"]
+    make_project(session, actor=manager, name="小额技改项目", stage="lead", total_investment_wan_cny="9800")
+    login(client, "manager", demo.DEMO_PASSWORD)
+    preview = client.get("/reports/pipeline").text
+    for section_id in ("by-stage", "projects"):
+        section = preview.split(f'id="{section_id}"', 1)[1].split("</section>", 1)[0]
+        header = section.split("</thead>", 1)[0]
+        assert "总投资（亿元）" in header  # the demo's totals pass 1 亿: the column is in 亿元
+        cells = re.findall(r'<td class="num">([^<]*)</td>', section.split("</thead>", 1)[1])
+        assert cells and not _units("".join(cells))  # bare numbers under the header's unit
+    assert ">0.98<" in preview  # 9,800 万元 in a 亿元 column
+    funnel = preview.split("<svg", 1)[1].split("</svg>", 1)[0]
+    assert _units(funnel) == {"亿元"}
+    text = pdf_text(_pdf(client, "/reports/pipeline?format=pdf"))
+    assert "总投资（亿元）" in text and not any(_units(line) == {"亿元", "万元"} for line in text.splitlines())
+
+    dashboard = client.get("/").text  # the funnel and the total beside it
+    box = dashboard.split('id="pipeline-investment"', 1)[1].split("</figure>", 1)[0]
+    assert _units(box) == {"亿元"}
+
+
+def test_the_column_unit_helpers():
+    from decimal import Decimal
+
+    from crm.formatting import cny, cny_unit
+
+    assert cny_unit([Decimal("9800"), None, Decimal("20000")]) == "yi"
+    assert cny_unit([Decimal("9800"), Decimal("-500")]) == "wan" and cny_unit([]) == "wan"
+    assert cny(Decimal("9800"), "yi") == "0.98" and cny(Decimal("9800"), "wan") == "9,800.00" and cny(None, "yi") == ""

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, defer, selectinload
 
+from crm import formatting
 from crm.auth.models import User
 from crm.charts import FunnelRow, funnel_svg
 from crm.db import utcnow
@@ -385,11 +386,15 @@ def funnel_chart(totals: Totals, *, locale: str) -> Any:
     """The pipeline as a funnel (the stages 线索 … 投产) with each stage's count and money: the same SVG on the
     projects table, the dashboard and the printed pipeline report."""
     rows = []
+    unit = formatting.cny_unit([totals.investment])  # every bar's money in the unit of the total shown beside it
+
+    def _(message: str, **params: Any) -> str:
+        return gettext(locale, message, **params)
+
     for stage in PIPELINE:
         total = totals.of(stage.value)
-        money = gettext(locale, N_("%(amount)s (10k CNY)"), amount=f"{total.investment:,.0f}")
         rows.append(FunnelRow(label=gettext(locale, STAGE_LABELS[stage]), value=total.count,
-                              note=f"{total.count} · {money}"))
+                              note=f"{total.count} · {formatting.cny_text(total.investment, unit, _)}"))
     return funnel_svg(rows, title=gettext(locale, N_("Projects by stage")))
 
 

@@ -19,8 +19,7 @@ from crm.groundbreaking import service as groundbreaking_service
 from crm.i18n import N_, Msg, gettext
 from crm.pdf import documents
 from crm.pdf import renderer as pdf_renderer
-from crm.projects import filters
-from crm.projects.models import PIPELINE
+from crm.projects import filters, pipeline
 from crm.projects.schemas import STAGE_LABELS
 from crm.reports import service
 from crm.web import STATIC_DIR, Router, local_today, query_string, render
@@ -76,13 +75,7 @@ def pipeline_report(request: Request, session: SessionDep, user: RequireManager)
     report = service.pipeline_report(session, flt=flt, viewer=user, now=utcnow(), today=local_today(request),
                                      threshold=settings.major_project_threshold_wan_cny,
                                      stale_days=settings.project_stale_days)
-    rows = []
-    for stage in PIPELINE:
-        total = report.totals.of(stage.value)
-        money = gettext(locale, N_("%(amount)s (10k CNY)"), amount=f"{total.investment:,.0f}")
-        rows.append(charts.FunnelRow(label=gettext(locale, STAGE_LABELS[stage]), value=total.count,
-                                     note=f"{total.count} · {money}"))
-    funnel = charts.funnel_svg(rows, title=gettext(locale, N_("Projects by stage")))
+    funnel = pipeline.funnel_chart(report.totals, locale=locale)
     return _output(request, "pdf/report_pipeline.html",
                    {"report": report, "funnel": funnel, "stage_labels": STAGE_LABELS,
                     "filtered": flt.active},
