@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export CRM_PORT ?= 8000
 export CRM_DATA_DIR ?= ./var
-# Debian packages: the CJK font and HarfBuzz subsetting for PDFs; Chromium for browser tests; wrk for benchmarks.
-RUN_DEBS := fonts-noto-cjk libharfbuzz-subset0
+# Debian packages: the CJK font, its fallback for CJK Extension B and later (HanaMinB) and HarfBuzz subsetting for
+# PDFs; Chromium for browser tests; wrk for benchmarks.
+RUN_DEBS := fonts-noto-cjk fonts-hanazono libharfbuzz-subset0
 BROWSER_DEBS := chromium chromium-driver
 # The tests read PDFs back with poppler (pdftotext, pdffonts, pdftoppm) and render them with RUN_DEBS' font.
 TEST_DEBS := poppler-utils

@@ -80,3 +80,24 @@ def test_page_counter_css():
     assert documents.css_string('a"b\\c\n') == '"a\\000022b\\00005cc"'
     # user text in a page header cannot leave the CSS string nor the <style> element
     assert documents.css_string("复星</style><script>") == '"复星\\00003c/style\\00003e\\00003cscript\\00003e"'
+
+
+RARE_NAME = "𠀀𠀁 𪚥 𪜀𫝀"  # CJK Extensions B, C and D: outside the Basic Multilingual Plane, not in Noto Sans CJK
+
+
+def test_rare_characters_print_from_the_fallback_font_not_as_boxes(caplog):
+    """Names with characters Noto Sans CJK lacks (Extension B and later) are set in HanaMinB (fonts-hanazono), the
+    face the print CSS names after it, and embedded as a subset: not blank boxes."""
+    assert missing_glyphs(RARE_NAME) == set(RARE_NAME.replace(" ", ""))  # the main font has no glyph for them
+    html = _page(f"复星集团 {RARE_NAME}")
+    assert 'font-family: "Noto Sans CJK SC", "HanaMinB";' in html  # named, not left to the system's fallback
+    with caplog.at_level(logging.DEBUG, logger="weasyprint"):
+        result = render_pdf(html, Resources(static_dir=STATIC_DIR))
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if "fontTools" in m or "unsupported" in m.lower()], messages
+    fonts = {f["name"].split("+")[1]: f for f in pdf_fonts(result.pdf)}
+    fallback = [f for name, f in fonts.items() if name.startswith("HanaMinB")]
+    assert fallback and all(f["emb"] == "yes" and f["sub"] == "yes" and f["uni"] == "yes" for f in fallback)
+    assert any(name.startswith("Noto-Sans-CJK-SC") for name in fonts)  # the rest stays in the main font
+    out = pdf_text(result.pdf)
+    assert "复星集团" in out and all(name in out for name in RARE_NAME.split())

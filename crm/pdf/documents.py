@@ -13,7 +13,9 @@ from markupsafe import Markup
 from crm.i18n import bound_gettext
 from crm.web import STATIC_DIR, templates
 
-FONT_FAMILY = '"Noto Sans CJK SC"'  # Debian's fonts-noto-cjk; charts (crm/charts.py) name the same font
+# Debian's fonts-noto-cjk, then fonts-hanazono's HanaMinB for what Noto lacks: CJK Extension B and later (𠀀, names
+# with rare characters) would otherwise print as boxes. Charts (crm/charts.py) name the same fonts.
+FONT_FAMILY = '"Noto Sans CJK SC", "HanaMinB"'
 _PLACEHOLDER = re.compile(r"%\((page|pages)\)s")
 
 
