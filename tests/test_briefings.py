@@ -94,7 +94,7 @@ def test_fosun_pack_both_variants(client, session, fosun, settings, tmp_path):
     people = _section(text, "人员介绍", "投资方：复星集团")
     assert "祝文魁" in people and "首席战略赋能官" in people and "13912345678" in people and "内部备注" in people
     # the hosts with their titles, as printed: the demo's invented-data marking is not in them (issue 16)
-    assert "张晓明" in people and "招商专员" in people and "INVENTED" not in text
+    assert "练建军" in people and "党工委书记、管委会主任" in people and "INVENTED" not in text
     investor = _section(text, "投资方：复星集团", "考察企业")
     assert "复星集团生物医药产业园项目" in investor and "复星保密合作项目" in investor  # the manager may see it
     assert "Fosun Group" in investor
