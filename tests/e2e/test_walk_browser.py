@@ -42,6 +42,7 @@ from crm.auth.models import User
 from crm.i18n import TRANSLATIONS_DIR, gettext
 from crm.indicators.models import Indicator
 from crm.organizations.models import IndustryChain, Organization
+from crm.parcels.models import LandParcel
 from crm.projects.models import ApprovalItem, ApprovalTemplate
 from crm.projects.schemas import STAGE_LABELS
 from tests.conftest import _empty_all_tables
@@ -362,3 +363,21 @@ def test_english_pages_mark_chinese_data_with_its_language(walks, role):
 def test_every_link_and_form_on_the_walked_pages_answers(walks, role):
     report = faults(walks(role), "targets")
     assert not report, report
+
+
+def test_parcel_page_names_its_progress_bar_and_fits_a_phone(browser, live_server, zone, database):
+    """A parcel's page is one click further than the walk goes; its signing progress bar had no name."""
+    with database.read_sessions() as s:
+        parcel_id = s.scalar(select(LandParcel.id).where(LandParcel.households_total > 0).order_by(LandParcel.id))
+    assert parcel_id, "the demo zone has a parcel under expropriation"
+    context = browser.new_context(base_url=live_server, viewport={"width": 375, "height": 800}, locale="en-US")
+    context.add_init_script(path=AXE)
+    try:
+        page = context.new_page()
+        sign_in(page, "manager")
+        page.goto(f"/parcels/{parcel_id}")
+        expect(page.locator(".signing-progress[role=progressbar]")).to_have_attribute("aria-label", re.compile(r"\w"))
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert page.evaluate(RUN_AXE) == []
+    finally:
+        context.close()
