@@ -182,6 +182,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     # Several worker processes share one database, SQLite's included (WAL: readers never wait; each save holds the
     # write lock for one short step, docs/architecture.md). The scheduler is always one process of its own.
+    os.environ["CRM_SERVED_SINCE"] = datetime.now(ZoneInfo("UTC")).isoformat()  # for every worker (crm.config)
     scheduler = _start_scheduler() if args.with_scheduler else None
     try:
         uvicorn.run(

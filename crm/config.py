@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
@@ -82,6 +83,9 @@ class Settings(BaseSettings):
     # longer than the limit; background briefing generation (crm/briefings/generation.py) uses this many threads.
     pdf_render_timeout_seconds: float = 60.0
     pdf_render_workers: int = 1
+    # Set by `crm serve` for its workers: when the server started (a worker restarted later leaves its siblings'
+    # renders alone, crm/briefings/generation.py). Not a setting to configure.
+    served_since: datetime | None = None
 
     @model_validator(mode="after")
     def _check_smtp_security(self) -> Settings:

@@ -217,7 +217,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # per app (tests start one app's lifespan again for each extra client; its own renders are not interrupted).
         if not getattr(_app.state, "interrupted_renders_failed", False):
             _app.state.interrupted_renders_failed = True
-            await run_in_threadpool(briefing_generation.fail_interrupted, _app.state.database)
+            await run_in_threadpool(briefing_generation.fail_interrupted, _app.state.database,
+                                    served_since=settings.served_since)
         yield
 
     app = FastAPI(

@@ -426,3 +426,28 @@ def test_a_restart_fails_the_renders_it_interrupted_at_once(db, settings, sessio
         session.commit()
         page = client.get(f"/visits/{fosun['visit_id']}/briefing/files/{after_start.id}")
         assert 'data-status="failed"' not in page.text
+
+
+def test_a_worker_restarted_later_leaves_its_siblings_renders_alone(db, settings, session, fosun):
+    """With several workers (`crm serve`), a worker that restarts while the others run must fail only what was asked
+    for before the server started, not a pack a sibling is rendering now."""
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from crm.db import utcnow
+    from crm.main import create_app
+
+    manager = fosun["users"]["manager"]
+    served_since = utcnow() - timedelta(minutes=10)
+    before_start = BriefingFile(visit_id=fosun["visit_id"], variant="internal", locale="zh_CN", status="running",
+                                created_by_id=manager.id, created_at=served_since - timedelta(minutes=1))
+    siblings = BriefingFile(visit_id=fosun["visit_id"], variant="external", locale="zh_CN", status="running",
+                            created_by_id=manager.id, created_at=utcnow() - timedelta(seconds=5))
+    session.add_all([before_start, siblings])
+    session.commit()
+    worker = settings.model_copy(update={"served_since": served_since})
+    with TestClient(create_app(worker, database=db)):
+        session.expire_all()
+        assert session.get(BriefingFile, before_start.id).status == "failed"
+        assert session.get(BriefingFile, siblings.id).status == "running"

@@ -80,10 +80,12 @@ def generate(*, database: Database, settings: Settings, file_id: int, renderer=N
             service.fail(session, file_id=file_id, message=f"{type(error).__name__}: {error}"[:300])
 
 
-def fail_interrupted(database: Database) -> int:
+def fail_interrupted(database: Database, *, served_since: datetime | None = None) -> int:
     """At start-up: the files a previous process left pending or running are failed, so their page says so at
-    once. Rows asked for before this moment only; a database not yet migrated is left alone (logged)."""
-    started = utcnow()
+    once. Rows asked for before this moment only — or, for a worker of `crm serve` (`served_since`, when the server
+    started), before the server started: a worker restarted later must not fail what its siblings are rendering.
+    A database not yet migrated is left alone (logged)."""
+    started = min(utcnow(), served_since) if served_since else utcnow()
     try:
         with database.write_session() as session:
             count = service.fail_interrupted(session, before=started)
