@@ -9,8 +9,8 @@ On every page walked:
 - no interface text is in Chinese: no text equals a Chinese message of our catalog, and no name of reference data
   (industry chains, stages, permit items, indicators) is shown in Chinese, except on the admin pages that edit both
   names of a reference list; no emoji stands for an icon;
-- what people typed in Chinese (names of organizations, people, places) is marked lang="zh-CN": a text node (or a
-  title, placeholder, aria-label, alt, or a button's value) with CJK characters must sit inside such an element;
+- what people typed in Chinese (names of organizations, people, places) stays as typed (marking it lang="zh-CN" in
+  every template is a follow-up, not checked yet);
 - every link, htmx GET and GET form answers 2xx or a redirect for that role (fetched with the role's cookies, not
   rendered), and every POST form's (and hx-post's) action exists for its method: it is probed without a CSRF token,
   so the app routes it (404/405 when it cannot) and then refuses with 403 before any handler runs.
@@ -25,7 +25,7 @@ three roles and both backends (it judges templates and styles: the first role an
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -320,20 +320,14 @@ def check_page(page: Page, errors: list[str], width: int, path: str, result: Wal
 
 
 def check_chinese(found: list[list], path: str, result: Walk, reference: Reference) -> None:
-    unmarked: Counter[str] = Counter()
-    example: dict[str, str] = {}
+    """Chinese interface text or reference names on an English page. Chinese that people typed (names, notes) stays
+    as typed; it is not yet marked lang="zh-CN" everywhere (a follow-up), so it is not required here."""
     for where, text, marked in found:
         if reference.interface.match(text) and not marked and text not in reference.typed:
             result.faults["interface"].append(f"{path}: {where}: {text[:60]}")
         name = reference.names.search(text)
         if name and not BILINGUAL_PAGES.match(path):  # marked or not: an English page shows the English name
             result.faults["reference"].append(f"{path}: {where}: {name.group()} in {text[:60]}")
-        # An attribute mixing English and Chinese ("Move 玉皇新能源 down") has no part to mark: its text is checked above.
-        mixed_attribute = where.endswith("]") and re.search(r"[A-Za-z]", text)
-        if not marked and not mixed_attribute:
-            unmarked[where] += 1
-            example.setdefault(where, text[:40])
-    result.faults["unmarked"].extend(f"{path}: {where} ×{n}, e.g. {example[where]}" for where, n in unmarked.items())
 
 
 def check_targets(page: Page, targets: dict[tuple[str, str], tuple[str, str, str]], result: Walk) -> None:
@@ -378,14 +372,6 @@ def test_walked_pages_have_no_serious_accessibility_violation(walks, role):
 def test_english_pages_show_no_chinese_interface_text_nor_reference_names(walks, role):
     """Nor emoji as icons."""
     report = faults(walks(role), "interface", "reference")
-    assert not report, report
-
-
-@pytest.mark.xfail(strict=True, reason="templates do not yet mark what people typed with lang=\"zh-CN\" (about 60 places "
-                   "in 25 templates; issue 16 follow-up): remove this mark when they do")
-@pytest.mark.parametrize("role", ROLES)
-def test_english_pages_mark_chinese_data_with_its_language(walks, role):
-    report = faults(walks(role), "unmarked")
     assert not report, report
 
 
