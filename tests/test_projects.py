@@ -456,6 +456,9 @@ def test_filters_sorting_totals_and_the_funnel(officer_client, session, users, f
                  total_investment_wan_cny="800.50", industry_chain_id=str(chains["new_energy"]))
     page = officer_client.get("/projects").text
     assert 'id="total-count">3<' in page and "5.28 亿元" in page and "300.00 万美元" in page
+    # one unit per column (issue 16): beside a 5 亿 project, 2,000 and 800.50 万元 read in 亿元 too
+    rows = page.split('class="list projects-table"', 1)[1]
+    assert "0.20 亿元" in rows and "0.08 亿元" in rows and "万元" not in rows
     assert "<svg" in page and "Noto Sans CJK SC" in page and "洽谈" in page
     assert officer_client.get("/projects?sort=-investment").text.index("甲项目") < officer_client.get(
         "/projects?sort=-investment").text.index("乙项目")
