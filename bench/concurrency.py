@@ -41,10 +41,10 @@ from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, func, select
 
 from bench import settings
+from bench.postgres import throwaway_database
 from bench.server import ROOT, BenchError, free_port
 
 CLIENTS = 16
@@ -53,7 +53,6 @@ PAIRS = 3 if settings.SMOKE else 20
 TASKS_PER_USER = settings.scaled(400, minimum=5)
 PASSWORD = "bench-pass-1"
 ZONE = ZoneInfo("Asia/Shanghai")
-POSTGRES_URL = os.environ.get("CRM_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 GOAL_SAVES_PER_S = 50.0
 GOAL_P99_MS = 300.0
 GOAL_PAIR_MS = 200.0
@@ -546,26 +545,6 @@ def report(run: Run) -> bool:
     return all(checks.values())
 
 
-def _postgres_database() -> tuple[str, str] | None:
-    try:
-        admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-        name = f"crm_bench_concurrency_{os.getpid()}"
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-    except Exception as exc:  # no PostgreSQL here: SQLite only, said so
-        print(f"PostgreSQL not reachable at {POSTGRES_URL} ({type(exc).__name__}): measuring SQLite only")
-        return None
-    return name, make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_postgres(name: str) -> None:
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def main() -> int:
     settings.announce("bench.concurrency")
     cores = len(os.sched_getaffinity(0))
@@ -575,12 +554,11 @@ def main() -> int:
           f"`crm serve --workers {cores} --with-scheduler` (make run's shape) and --workers 1", flush=True)
     ok = True
     runs: list[Run] = []
-    backends: list[tuple[str, str, str | None]] = [("sqlite", f"sqlite:///{WORK_DIR / 'crm.sqlite3'}", None)]
-    postgres = _postgres_database()
-    if postgres is not None:
-        backends.append(("postgresql", postgres[1], postgres[0]))
-    try:
-        for backend, url, _ in backends:
+    with throwaway_database("crm_bench_concurrency") as postgres_url:
+        backends = [("sqlite", f"sqlite:///{WORK_DIR / 'crm.sqlite3'}")]
+        if postgres_url is not None:
+            backends.append(("postgresql", postgres_url))
+        for backend, url in backends:
             started = time.monotonic()
             seats_file = WORK_DIR / f"seats-{backend}.json"
             seats_file.write_text(json.dumps([s.__dict__ for s in prepare(url)]))
@@ -590,9 +568,6 @@ def main() -> int:
                 run = measure(backend, url, seats_file, workers)
                 runs.append(run)
                 ok = report(run) and ok
-    finally:
-        if postgres is not None:
-            _drop_postgres(postgres[0])
     results = [{"backend": r.backend, "workers": r.workers, "saturated_saves_per_s": round(r.saturated.saves_per_s, 1),
                 "saturated_requests_per_s": round(r.saturated.requests_per_s, 1),
                 "steady_read_p99_ms": round(percentile(r.steady.of(False), 0.99), 1),

@@ -23,16 +23,15 @@ import re
 import shutil
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from fastapi.testclient import TestClient
 from openpyxl import Workbook
-from sqlalchemy import create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, insert, select
 
 from bench import settings
+from bench.postgres import throwaway_database
 from crm import migrate
 from crm.auth import service as auth_service
 from crm.auth.security import use_cheap_hashing
@@ -47,7 +46,6 @@ BENCH_DIR = settings.var_dir("bench-exports")
 GOAL_SECONDS = 5.0
 MONTHS = 10
 YEAR = 2025
-POSTGRES_URL = os.environ.get("CRM_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 CSRF = "csrf_token"
 
 
@@ -123,25 +121,6 @@ def _run(url: str, label: str, rows: int) -> dict:
     return result
 
 
-def _postgres() -> tuple[str, str] | None:
-    try:
-        admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-        name = f"crm_bench_exports_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        return name, make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    except Exception:
-        return None
-
-
-def _drop(name: str) -> None:
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def main() -> int:
     settings.announce("bench.export_import")
     use_cheap_hashing()
@@ -150,15 +129,9 @@ def main() -> int:
     BENCH_DIR.mkdir(parents=True)
     print(f"export-figures import: {rows:,} rows, validated and written (bench/export_import.py)", flush=True)
     results = [_run(f"sqlite:///{BENCH_DIR / 'crm.sqlite3'}", "SQLite", rows)]
-    created = _postgres()
-    if created:
-        name, url = created
-        try:
+    with throwaway_database("crm_bench_exports") as url:
+        if url is not None:
             results.append(_run(url, "PostgreSQL", rows))
-        finally:
-            _drop(name)
-    else:
-        print("  PostgreSQL: not reachable, skipped", flush=True)
     (BENCH_DIR / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0
 

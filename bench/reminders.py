@@ -22,17 +22,15 @@ must come out right.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, delete, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import delete, text, update
 
 from bench import settings
+from bench.postgres import throwaway_database
 from crm import migrate
 from crm.config import Settings
 from crm.db import Database
@@ -48,7 +46,6 @@ LATER = settings.scaled(10_000)
 OFFICERS, MANAGERS = 200, 5
 ZONE_NAME = "Asia/Shanghai"
 GOAL_PASS_S, GOAL_SEND_S = 1.0, 5.0
-POSTGRES_URL = os.environ.get("CRM_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def _fill(database: Database, *, today) -> None:
@@ -233,21 +230,9 @@ def main() -> int:
     for suffix in ("", "-wal", "-shm"):
         (bench_dir / f"reminders.sqlite3{suffix}").unlink(missing_ok=True)
     results["sqlite"] = run(f"sqlite:///{path}", "SQLite")
-    try:
-        admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-        with admin.connect() as conn:
-            name = f"crm_bench_reminders_{uuid.uuid4().hex[:8]}"
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        print(f"\nPostgreSQL not measured: {type(error).__name__}")
-    else:
-        try:
-            results["postgresql"] = run(make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False),
-                                        "PostgreSQL")
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    with throwaway_database("crm_bench_reminders") as url:
+        if url is not None:
+            results["postgresql"] = run(url, "PostgreSQL")
     counted = all(r["claimed"] == DUE and r["in_app"] == DUE for r in results.values())
     ok = counted and all(r["pass_s"] < GOAL_PASS_S and r["send_s"] < GOAL_SEND_S for r in results.values())
     missed = "\nSOME GOALS MISSED" + (" (smoke run: times not judged)" if settings.SMOKE else "")
