@@ -14,6 +14,23 @@ from markupsafe import Markup, escape
 FONT_FAMILY = '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "HanaMinB", sans-serif'
 
 
+def _text_width(text: str, font_px: float) -> float:
+    """A text's width estimated from its characters: a CJK character is a full em, other text about 0.58 em."""
+    return sum(font_px if ord(c) >= 0x2E80 else 0.58 * font_px for c in text)
+
+
+def _row_label(text: str, *, x: float, y: float, room: float, font_px: float) -> str:
+    """A right-aligned row label ending at `x` that never runs off the chart's left edge: a label longer than `room`
+    is cut with "…", and the whole label is its tooltip (<title>) and stays in the chart's table or legend."""
+    shown = text
+    if _text_width(text, font_px) > room:
+        while shown and _text_width(shown + "…", font_px) > room:
+            shown = shown[:-1]
+        shown = shown.rstrip() + "…"
+    tooltip = f"<title>{escape(text)}</title>" if shown != text else ""
+    return f'<text x="{x}" y="{y:.1f}" text-anchor="end">{tooltip}{escape(shown)}</text>'
+
+
 @dataclass(frozen=True)
 class FunnelRow:
     label: str  # already translated
@@ -42,7 +59,7 @@ def funnel_svg(rows: Sequence[FunnelRow], *, title: str, width: int = 720, bar_h
         x = label_width + (area - bar) / 2
         middle = y + bar_height / 2 + 4.5
         opacity = 1.0 - 0.5 * i / max(1, len(rows) - 1)
-        parts.append(f'<text x="{label_width - 8}" y="{middle:.1f}" text-anchor="end">{escape(row.label)}</text>')
+        parts.append(_row_label(row.label, x=label_width - 8, y=middle, room=label_width - 12, font_px=13))
         parts.append(f'<rect x="{x:.1f}" y="{y}" width="{bar:.1f}" height="{bar_height}" rx="3" fill="{colour}" '
                      f'fill-opacity="{opacity:.2f}"/>')
         parts.append(f'<text class="note" x="{label_width + area + 8}" y="{middle:.1f}">{escape(row.note)}</text>')
@@ -177,7 +194,7 @@ def progress_svg(rows: Sequence[ProgressRow], *, title: str, expected_label: str
     for i, row in enumerate(rows):
         y = top + i * (bar_height + gap)
         middle = y + bar_height / 2 + 4
-        parts.append(f'<text x="{label_width - 8}" y="{middle:.1f}" text-anchor="end">{escape(row.label)}</text>')
+        parts.append(_row_label(row.label, x=label_width - 8, y=middle, room=label_width - 12, font_px=12))
         parts.append(f'<rect x="{label_width}" y="{y}" width="{area:.1f}" height="{bar_height}" fill="#f1f3f5"/>')
         if row.done_pct is not None:
             behind = row.done_pct < row.expected_pct
