@@ -22,6 +22,7 @@ raises `WriteLeftOpen`, so the test that reaches it fails.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -146,6 +147,4 @@ class WriteStepRoute(APIRoute):
 
 
 def _is_async(func: Callable[..., Any]) -> bool:
-    import inspect
-
     return inspect.iscoroutinefunction(inspect.unwrap(func)) or inspect.isasyncgenfunction(inspect.unwrap(func))

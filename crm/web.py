@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -156,7 +156,7 @@ def redirect(request: Request, url: str, *, flash: Msg | None = None) -> Respons
 SUBMITTED_BEFORE = Msg("This form had already been submitted: here is what it saved.")
 
 
-def replay_or_claim(request: Request, session, raw: FormData, *, creates: type,
+def replay_or_claim(request: Request, session, raw: Mapping[str, Any], *, creates: type,
                     url: Callable[[Any], str]) -> Response | None:
     """For a create form: when its one-time key was submitted before, the answer to give instead (a redirect to
     what the first submission created); otherwise None, with the key claimed in the transaction that creates."""
