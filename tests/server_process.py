@@ -34,6 +34,7 @@ class ServerProcess:
     def __init__(self, *, database_url: str, data_dir: Path, workers: int = 2, with_scheduler: bool = False,
                  env: dict[str, str] | None = None) -> None:
         self.port = free_port()
+        self.workers = workers
         self.log_path = data_dir / f"server-{self.port}.log"
         command = [sys.executable, "-m", "crm.cli", "serve", "--port", str(self.port), "--workers", str(workers)]
         if with_scheduler:
@@ -52,12 +53,18 @@ class ServerProcess:
             try:
                 connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
                 connection.request("GET", "/healthz")
-                if connection.getresponse().status == 200:
+                # Every worker's start-up done, not just the first's: a worker still starting writes (its lifespan),
+                # and a test's own read-then-write transaction would meet that write.
+                if connection.getresponse().status == 200 and self._workers_started() >= self.workers:
                     return self
             except OSError:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"crm serve did not answer within {timeout} s: {self.output()}")
+
+    def _workers_started(self) -> int:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace").count("Application startup complete")
 
     def output(self) -> str:
         if not self.log.closed:
