@@ -24,6 +24,7 @@ from crm.attachments import routes as attachment_routes
 from crm.audit import routes as audit_routes
 from crm.auth import admin_routes as user_admin_routes
 from crm.auth import routes as auth_routes
+from crm.auth.gate import AccountStepRequired
 from crm.auth.deps import CsrfFailed, Forbidden, NotAuthenticated, current_user, verify_csrf
 from crm.auth.middleware import SessionMiddleware
 from crm.briefings import generation as briefing_generation
@@ -99,6 +100,12 @@ def _register_error_pages(app: FastAPI) -> None:
         if is_htmx(request):
             return Response(status_code=401, headers={"HX-Redirect": login_url})
         return RedirectResponse(login_url, status_code=303)
+
+    @app.exception_handler(AccountStepRequired)
+    async def _account_step(request: Request, exc: AccountStepRequired) -> Response:
+        if is_htmx(request):
+            return Response(status_code=401, headers={"HX-Redirect": exc.url})
+        return RedirectResponse(exc.url, status_code=303)
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from crm.auth import gate
 from crm.auth.models import Role, User
 from crm.db import UNSAFE_METHODS
 from crm.web import CSRF_FIELD, CSRF_HEADER, form_data
@@ -43,6 +44,8 @@ async def current_user(request: Request) -> User:
     user = getattr(request.state, "user", None)
     if user is None:
         raise NotAuthenticated()
+    if (step := gate.required_step(request, user)) is not None:
+        raise gate.AccountStepRequired(step)
     return user
 
 
@@ -58,6 +61,20 @@ async def require_admin(user: Annotated[User, Depends(current_user)]) -> User:
     return user
 
 
+async def require_security_admin(user: Annotated[User, Depends(current_user)]) -> User:
+    if user.role != Role.SECURITY_ADMIN:
+        raise Forbidden()
+    return user
+
+
+async def require_audit_admin(user: Annotated[User, Depends(current_user)]) -> User:
+    if user.role != Role.AUDIT_ADMIN:
+        raise Forbidden()
+    return user
+
+
 CurrentUser = Annotated[User, Depends(current_user)]
 RequireManager = Annotated[User, Depends(require_manager)]
 RequireAdmin = Annotated[User, Depends(require_admin)]
+RequireSecurityAdmin = Annotated[User, Depends(require_security_admin)]
+RequireAuditAdmin = Annotated[User, Depends(require_audit_admin)]

@@ -12,7 +12,12 @@ from crm.db import Base, UTCDateTime, utcnow
 class Role(StrEnum):
     OFFICER = "officer"
     MANAGER = "manager"
-    ADMIN = "admin"
+    ADMIN = "admin"  # the system administrator: users, settings, reference data
+    SECURITY_ADMIN = "security_admin"  # password and sign-in policy, second-factor resets, ending sessions
+    AUDIT_ADMIN = "audit_admin"  # reads and exports the audit trail, nothing else
+
+
+ADMIN_ROLES = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
 
 
 class User(Base):
@@ -42,7 +47,16 @@ class User(Base):
 
     @property
     def is_admin(self) -> bool:
+        """The system administrator (the role named "admin")."""
         return self.role == Role.ADMIN
+
+    @property
+    def is_security_admin(self) -> bool:
+        return self.role == Role.SECURITY_ADMIN
+
+    @property
+    def is_audit_admin(self) -> bool:
+        return self.role == Role.AUDIT_ADMIN
 
 
 class WebSession(Base):
