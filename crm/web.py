@@ -258,3 +258,9 @@ def query_string(params: dict[str, Any], **overrides: Any) -> str:
 
 
 templates = _make_environment()
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (uvicorn applies X-Forwarded-For from trusted proxies only:
+    `crm serve --forwarded-allow-ips`)."""
+    return request.client.host if request.client else ""

@@ -19,6 +19,12 @@ class AuditAction(StrEnum):
     DELETE = "delete"
 
 
+class AuditOutcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"  # tried and failed: a wrong password, a wrong second-factor code
+    REFUSED = "refused"  # not allowed: a permission refusal (403), a throttled sign-in
+
+
 class AuditEntry(Base):
     """Append-only: nothing in the application updates or deletes these rows."""
 
@@ -30,11 +36,14 @@ class AuditEntry(Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
     action: Mapped[str] = mapped_column(String(20))
     entity_type: Mapped[str] = mapped_column(String(40))
-    entity_id: Mapped[int] = mapped_column(Integer)
+    entity_id: Mapped[int | None] = mapped_column(Integer)  # None for an event with no record (a failed sign-in)
     entity_label: Mapped[str] = mapped_column(String(200), default="")
     entity_version: Mapped[int] = mapped_column(Integer, default=1)
     # The organization a change belongs to, so an organization's timeline finds its contacts' changes too.
     organization_id: Mapped[int | None] = mapped_column(Integer, index=True)
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    outcome: Mapped[str] = mapped_column(String(20), default=AuditOutcome.SUCCESS, server_default="success")
+    client_address: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    channel: Mapped[str] = mapped_column(String(10), default="web", server_default="web")  # web, cli, scheduler, api
 
     actor: Mapped[User | None] = relationship(lazy="joined")

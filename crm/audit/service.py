@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from crm.audit import labels
 from crm.audit.labels import Reference
-from crm.audit.models import AuditAction, AuditEntry
+from crm.audit.models import AuditAction, AuditEntry, AuditOutcome
 from crm.auth.models import User
 
 
@@ -56,6 +56,37 @@ def record(
         entity_version=entity_version,
         changes=changes,
         organization_id=organization_id,
+    )
+    session.add(entry)
+    return entry
+
+
+def record_event(
+    session: Session,
+    *,
+    event: str,
+    actor: User | None,
+    outcome: AuditOutcome | str = AuditOutcome.SUCCESS,
+    client_address: str = "",
+    channel: str = "web",
+    entity_type: str = "",
+    entity_id: int | None = None,
+    entity_label: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """A security or access event (sign-in, sign-out, a refusal, a download …) in the caller's transaction.
+    `event` is the entry's action (see AuditAction); `details` are stored where a data change keeps its changes."""
+    entry = AuditEntry(
+        actor_id=actor.id if actor else None,
+        action=str(event),
+        entity_type=entity_type,
+        entity_id=entity_id,
+        entity_label=entity_label[:200],
+        entity_version=0,
+        changes=details or {},
+        outcome=str(outcome),
+        client_address=client_address[:64],
+        channel=channel,
     )
     session.add(entry)
     return entry
