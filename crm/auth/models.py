@@ -69,6 +69,7 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     user_agent: Mapped[str] = mapped_column(String(255), default="")
+    client_address: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class LoginThrottle(Base):

@@ -9,7 +9,7 @@ from crm.auth import service
 from crm.auth.middleware import LANG_COOKIE, SESSION_COOKIE, session_cookie
 from crm.db import SessionDep
 from crm.i18n import LOCALES, Msg
-from crm.web import FormDep, Router, redirect, render, safe_next
+from crm.web import FormDep, Router, client_address, redirect, render, safe_next
 
 public_router = Router()
 router = Router()  # included behind the signed-in-user requirement
@@ -49,7 +49,8 @@ def login(request: Request, session: SessionDep, form: FormDep) -> Response:
             {"next": next_url, "username": username[:40], "error": error},
             status_code=401,
         )
-    token = service.start_session(session, user=user, user_agent=request.headers.get("user-agent", ""))
+    token = service.start_session(session, user=user, user_agent=request.headers.get("user-agent", ""),
+                                  client_address=client_address(request))
     response = RedirectResponse(next_url, status_code=303)
     response.headers.append("set-cookie", session_cookie(token, secure=request.url.scheme == "https").decode())
     return response

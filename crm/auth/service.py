@@ -85,10 +85,11 @@ def authenticate(session: Session, *, username: str, password: str, settings: Se
     raise LoginRefused(message)
 
 
-def start_session(session: Session, *, user: User, user_agent: str) -> str:
+def start_session(session: Session, *, user: User, user_agent: str, client_address: str = "") -> str:
     """Creates a session row; returns the token for the cookie (only its digest is stored)."""
     token = new_token()
-    session.add(WebSession(id=token_digest(token), user_id=user.id, user_agent=user_agent[:255]))
+    session.add(WebSession(id=token_digest(token), user_id=user.id, user_agent=user_agent[:255],
+                           client_address=client_address[:64]))
     session.commit()
     return token
 

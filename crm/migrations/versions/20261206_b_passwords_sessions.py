@@ -17,8 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table('web_session', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('client_address', sa.String(length=64), server_default='', nullable=False))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('web_session', schema=None) as batch_op:
+        batch_op.drop_column('client_address')
