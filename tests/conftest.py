@@ -103,6 +103,8 @@ def _empty_all_tables(db: Database) -> None:
     tables = [t for t in reversed(Base.metadata.sorted_tables) if t.name not in KEPT_TABLES]
     # DELETE, not TRUNCATE: on a handful of rows it is ten times faster on PostgreSQL.
     with db.engine.begin() as conn:
+        if not db.is_sqlite:  # audit entries may be deleted only by the archiver and this (crm/audit/chain.py)
+            conn.exec_driver_sql("SET LOCAL crm.audit_maintenance = 'on'")
         for table in tables:
             conn.execute(table.delete())
 
