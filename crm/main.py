@@ -48,6 +48,7 @@ from crm.projects import admin_routes as approval_admin_routes
 from crm.projects import routes as project_routes
 from crm.reports import routes as report_routes
 from crm.search import routes as search_routes
+from crm.security_headers import SecurityHeaders
 from crm.submissions import service as submissions
 from crm.tasks import routes as task_routes
 from crm.versioning import StaleEdit
@@ -243,6 +244,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.strict_transactions = settings.resolved_strict_transactions
     app.add_middleware(ServerErrorPage)  # added first: the innermost, so SessionMiddleware's state is set
     app.add_middleware(SessionMiddleware)
+    app.add_middleware(SecurityHeaders)  # added last: the outermost, so every response passes it
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", include_in_schema=False)

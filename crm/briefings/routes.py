@@ -17,6 +17,7 @@ from crm.db import RecordId, SessionDep
 from crm.errors import BadRequest, NotFound
 from crm.forms import FormResult
 from crm.i18n import N_, Msg
+from crm.security_headers import policy_allowing_styles
 from crm.visits import service as visit_service
 from crm.visits.deps import VisitDep
 from crm.web import FormDep, Router, is_htmx, local_today, redirect, render
@@ -100,7 +101,8 @@ def preview(request: Request, session: SessionDep, user: CurrentUser, visit: Vis
     html = documents.pack_html(pack, locale=locale, timezone=settings.timezone,
                                zone_name=generation.zone_name(settings, locale), preview=True,
                                back_url=f"/visits/{visit.id}/briefing")
-    return HTMLResponse(html, headers={"Cache-Control": "private, no-store", "Vary": "HX-Request"})
+    return HTMLResponse(html, headers={"Cache-Control": "private, no-store", "Vary": "HX-Request",
+                                       "Content-Security-Policy": policy_allowing_styles(html)})  # the print CSS
 
 
 @router.post("/files")

@@ -22,6 +22,7 @@ from crm.pdf import renderer as pdf_renderer
 from crm.projects import filters, pipeline
 from crm.projects.schemas import STAGE_LABELS
 from crm.reports import service
+from crm.security_headers import policy_allowing_styles
 from crm.web import STATIC_DIR, Router, local_today, query_string, render
 
 router = Router(prefix="/reports")
@@ -47,7 +48,8 @@ def _output(request: Request, template: str, context: dict[str, Any], *, title: 
         marking=gettext(request.state.locale, N_("Internal material: keep confidential")), preview=not as_pdf,
         generated_at=utcnow())
     if not as_pdf:
-        return HTMLResponse(html, headers={"Cache-Control": "private, no-store", "Vary": "HX-Request"})
+        return HTMLResponse(html, headers={"Cache-Control": "private, no-store", "Vary": "HX-Request",
+                                           "Content-Security-Policy": policy_allowing_styles(html)})  # print CSS
     settings = _settings(request)
     renderer = pdf_renderer.shared(workers=settings.pdf_render_workers, timeout=settings.pdf_render_timeout_seconds)
     try:
