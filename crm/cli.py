@@ -140,6 +140,20 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "scheduler", *(["--once"] if args.once else [])]
     sys.stdout.flush()
     os.execv(sys.executable, argv)  # noqa: S606 (our own interpreter, fixed arguments)
+def cmd_audit(args: argparse.Namespace) -> int:
+    from crm.audit import cli as audit_cli
+
+    database = _database()
+    try:
+        if args.audit_command == "verify":
+            return audit_cli.verify(get_settings(), database)
+        if args.audit_command == "archive":
+            return audit_cli.archive(get_settings(), database)
+        return audit_cli.seal(database)
+    finally:
+        database.dispose()
+
+
     return 0  # not reached
 
 
@@ -266,3 +280,11 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+    audit = commands.add_parser("audit", help="the audit trail's hash chain").add_subparsers(dest="audit_command",
+                                                                                           required=True)
+    audit.add_parser("verify", help="check every link of the chain; exit 1 at the first broken one").set_defaults(
+        func=cmd_audit)
+    audit.add_parser("archive", help="move entries older than CRM_AUDIT_RETENTION_DAYS to a file").set_defaults(
+        func=cmd_audit)
+    audit.add_parser("seal", help="chain the entries written since the last seal").set_defaults(func=cmd_audit)
+

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     served_since: datetime | None = None
 
     @model_validator(mode="after")
+    # The audit trail (crm/audit/chain.py): entries older than this are moved to a file under <data_dir>/archive/audit
+    # by the daily audit.archive job (or `crm audit archive`). At least 180 days (the Cybersecurity Law's six months);
+    # the default keeps three years in the database, where timelines and the audit page read them.
+    audit_retention_days: int = 1095
+
     def _check_smtp_security(self) -> Settings:
         if self.smtp_security not in ("starttls", "tls", "none"):
             raise ValueError("CRM_SMTP_SECURITY must be starttls, tls or none")
@@ -102,6 +107,12 @@ class Settings(BaseSettings):
         return self
 
     @cached_property
+    @model_validator(mode="after")
+    def _check_audit_retention(self) -> Settings:
+        if self.audit_retention_days < 180:
+            raise ValueError("CRM_AUDIT_RETENTION_DAYS must be at least 180 (logs are kept no less than six months)")
+        return self
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

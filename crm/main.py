@@ -22,6 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from crm.assessment import routes as assessment_routes
 from crm.attachments import routes as attachment_routes
 from crm.audit import routes as audit_routes
+from crm.audit import web as audit_web
+from crm.auth import account_routes, second_factor_routes, security_admin_routes, sign_in_admin_routes
 from crm.auth import admin_routes as user_admin_routes
 from crm.auth import routes as auth_routes
 from crm.auth.gate import AccountStepRequired
@@ -115,6 +117,8 @@ def _register_error_pages(app: FastAPI) -> None:
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: CsrfFailed) -> Response:
         return error_page(request, 403, Msg("The form had expired or did not come from this site. Go back, reload the page and try again."))
+        # Audited (安全审计) in a short transaction of its own, best effort: never a 500, never a wait on a busy database.
+        await run_in_threadpool(audit_web.record_refusal, request)
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> Response:

@@ -808,6 +808,7 @@ def xlsx_response(filename_stem: str, columns: Sequence[Column], rows: Iterable[
 def xlsx_download(request, filename_stem: Msg | str, columns: Sequence[Column], rows: Iterable[Sequence[Any]]) -> StreamingResponse:
     """xlsx_response in the request's language and the zone's time zone, the file named `<stem>-<today>.xlsx`
     (机构-2026-03-15.xlsx): what a list's "下载 Excel" link returns."""
+    from crm.audit import web as audit_web  # audited (安全审计): which list, which filters, how many rows
     from crm.web import local_today  # crm.web imports the templates; only routes call this
 
     locale = getattr(request.state, "locale", "zh_CN")
@@ -816,5 +817,9 @@ def xlsx_download(request, filename_stem: Msg | str, columns: Sequence[Column], 
         return gettext(locale, message, **params)
 
     stem = translate(filename_stem) if isinstance(filename_stem, Msg) else filename_stem
-    return xlsx_response(f"{stem}-{local_today(request).isoformat()}", columns, rows, translate=translate,
-                         timezone=request.app.state.settings.timezone)
+    counted = audit_web.Counted(rows)
+    response = xlsx_response(f"{stem}-{local_today(request).isoformat()}", columns, counted, translate=translate,
+                             timezone=request.app.state.settings.timezone)
+    audit_web.record_download(request, name=gettext("en", filename_stem), rows=counted.count,
+                              file_format="xlsx")
+    return response

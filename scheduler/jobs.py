@@ -10,6 +10,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from crm.audit import jobs as audit_jobs
 from crm.auth import jobs as auth_jobs
 from crm.config import Settings
 from crm.notifications import jobs as notification_jobs
@@ -39,4 +40,10 @@ JOBS: tuple[Job, ...] = (
     Job("submissions.purge", submission_jobs.purge_keys,
         lambda s, zone: CronTrigger(hour=3, minute=27, timezone=zone),
         lambda s: "daily at 03:27"),
+    Job("audit.seal", audit_jobs.seal,
+        lambda s, zone: IntervalTrigger(seconds=60, timezone=zone),
+        lambda s: "every 60 s", at_start=True),
+    Job("audit.archive", audit_jobs.archive,
+        lambda s, zone: CronTrigger(hour=3, minute=37, timezone=zone),
+        lambda s: "daily at 03:37"),
 )

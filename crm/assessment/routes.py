@@ -14,6 +14,7 @@ from crm.assessment.deps import DepartmentQuery, MetricPath, OfficerPath, YearPa
 from crm.assessment.models import COUNT_METRICS, METRICS
 from crm.assessment.schemas import METRIC_LABELS
 from crm.audit import service as audit_service
+from crm.audit import web as audit_web
 from crm.auth.deps import CurrentUser, Forbidden, RequireManager
 from crm.db import SessionDep
 from crm.forms import FormResult, parse_version
@@ -68,8 +69,10 @@ def export(request: Request, session: SessionDep, user: CurrentUser, year: YearD
         for metric in METRICS:
             values += [row.target_of(metric), row.actual.get(metric), _percent(row.progress(metric))]
         rows.append(values)
-    return xlsx_response(f"{_('Annual target assessment')} {year}", columns, rows, translate=_,
-                         timezone=_timezone(request))
+    response = xlsx_response(f"{_('Annual target assessment')} {year}", columns, rows, translate=_,
+                             timezone=_timezone(request))
+    audit_web.record_download(request, name=f"Annual target assessment {year}", rows=len(rows), file_format="xlsx")
+    return response
 
 
 # Targets (managers and admins)

@@ -22,18 +22,31 @@ from crm.i18n import N_
 _MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?[+-]\d{2}:\d{2}$")  # an audited aware datetime
 
 ACTION_LABELS = {"create": N_("created"), "update": N_("changed"), "archive": N_("archived"), "restore": N_("restored"),
-                 "delete": N_("deleted")}
+                 "delete": N_("deleted"),
+                 # security and access events (crm.audit.models.AuditAction)
+                 "sign_in": N_("signed in"), "sign_in_failed": N_("sign-in failed"),
+                 "sign_in_throttled": N_("sign-in throttled"), "sign_out": N_("signed out"),
+                 "sign_out_everywhere": N_("signed out everywhere"), "session_end": N_("session ended"),
+                 "password_changed": N_("password changed"), "second_factor_enrolled": N_("second factor set up"),
+                 "second_factor_disabled": N_("second factor turned off"),
+                 "second_factor_failed": N_("second-factor code refused"),
+                 "second_factor_reset": N_("second factor reset"), "recovery_code_used": N_("recovery code used"),
+                 "permission_refused": N_("permission refused"), "download": N_("list downloaded"),
+                 "pdf": N_("PDF generated or downloaded")}
+OUTCOME_LABELS = {"success": N_("succeeded"), "failure": N_("failed"), "refused": N_("refused")}
 ENTITY_LABELS = {"organization": N_("organization"), "contact": N_("contact"), "user": N_("user"), "task": N_("task"),
                  "visit": N_("visit"), "reminder_rule": N_("reminder rule"), "outbox": N_("reminder delivery"),
                  "project": N_("project"), "project_decision": N_("collective decision"), "land_parcel": N_("land parcel"),
                  "groundbreaking_event": N_("groundbreaking event"), "export_enterprise": N_("export pool member"),
-                 "export_figures": N_("export figures"), "export_support": N_("export support")}
+                 "export_figures": N_("export figures"), "export_support": N_("export support"),
+                 "approval_template": N_("approval template item"), "industry_chain": N_("industry chain")}
 ENTITY_URLS = {"organization": "/organizations/{id}", "contact": "/contacts/{id}", "user": "/admin/users/{id}/edit",
                "task": "/tasks/{id}", "visit": "/visits/{id}", "reminder_rule": "/admin/reminders",
                "outbox": "/admin/reminders/outbox", "project": "/projects/{id}",
                "project_decision": "/projects/decisions/{id}", "land_parcel": "/parcels/{id}",
                "groundbreaking_event": "/groundbreaking/{id}", "export_enterprise": "/exports",
-               "export_figures": "/exports/{id}", "export_support": "/exports"}
+               "export_figures": "/exports/{id}", "export_support": "/exports",
+               "approval_template": "/admin/approvals/{id}/edit", "industry_chain": "/admin/industries/{id}/edit"}
 
 FIELD_LABELS = {
     "name": N_("Name"),

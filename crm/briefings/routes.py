@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
+from crm.audit import web as audit_web
 from crm.auth.deps import CurrentUser, Forbidden
 from crm.briefings import documents, generation, service
 from crm.briefings.models import FileStatus, Variant
@@ -113,6 +114,8 @@ def generate(request: Request, session: SessionDep, user: CurrentUser, visit: Vi
         return render(request, "briefings/show.html", context, block="generate", status_code=422)
     row = service.start_file(session, visit=visit, variant=variant, locale=request.state.locale, actor=user)
     settings = _settings(request)
+    audit_web.record_pdf(request, document="briefing_pack", name=row.filename, entity_type="visit",
+                         entity_id=visit.id, entity_label=visit.title, extra={"file_id": row.id, "variant": variant})
     future = generation.shared(settings).submit(database=request.app.state.database, settings=settings, file_id=row.id)
     with contextlib.suppress(FutureTimeout):  # still rendering after that: the file's page shows progress
         future.result(timeout=generation.QUICK_WAIT_SECONDS)
@@ -147,6 +150,9 @@ def download(request: Request, session: SessionDep, user: CurrentUser, visit: Vi
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": request.url.path})
     return Response(data, media_type="application/pdf", headers={
+    audit_web.record_pdf(request, document="briefing_pack", name=briefing_file.filename, generated=False,
+                         entity_type="visit", entity_id=visit.id, entity_label=visit.title,
+                         extra={"file_id": briefing_file.id, "variant": briefing_file.variant})
         "Content-Disposition": f'attachment; filename="{briefing_file.filename}"',
         "Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff",
         "ETag": f'"{briefing_file.sha256}"', "Vary": "HX-Request"})

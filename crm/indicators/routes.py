@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 
 from crm import charts
 from crm.audit import service as audit_service
+from crm.audit import web as audit_web
 from crm.auth.deps import CurrentUser, Forbidden, RequireAdmin, RequireManager, require_admin
 from crm.db import SessionDep
 from crm.forms import FormResult, parse, parse_version
@@ -85,7 +86,9 @@ def export(request: Request, session: SessionDep, user: CurrentUser, year: YearD
                      f.target, _percent(f.progress), _percent(f.time_progress), f.last_year_to_date,
                      _percent(f.growth)))
     stem = f"{_('Key economic indicators')} {year}"
-    return xlsx_response(stem, OVERVIEW_COLUMNS, rows, translate=_, timezone=request.app.state.settings.timezone)
+    response = xlsx_response(stem, OVERVIEW_COLUMNS, rows, translate=_, timezone=request.app.state.settings.timezone)
+    audit_web.record_download(request, name=f"Key economic indicators {year}", rows=len(rows), file_format="xlsx")
+    return response
 
 
 # Entry of one period

@@ -42,7 +42,7 @@ def create(request: Request, session: SessionDep, admin: RequireAdmin, raw: Form
     form = parse(industry_chain_fields(), raw)
     if form.ok:
         try:
-            chain = service.save_industry_chain(session, chain=None, data=form.data, active=True)
+            chain = service.save_industry_chain(session, chain=None, data=form.data, active=True, actor=admin)
             return redirect(request, "/admin/industries", flash=Msg("Industry chain “%(name)s” added.", name=chain.name_zh))
         except service.DuplicateIndustryChain as dup:
             session.rollback()
@@ -63,7 +63,8 @@ def update(request: Request, session: SessionDep, admin: RequireAdmin, chain: Ch
     form.values["is_active"] = "1" if raw.get("is_active") else ""
     if form.ok:
         try:
-            service.save_industry_chain(session, chain=chain, data=form.data, active=bool(raw.get("is_active")))
+            service.save_industry_chain(session, chain=chain, data=form.data, active=bool(raw.get("is_active")),
+                                        actor=admin)
             return redirect(request, "/admin/industries", flash=Msg("Changes saved."))
         except service.DuplicateIndustryChain as dup:
             session.rollback()

@@ -18,7 +18,7 @@ from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
 from crm.auth.models import User
 from crm.db import utcnow
-from crm.i18n import Msg
+from crm.i18n import N_, Msg
 from crm.listing import LOOKAHEAD_PAGES, Page, clamp_page, count_up_to
 from crm.organizations.models import IndustryChain, Organization, OrganizationTag, Tag
 from crm.organizations.schemas import KIND_LABELS, OWNERSHIP_LABELS, split_tags
@@ -164,9 +164,14 @@ class DuplicateIndustryChain(Exception):
         self.field = field
 
 
-def save_industry_chain(session: Session, *, chain: IndustryChain | None, data: dict[str, Any], active: bool) -> IndustryChain:
+INDUSTRY_CHAIN_FIELDS = ["name_zh", "name_en", "sort_order", "is_active"]
+
+
+def save_industry_chain(session: Session, *, chain: IndustryChain | None, data: dict[str, Any], active: bool,
+                        actor: User | None = None) -> IndustryChain:
     """Adds (chain=None) or changes an industry chain. Retiring one (active=False) keeps it on the organizations
-    filed under it and takes it out of the choices for new entries."""
+    filed under it and takes it out of the choices for new entries. Audited."""
+    before = audit_service.snapshot(chain, INDUSTRY_CHAIN_FIELDS) if chain is not None else {}
     for column in ("name_zh", "name_en"):
         clash = select(IndustryChain.id).where(getattr(IndustryChain, column) == data[column])
         if chain is not None:
@@ -178,6 +183,12 @@ def save_industry_chain(session: Session, *, chain: IndustryChain | None, data: 
         session.add(chain)
     chain.name_zh, chain.name_en = data["name_zh"], data["name_en"]
     chain.sort_order, chain.is_active = int(data["sort_order"]), active
+    session.flush()
+    changes = audit_service.diff(before, audit_service.snapshot(chain, INDUSTRY_CHAIN_FIELDS))
+    if changes:
+        audit_service.record(session, actor=actor, action=AuditAction.UPDATE if before else AuditAction.CREATE,
+                             entity_type="industry_chain", entity_id=chain.id, entity_label=chain.name_zh,
+                             entity_version=1, changes=changes)
     session.commit()
     return chain
 
@@ -394,6 +405,8 @@ def industry_chain_names_by_zh(session: Session, names: set, locale: str) -> dic
 
 
 audit_labels.register("organization", values={"kind": KIND_LABELS, "ownership": OWNERSHIP_LABELS})
+audit_labels.register("industry_chain", fields={"name_zh": N_("Chinese name"), "name_en": N_("English name"),
+                                                "sort_order": N_("Position"), "is_active": N_("Active")})
 audit_labels.register(audit_labels.ANY, reference={
     "organization_id": audit_labels.Reference(organization_names),
     "industry_chain_id": audit_labels.Reference(industry_chain_names)})

@@ -39,13 +39,13 @@ def index(request: Request, session: SessionDep, admin: RequireAdmin) -> Respons
     return _page(request, session, form=FormResult(values={"position": "100"}))
 
 
-def _save(request: Request, session, raw, item: ApprovalTemplate | None) -> Response:
+def _save(request: Request, session, raw, item: ApprovalTemplate | None, admin) -> Response:
     form = parse(template_fields(), raw)
     active = item is None or bool(raw.get("is_active"))
     form.values["is_active"] = "1" if active else ""
     if form.ok:
         try:
-            saved = service.save_template_item(session, item=item, data=form.data, active=active)
+            saved = service.save_template_item(session, item=item, data=form.data, active=active, actor=admin)
             return redirect(request, "/admin/approvals", flash=Msg("“%(name)s” saved.", name=saved.name_zh))
         except service.DuplicateTemplateItem as dup:
             form.add_error(dup.field, Msg("Another approval item already uses this name."))
@@ -54,7 +54,7 @@ def _save(request: Request, session, raw, item: ApprovalTemplate | None) -> Resp
 
 @router.post("")
 def create(request: Request, session: SessionDep, admin: RequireAdmin, raw: FormDep) -> Response:
-    return _save(request, session, raw, None)
+    return _save(request, session, raw, None, admin)
 
 
 @router.get("/{item_id}/edit")
@@ -66,4 +66,4 @@ def edit(request: Request, session: SessionDep, admin: RequireAdmin, item: Templ
 
 @router.post("/{item_id}")
 def update(request: Request, session: SessionDep, admin: RequireAdmin, item: TemplateItemDep, raw: FormDep) -> Response:
-    return _save(request, session, raw, item)
+    return _save(request, session, raw, item, admin)

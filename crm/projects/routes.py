@@ -19,6 +19,7 @@ from starlette.datastructures import UploadFile
 from crm.attachments import service as attachment_service
 from crm.attachments.routes import panel_context
 from crm.audit import service as audit_service
+from crm.audit import web as audit_web
 from crm.auth import service as auth_service
 from crm.auth.deps import CurrentUser, Forbidden
 from crm.db import RecordId, SessionDep, utcnow
@@ -127,7 +128,7 @@ def export(request: Request, session: SessionDep, user: CurrentUser) -> Response
     """The table's projects (its filters, those the user may see) as a CSV file for Excel."""
     flt = filters.from_query(request.query_params)
     locale = request.state.locale
-    cards = pipeline.for_export(session, flt=flt, viewer=user, **_view(request))
+    cards = list(pipeline.for_export(session, flt=flt, viewer=user, **_view(request)))
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([gettext(locale, label) for label in (
@@ -139,6 +140,7 @@ def export(request: Request, session: SessionDep, user: CurrentUser) -> Response
                                  p.industry(locale), p.total_investment_wan_cny or "", p.foreign_capital_wan_usd or "",
                                  p.owner_name, card.days_in_stage, gettext(locale, N_("yes")) if card.stale else ""]))
     body = "\ufeff" + out.getvalue()  # the BOM makes Excel read UTF-8
+    audit_web.record_download(request, name="Projects", rows=len(cards), file_format="csv")
     return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="projects.csv"', "Vary": "HX-Request"})
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from crm import search_text
 from crm.archiving import set_archived
 from crm.attachments import service as attachment_service
+from crm.audit import access as audit_access
 from crm.audit import labels as audit_labels
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
@@ -27,7 +28,7 @@ from crm.auth import service as auth_service
 from crm.auth.models import User
 from crm.db import utcnow
 from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
-from crm.i18n import Msg
+from crm.i18n import N_, Msg
 from crm.organizations.models import Organization
 from crm.organizations.service import PermissionDenied
 from crm.parcels.models import LandParcel
@@ -212,10 +213,14 @@ def get_template_item(session: Session, item_id: int) -> ApprovalTemplate | None
     return session.get(ApprovalTemplate, item_id)
 
 
+TEMPLATE_FIELDS = ["name_zh", "name_en", "promised_days", "position", "is_active"]
+
+
 def save_template_item(session: Session, *, item: ApprovalTemplate | None, data: dict[str, Any],
-                       active: bool) -> ApprovalTemplate:
+                       active: bool, actor: User | None = None) -> ApprovalTemplate:
     """Adds (item=None) or changes a line of the permit checklist new projects start with. Projects created
-    before keep their checklist as it was; retiring a line (active=False) only leaves it out of new ones."""
+    before keep their checklist as it was; retiring a line (active=False) only leaves it out of new ones. Audited."""
+    before = audit_service.snapshot(item, TEMPLATE_FIELDS) if item is not None else {}
     for column in ("name_zh", "name_en"):
         clash = select(ApprovalTemplate.id).where(getattr(ApprovalTemplate, column) == data[column])
         if item is not None:
@@ -229,6 +234,12 @@ def save_template_item(session: Session, *, item: ApprovalTemplate | None, data:
     item.name_zh, item.name_en = data["name_zh"], data["name_en"]
     item.promised_days = int(data["promised_days"]) if data.get("promised_days") else None
     item.position, item.is_active = int(data["position"]), active
+    session.flush()
+    changes = audit_service.diff(before, audit_service.snapshot(item, TEMPLATE_FIELDS))
+    if changes:
+        audit_service.record(session, actor=actor, action=AuditAction.UPDATE if before else AuditAction.CREATE,
+                             entity_type="approval_template", entity_id=item.id, entity_label=item.name_zh,
+                             entity_version=1, changes=changes)
     session.commit()
     return item
 
@@ -398,6 +409,38 @@ def create_from_visit(session: Session, *, visit: Visit, actor: User) -> Project
             "total_investment_wan_cny": str(visit.estimated_investment) if visit.estimated_investment else "",
             "description": visit.outcome or visit.purpose}
     return create(session, project_input=ProjectInput(data=data, organization_ids=org_ids), actor=actor)
+
+
+# Which form field an edit changed to make the project stop meeting a gate behind it: the refusal is shown there.
+GATE_FIELDS = {"decision": "total_investment_wan_cny", "land": "parcel_id"}
+
+
+def _gate_refusals(session: Session, *, project: Project, held_before: dict[str, gates.Gate], changed: set[str],
+                   actor: User, rules: Rules, override_reason: str) -> tuple[dict[str, Msg], bool]:
+    """The gates are checked whenever a field they read changes, not only on moves: an edit that makes the project
+    stop meeting a gate it stands past (a 2 亿元 project at 签约 lowered to 9999 for the move and raised back) is
+    refused beside the field, unless a manager saves it with a written reason — recorded on the project like the
+    groundbreaking override (`gate_override_*`) and in its audit trail. Returns (errors, overridden)."""
+    lost = gates.lapsed_by_edit(held_before, project, threshold=rules.threshold, today=rules.today)
+    if not lost:
+        return {}, False
+    if override_reason and actor.is_manager:
+        return {}, True
+    errors: dict[str, Msg] = {}
+    stage = gates.stage_label(project.pipeline_stage)
+    for gate in lost:
+        name = GATE_FIELDS.get(gate.key, "total_investment_wan_cny")
+        if gate.key == "land" and "parcel_id" not in changed and "land_certificate_no" in changed:
+            name = "land_certificate_no"
+        errors[name] = Msg("The project has passed “%(stage)s”, and this change means it no longer meets the gate "
+                           "“%(gate)s”: %(reason)s The change is refused; a manager may save it with a reason.",
+                           stage=stage, gate=gate.label, reason=gate.message or gate.label)
+    if override_reason and not actor.is_manager:
+        errors["gate_override_reason"] = Msg("Only a manager can override a gate.")
+    elif actor.is_manager:
+        errors["gate_override_reason"] = Msg("To save it anyway, write why the gate is overridden; it is recorded "
+                                             "and shown on the project.")
+    return errors, False
 
 
 def update(session: Session, *, project: Project, project_input: ProjectInput, version: int | None,
@@ -695,3 +738,25 @@ audit_labels.register("project", values={"stage": STAGE_LABELS, "source": SOURCE
                                          "approval_status": APPROVAL_STATUS_LABELS},
                       reference={"approval_item": audit_labels.Reference(approval_item_names),
                                  "approval_assistant_id": audit_labels.Reference(auth_service.display_names)})
+def audit_project_names(session: Session, ids: set, locale: str) -> dict[int, str]:
+    """{project id: name} for the projects other records' audit entries point at (a follow-up's `project_id`), so no
+    history line or timeline shows a bare id ("项目: 42"). A confidential project reads "Confidential project" to
+    every reader: the lookup knows no reader, and its name must not reach one who may not see it."""
+    wanted = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
+    if not wanted:
+        return {}
+    hidden = Msg("Confidential project").translate(locale)
+    return {pid: hidden if confidential else name for pid, name, confidential in session.execute(
+        select(Project.id, Project.name, Project.is_confidential).where(Project.id.in_(wanted)))}
+
+
+audit_labels.register(audit_labels.ANY, reference={"project_id": audit_labels.Reference(audit_project_names)})
+
+
+# Who reads a project's audit entries (and its decisions'): whoever may open the project (crm/audit/access.py).
+audit_access.register("project", lambda user: select(Project.id).where(may_see(user)))
+audit_access.register("project_decision", lambda user: select(Decision.id).join(Project, Project.id == Decision.project_id)
+                      .where(may_see(user)))
+audit_labels.register("approval_template", fields={"name_zh": N_("Chinese name"), "name_en": N_("English name"),
+                                                   "promised_days": N_("Promised time limit (working days)"),
+                                                   "position": N_("Position"), "is_active": N_("Active")})

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from crm import charts
+from crm.audit import web as audit_web
 from crm.auth.deps import CurrentUser, RequireManager
 from crm.db import RecordId, SessionDep, utcnow
 from crm.errors import BadRequest, NotFound
@@ -37,8 +38,10 @@ def _zone(request: Request) -> str:
     return settings.zone_name_zh if request.state.locale.startswith("zh") else settings.zone_name_en
 
 
-def _output(request: Request, template: str, context: dict[str, Any], *, title: str, filename: str) -> Response:
-    """The preview (HTML) or, with ?format=pdf, the PDF: one template either way."""
+def _output(request: Request, template: str, context: dict[str, Any], *, title: str, filename: str,
+            rows: int | None = None, document: str = "") -> Response:
+    """The preview (HTML) or, with ?format=pdf, the PDF: one template either way. A PDF is audited (what, which
+    filters, how many rows)."""
     as_pdf = request.query_params.get("format") == "pdf"
     params = {k: v for k, v in request.query_params.items() if k != "format"}
     html = documents.render_html(
@@ -56,6 +59,7 @@ def _output(request: Request, template: str, context: dict[str, Any], *, title: 
         result = renderer.render(html, static_dir=STATIC_DIR)
     except pdf_renderer.RenderError as error:
         raise BadRequest(Msg("The PDF could not be generated: %(reason)s", reason=str(error))) from None
+    audit_web.record_pdf(request, document=document or template, name=filename, rows=rows)
     return Response(result.pdf, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store",
         "X-Content-Type-Options": "nosniff", "Vary": "HX-Request"})
@@ -81,7 +85,8 @@ def pipeline_report(request: Request, session: SessionDep, user: RequireManager)
     return _output(request, "pdf/report_pipeline.html",
                    {"report": report, "funnel": funnel, "stage_labels": STAGE_LABELS,
                     "filtered": flt.active},
-                   title=gettext(locale, N_("Pipeline report")), filename="pipeline-report.pdf")
+                   title=gettext(locale, N_("Pipeline report")), filename="pipeline-report.pdf",
+                   rows=report.totals.count, document="pipeline_report")
 
 
 @router.get("/groundbreaking/{event_id}")
@@ -95,7 +100,7 @@ def roster(request: Request, session: SessionDep, user: CurrentUser, event_id: R
                            stale_since=utcnow() - timedelta(days=settings.project_stale_days))
     return _output(request, "pdf/report_roster.html", {"board": board, "event": event, "stage_labels": STAGE_LABELS},
                    title=gettext(request.state.locale, N_("Groundbreaking readiness roster")),
-                   filename=f"groundbreaking-{event.id}.pdf")
+                   filename=f"groundbreaking-{event.id}.pdf", rows=len(board.rows), document="groundbreaking_roster")
 
 
 def _month(value: str) -> tuple[int, int]:
@@ -124,4 +129,5 @@ def export_report(request: Request, session: SessionDep, user: CurrentUser, mont
                                     expected_label=gettext(locale, N_("Time elapsed")))
     return _output(request, "pdf/report_exports.html", {"report": report, "chart": chart, "tier_labels": TIER_LABELS},
                    title=gettext(locale, N_("Export-leader progress report")),
-                   filename=f"export-progress-{year}-{month_number:02d}.pdf")
+                   filename=f"export-progress-{year}-{month_number:02d}.pdf", rows=len(report.rows),
+                   document="export_report")
