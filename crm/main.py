@@ -23,7 +23,6 @@ from crm.assessment import routes as assessment_routes
 from crm.attachments import routes as attachment_routes
 from crm.audit import routes as audit_routes
 from crm.audit import web as audit_web
-from crm.auth import account_routes, second_factor_routes, security_admin_routes, sign_in_admin_routes
 from crm.auth import admin_routes as user_admin_routes
 from crm.auth import routes as auth_routes
 from crm.auth.gate import AccountStepRequired
