@@ -84,6 +84,7 @@ class ManagerView:
     readiness: Readiness | None
     overdue: Overdue
     exports: ExportsBehind
+    lapsed: list[Any] = field(default_factory=list)  # pipeline.Card of projects past a gate they no longer meet
 
 
 @dataclass
@@ -99,6 +100,7 @@ class OfficerView:
     week_visits: list[Visit]
     projects: list[Any]  # pipeline.Card of the officer's projects, most recently changed first
     project_count: int
+    lapsed: list[Any] = field(default_factory=list)  # pipeline.Card of their projects past a gate they no longer meet
 
 
 def readiness(session: Session, *, viewer: User, clock: Clock, threshold: Decimal, stale_days: int,
@@ -159,6 +161,8 @@ def manager_view(session: Session, *, viewer: User, clock: Clock, locale: str, t
         readiness=readiness(session, viewer=viewer, clock=clock, threshold=threshold, stale_days=stale_days),
         overdue=overdue(session, today=clock.today),
         exports=exports_behind(session, clock=clock, locale=locale, margin_points=export_margin_points),
+        lapsed=pipeline.lapsed_cards(session, viewer=viewer, now=clock.now, today=clock.today, threshold=threshold,
+                                     stale_days=stale_days),
     )
 
 
@@ -182,4 +186,6 @@ def officer_view(session: Session, *, viewer: User, clock: Clock, threshold: Dec
                                                            timezone=clock.timezone),
                        tasks=task_service.soonest_open(session, assignee_id=viewer.id, limit=8),
                        week_visits=visit_service.in_range(session, flt=week, limit=50),
-                       projects=projects.items, project_count=projects.total)
+                       projects=projects.items, project_count=projects.total,
+                       lapsed=pipeline.lapsed_cards(session, viewer=viewer, now=clock.now, today=clock.today,
+                                                    threshold=threshold, stale_days=stale_days, officer_id=viewer.id))

@@ -5,7 +5,7 @@ listed nor counted for others."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -109,7 +109,8 @@ def add_project(session: Session, *, event: GroundbreakingEvent, project_id: int
     if not can_edit(actor):
         raise PermissionDenied()
     project = session.get(Project, project_id)
-    if project is None or project.archived_at is not None:  # an archived project is in no list (restore it first)
+    # An archived project is in no list (restore it first); one the actor may not see is answered as none at all.
+    if project is None or project.archived_at is not None or not project_service.is_visible(session, actor, project.id):
         raise InvalidEvent({"project_id": Msg("There is no such project.")})
     if project.stage not in SLATABLE:
         session.rollback()
@@ -148,6 +149,7 @@ class BoardRow:
     readiness: gates.Readiness
     permits: dict[str, gates.Gate]  # by template code
     stale: bool = False
+    lapsed: list[gates.Gate] = field(default_factory=list)  # gates behind it that it no longer meets (gates.lapsed)
 
 
 @dataclass
@@ -193,7 +195,8 @@ def board(session: Session, *, event: GroundbreakingEvent, viewer: User, today: 
     for project, stale in found:
         readiness = gates.readiness(views[project.id], threshold=threshold, today=today)
         permits = {item.code: gate for item, gate in zip(views[project.id].approvals, readiness.permits, strict=True)}
-        rows.append(BoardRow(project=project, readiness=readiness, permits=permits, stale=stale))
+        rows.append(BoardRow(project=project, readiness=readiness, permits=permits, stale=stale,
+                             lapsed=gates.lapsed(views[project.id], threshold=threshold, today=today)))
     columns = [(t.code, gates.Named(t.name_zh, t.name_en)) for t in project_service.template(session)]
     return ReadinessBoard(event=event, rows=rows, totals=totals(session, event_id=event.id, viewer=viewer),
                           days_left=(event.held_on - today).days, columns=columns)

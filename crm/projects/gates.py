@@ -246,7 +246,9 @@ def refusals(project: Project, to_stage: str, *, threshold: Decimal, today: date
         return []
     current = pipeline_index(project.pipeline_stage)
     reasons: list[Msg] = []
-    if target >= SIGNED_AT > current:
+    # The decision gate is judged on every move into or past 签约, not only on the step into it: a project that
+    # stands past it without meeting it (its investment raised since, an older record) goes no further.
+    if target >= SIGNED_AT and (current < SIGNED_AT or target > current):
         gate = decision_gate(project, threshold)
         if not gate.passed and gate.message:
             reasons.append(gate.message)
@@ -255,6 +257,34 @@ def refusals(project: Project, to_stage: str, *, threshold: Decimal, today: date
             if not gate.passed and gate.message:
                 reasons.append(gate.message)
     return reasons
+
+
+def held(project: Project, *, threshold: Decimal, today: date) -> list[Gate]:
+    """The gates a project has passed by standing where it stands (judged from `pipeline_stage`): the collective
+    decision from 签约 on; land and the construction permit from 开工 on, unless a manager overrode them there."""
+    current = pipeline_index(project.pipeline_stage)
+    found: list[Gate] = []
+    if current >= SIGNED_AT:
+        found.append(decision_gate(project, threshold))
+    if current >= GROUNDBREAKING_AT and not project.gate_override_reason:
+        found += [land_gate(project), construction_gate(project, today)]
+    return found
+
+
+def lapsed(project: Project, *, threshold: Decimal, today: date) -> list[Gate]:
+    """The gates behind a project that it no longer meets (a 2 亿元 project at 签约 with no approving decision,
+    its investment raised after the move; or an older record): what the board, the readiness board and the
+    dashboard flag. A project on hold or dropped is not flagged (it is going nowhere)."""
+    if project.stage not in PIPELINE:
+        return []
+    return [gate for gate in held(project, threshold=threshold, today=today) if not gate.passed]
+
+
+def lapsed_by_edit(before: dict[str, Gate], project: Project, *, threshold: Decimal, today: date) -> list[Gate]:
+    """The gates an edit makes the project stop meeting: those it met before (`before`, from `held()` keyed by
+    gate) and fails now. A gate it already failed before the edit (older data) does not stop other changes."""
+    return [gate for gate in held(project, threshold=threshold, today=today)
+            if not gate.passed and gate.key in before and before[gate.key].passed]
 
 
 def next_gate_missing(project: Project, *, threshold: Decimal, today: date) -> bool:

@@ -33,6 +33,7 @@ from crm.projects.models import (
     ApprovalItem,
     ApprovalStatus,
     Decision,
+    DecisionOutcome,
     OrganizationLastVisit,
     Project,
     ProjectOfficer,
@@ -220,6 +221,11 @@ class Card:
     overdue_permits: int
     gate_missing: bool
     days_in_stage: int
+    lapsed: list[gates.Gate] = field(default_factory=list)  # gates behind it that it no longer meets (gates.lapsed)
+
+    @property
+    def lapsed_keys(self) -> tuple[str, ...]:
+        return tuple(gate.key for gate in self.lapsed)
 
     @property
     def lead_investor(self) -> str:
@@ -293,7 +299,8 @@ def _cards(session: Session, ids: list[int], *, cutoff: datetime, now: datetime,
         overdue = sum(1 for item in view.approvals if gates.is_overdue(item, today))
         cards.append(Card(project=project, stale=stale, overdue_permits=overdue,
                           gate_missing=gates.next_gate_missing(view, threshold=threshold, today=today),
-                          days_in_stage=max(0, (now - project.stage_entered_at).days)))
+                          days_in_stage=max(0, (now - project.stage_entered_at).days),
+                          lapsed=gates.lapsed(view, threshold=threshold, today=today)))
     return cards
 
 
@@ -471,3 +478,33 @@ def search_page(session: Session, *, q: str, viewer: User, per_page: int) -> Pag
                 Organization.id, Organization.name), defer(Project.search_text, raiseload=True))
             .order_by(Project.updated_at.desc(), Project.id.desc()).limit(per_page))
     return Page(items=list(session.scalars(stmt)), total=total, page=1, per_page=per_page, more=more)
+
+
+def lapsed_condition(threshold: Decimal) -> ColumnElement[bool]:
+    """SQL for "stands past a gate it may no longer meet" (gates.lapsed says for sure, on the rows it finds): at or
+    past 签约 and still in the pipeline, and either needing a collective decision (at or above the threshold, or
+    its size unknown) whose newest decision is not an approval; or at or past 开工, not overridden there, with
+    neither a supplied parcel nor a land certificate, or a construction permit not done."""
+    newest = (select(Decision.outcome).where(Decision.project_id == Project.id)
+              .order_by(Decision.meeting_on.desc(), Decision.id.desc()).limit(1).scalar_subquery())
+    decision = and_(or_(Project.total_investment_wan_cny.is_(None), Project.total_investment_wan_cny >= threshold),
+                    func.coalesce(newest, "") != DecisionOutcome.APPROVED.value)
+    supplied = exists().where(LandParcel.id == Project.parcel_id, LandParcel.status == ParcelStatus.SUPPLIED)
+    permit_done = exists().where(ApprovalItem.project_id == Project.id, ApprovalItem.code == CONSTRUCTION_PERMIT,
+                                 ApprovalItem.status.in_(DONE_APPROVALS))
+    ground = and_(Project.pipeline_stage.in_(PIPELINE[gates.GROUNDBREAKING_AT:]), Project.gate_override_reason == "",
+                  or_(and_(~supplied, func.coalesce(Project.land_certificate_no, "") == ""), ~permit_done))
+    return and_(Project.stage.in_(PIPELINE), Project.pipeline_stage.in_(PIPELINE[gates.SIGNED_AT:]),
+                or_(decision, ground))
+
+
+def lapsed_cards(session: Session, *, viewer: User, now: datetime, today: date, threshold: Decimal, stale_days: int,
+                 officer_id: int | None = None, limit: int = 20) -> list[Card]:
+    """The projects the viewer may see (with `officer_id`: that officer's own or assigned ones) that stand past a
+    gate they no longer meet, most recently changed first: the dashboard's warning."""
+    cutoff = stale_since(now, stale_days)
+    stmt = _filtered(select(Project.id), ProjectFilter(officer_id=officer_id), viewer, cutoff)
+    ids = list(session.scalars(stmt.where(lapsed_condition(threshold))
+                               .order_by(Project.updated_at.desc(), Project.id.desc()).limit(limit)))
+    return [card for card in _cards(session, ids, cutoff=cutoff, now=now, today=today, threshold=threshold)
+            if card.lapsed]

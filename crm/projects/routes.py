@@ -187,7 +187,7 @@ class CardHtml:
         p = card.project
         return (locale, move_query, p.id, p.version, p.name, p.stage, p.total_investment_wan_cny, p.lead_investor,
                 p.owner_name, p.is_confidential, bool(p.gate_override_reason), card.days_in_stage, card.stale,
-                bool(card.overdue_permits), card.gate_missing, can_move)
+                bool(card.overdue_permits), card.gate_missing, card.lapsed_keys, can_move)
 
     def render(self, request: Request, board: pipeline.Board, texts: dict[str, Any],
                movable: set[int]) -> dict[int, Markup]:
@@ -433,7 +433,8 @@ def update(request: Request, session: SessionDep, user: CurrentUser, project: Pr
         return again
     if form.ok:
         try:
-            service.update(session, project=project, project_input=project_input, version=version, actor=user)
+            service.update(session, project=project, project_input=project_input, version=version, actor=user,
+                           rules=_rules(request), override_reason=form.data.get("gate_override_reason") or "")
             return redirect(request, f"/projects/{project.id}", flash=Msg("Changes saved."))
         except PermissionDenied:
             raise Forbidden() from None

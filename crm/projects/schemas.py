@@ -145,6 +145,8 @@ def project_fields(*, user_ids: list[str], industry_ids: list[str], parcel_ids: 
     ]
     if creating:
         fields.append(Field("stage", N_("Stage"), required=True, choices=[s.value for s in START_STAGES]))
+    else:  # a manager's reason to save an edit that leaves the project past a gate it no longer meets
+        fields.append(Field("gate_override_reason", N_("Override reason"), max_length=2000, multiline=True))
     return fields
 
 

@@ -444,7 +444,8 @@ def _gate_refusals(session: Session, *, project: Project, held_before: dict[str,
 
 
 def update(session: Session, *, project: Project, project_input: ProjectInput, version: int | None,
-           actor: User) -> Project:
+           actor: User, rules: Rules, override_reason: str = "") -> Project:
+    """Saves the form, through the gates (`_gate_refusals`): an edit may not slip a project past a gate."""
     if not can_edit(actor, project):
         raise PermissionDenied()
     require_version(session, record=project, entity_type="project", version=version)
@@ -454,9 +455,21 @@ def update(session: Session, *, project: Project, project_input: ProjectInput, v
         session.rollback()
         raise InvalidProject(errors)
     before = _snapshot(project)
+    held_before = {gate.key: gate for gate in gates.held(project, threshold=rules.threshold, today=rules.today)}
     old_visit = project.source_visit_id
     _apply(session, project, project_input, typed)
     changes = audit_service.diff(before, _snapshot(project))
+    override_reason = override_reason.strip()
+    gate_errors, overridden = _gate_refusals(session, project=project, held_before=held_before, changed=set(changes),
+                                             actor=actor, rules=rules, override_reason=override_reason)
+    if gate_errors:
+        session.rollback()
+        raise InvalidProject(gate_errors)
+    if overridden:
+        changes["gate_override_reason"] = [project.gate_override_reason or None, override_reason]
+        project.gate_override_reason = override_reason
+        project.gate_override_by_id = actor.id
+        project.gate_override_at = utcnow()
     if changes:
         project.updated_at = utcnow()
         flush_versioned(session, record=project, entity_type="project", version=version, reload=get)
@@ -734,10 +747,6 @@ def approval_item_names(session: Session, names: set, locale: str) -> dict[str, 
     return found
 
 
-audit_labels.register("project", values={"stage": STAGE_LABELS, "source": SOURCE_LABELS,
-                                         "approval_status": APPROVAL_STATUS_LABELS},
-                      reference={"approval_item": audit_labels.Reference(approval_item_names),
-                                 "approval_assistant_id": audit_labels.Reference(auth_service.display_names)})
 def audit_project_names(session: Session, ids: set, locale: str) -> dict[int, str]:
     """{project id: name} for the projects other records' audit entries point at (a follow-up's `project_id`), so no
     history line or timeline shows a bare id ("项目: 42"). A confidential project reads "Confidential project" to
@@ -751,6 +760,10 @@ def audit_project_names(session: Session, ids: set, locale: str) -> dict[int, st
 
 
 audit_labels.register(audit_labels.ANY, reference={"project_id": audit_labels.Reference(audit_project_names)})
+audit_labels.register("project", values={"stage": STAGE_LABELS, "source": SOURCE_LABELS,
+                                         "approval_status": APPROVAL_STATUS_LABELS},
+                      reference={"approval_item": audit_labels.Reference(approval_item_names),
+                                 "approval_assistant_id": audit_labels.Reference(auth_service.display_names)})
 
 
 # Who reads a project's audit entries (and its decisions'): whoever may open the project (crm/audit/access.py).

@@ -20,6 +20,7 @@ from crm.i18n import Msg
 from crm.listing import Page, clamp_page
 from crm.organizations.models import Organization
 from crm.organizations.service import PermissionDenied
+from crm.projects import service as project_service
 from crm.projects.models import Project
 from crm.tasks.models import Task, TaskStatus
 from crm.tasks.schemas import PRIORITY_LABELS, STATUS_LABELS
@@ -45,7 +46,7 @@ def _for_list(stmt: Select) -> Select:
         joinedload(Task.assignee), joinedload(Task.organization).load_only(Organization.id, Organization.name),
         joinedload(Task.contact).load_only(Contact.id, Contact.name),
         joinedload(Task.visit).load_only(Visit.id, Visit.title, Visit.starts_at),
-        joinedload(Task.project).load_only(Project.id, Project.name, Project.is_confidential),
+        joinedload(Task.project).load_only(Project.id, Project.name, Project.is_confidential, Project.owner_id),
     )
 
 
@@ -70,8 +71,10 @@ def _typed(data: dict[str, Any]) -> dict[str, Any]:
     return typed
 
 
-def _check_links(session: Session, data: dict[str, Any]) -> None:
-    """The record a task concerns must exist; a contact brings its organization along."""
+def _check_links(session: Session, data: dict[str, Any], *, actor: User, kept_project_id: int | None = None) -> None:
+    """The record a task concerns must exist; a contact brings its organization along. A project must be one the
+    actor may see (projects.service.is_visible): a confidential project of others is answered exactly as one that
+    does not exist, so ids cannot be probed. `kept_project_id`: the task's own project, which stays linked."""
     if data.get("contact_id"):
         contact = session.get(Contact, data["contact_id"])
         if contact is None:
@@ -83,7 +86,8 @@ def _check_links(session: Session, data: dict[str, Any]) -> None:
         raise InvalidLink("organization_id", Msg("There is no such organization."))
     if data.get("visit_id") and session.get(Visit, data["visit_id"]) is None:
         raise InvalidLink("visit_id", Msg("There is no such visit."))
-    if data.get("project_id") and session.get(Project, data["project_id"]) is None:
+    if data.get("project_id") and data["project_id"] != kept_project_id and not project_service.is_visible(
+            session, actor, data["project_id"]):
         raise InvalidLink("project_id", Msg("There is no such project."))
 
 
@@ -119,7 +123,7 @@ def add(session: Session, *, data: dict[str, Any], actor: User, timezone: str | 
     """Creates a task in the caller's transaction (a visit's follow-ups are created with the visit); with `timezone`,
     plans today's reminder at once when its time has passed (`_plan_reminder_now`)."""
     data = _typed(data)
-    _check_links(session, data)
+    _check_links(session, data, actor=actor)
     task = Task(**{k: data.get(k) for k in EDITABLE_FIELDS}, created_by_id=actor.id, status=TaskStatus.OPEN)
     task.description = task.description or ""
     session.add(task)
@@ -160,7 +164,9 @@ def update(session: Session, *, task: Task, data: dict[str, Any], version: int |
         raise PermissionDenied()
     require_version(session, record=task, entity_type="task", version=version)
     data = _typed(data)
-    _check_links(session, data)
+    if task.project_id and not project_service.is_visible(session, actor, task.project_id):
+        data["project_id"] = task.project_id  # a project the actor may not see: its form cannot show it, it stays
+    _check_links(session, data, actor=actor, kept_project_id=task.project_id)
     return _change(session, task=task, actor=actor, version=version, values={k: data.get(k) for k in EDITABLE_FIELDS},
                    timezone=timezone)
 
