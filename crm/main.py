@@ -23,6 +23,7 @@ from crm.assessment import routes as assessment_routes
 from crm.attachments import routes as attachment_routes
 from crm.audit import routes as audit_routes
 from crm.audit import web as audit_web
+from crm.auth import account_routes, second_factor_routes, security_admin_routes, sign_in_admin_routes
 from crm.auth import admin_routes as user_admin_routes
 from crm.auth import routes as auth_routes
 from crm.auth.gate import AccountStepRequired
@@ -40,6 +41,7 @@ from crm.feeds import routes as feed_routes
 from crm.groundbreaking import routes as groundbreaking_routes
 from crm.i18n import Msg
 from crm.indicators import routes as indicator_routes
+from crm.input_checks import InputCheck
 from crm.notifications import admin_routes as notification_admin_routes
 from crm.notifications import routes as notification_routes
 from crm.organizations import industry_routes
@@ -115,9 +117,9 @@ def _register_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: CsrfFailed) -> Response:
-        return error_page(request, 403, Msg("The form had expired or did not come from this site. Go back, reload the page and try again."))
         # Audited (安全审计) in a short transaction of its own, best effort: never a 500, never a wait on a busy database.
         await run_in_threadpool(audit_web.record_refusal, request)
+        return error_page(request, 403, Msg("The form had expired or did not come from this site. Go back, reload the page and try again."))
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> Response:
@@ -246,6 +248,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     app.state.strict_transactions = settings.resolved_strict_transactions
     app.add_middleware(ServerErrorPage)  # added first: the innermost, so SessionMiddleware's state is set
+    app.add_middleware(InputCheck)  # query, path and headers: inside SessionMiddleware (its error page has the language)
     app.add_middleware(SessionMiddleware)
     app.add_middleware(SecurityHeaders)  # added last: the outermost, so every response passes it
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

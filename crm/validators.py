@@ -24,7 +24,16 @@ def as_id(raw: object) -> int | None:
     return None
 
 
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Characters no text in the CRM may hold: NUL and the other C0 controls (tab, newline and carriage return are
+# allowed where text has lines), DEL, the C1 controls U+0080–U+009F, and lone surrogates (never valid Unicode text;
+# PostgreSQL refuses NUL outright). The form parser and the query check (crm.input_checks) and every Field use them.
+CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+LINE_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # a one-line value: no tab or line break either
+
+
+def control_characters() -> Msg:
+    """The one message for text holding any of them, wherever it is refused."""
+    return Msg("This text contains control characters; please remove them.")
 
 
 def credit_code_check_char(first17: str) -> str:

@@ -17,12 +17,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2_fragments import render_block
-from starlette.datastructures import FormData
 
 from crm import formatting, transactions
 from crm.audit import labels as audit_labels
 from crm.errors import BadRequest
 from crm.i18n import LOCALE_NAMES, LOCALES, Msg, bound_gettext
+from crm.input_checks import CheckedForm, parse_form
 from crm.submissions import service as submissions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -239,17 +239,18 @@ def upload_too_large_message(request: Request) -> Msg:
                limit=request.app.state.settings.max_upload_mb)
 
 
-async def form_data(request: Request) -> FormData:
+async def form_data(request: Request) -> CheckedForm:
     """The posted form, parsed once, by whoever asks first (usually the CSRF check), with the route's limits:
-    no files at all, except on routes marked `accepts_upload`, whose body must also fit the upload limit."""
+    no files at all, except on routes marked `accepts_upload`, whose body must also fit the upload limit.
+    Decoded strictly as UTF-8, values with control characters refused when read (crm.input_checks)."""
     if getattr(request.scope.get("endpoint"), "accepts_upload", False):
         if upload_body_too_large(request):
             raise BadRequest(upload_too_large_message(request))
-        return await request.form(max_files=1, max_fields=200)
-    return await request.form(max_files=0, max_fields=200)
+        return await parse_form(request, max_files=1, max_fields=200)
+    return await parse_form(request, max_files=0, max_fields=200)
 
 
-FormDep = Annotated[FormData, Depends(form_data)]
+FormDep = Annotated[CheckedForm, Depends(form_data)]
 
 
 def query_string(params: dict[str, Any], **overrides: Any) -> str:

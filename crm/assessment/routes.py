@@ -93,7 +93,7 @@ def _target_page(request: Request, session, *, year: int, form: FormResult, subj
 
 
 def _save_target(request: Request, session, *, year: int, raw, user, subject: str, action: str, **who) -> Response:
-    form = FormResult(values={m: (raw.get(m) if isinstance(raw.get(m), str) else "")[:24] for m in METRICS})
+    form = FormResult(values={m: (raw.get(m) if isinstance(raw.get(m), str) else "") for m in METRICS})
     version = parse_version(raw)
     form.values["version"] = str(version or 0)
     back = f"/assessment?year={year}"

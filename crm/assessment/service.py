@@ -46,6 +46,7 @@ SIGNED_OR_LATER = (Stage.SIGNED, Stage.REGISTERED, Stage.LAND_SUPPLIED, Stage.PE
 STARTED_OR_LATER = (Stage.GROUNDBREAKING, Stage.OPERATING)
 MAX_COUNT = 100_000
 MAX_AMOUNT = Decimal("100000000")  # 1 万亿元 in 万元: larger is a typing mistake
+MAX_FIGURE_LENGTH = 24  # characters a typed figure may have
 
 
 class PermissionDenied(Exception):
@@ -287,6 +288,9 @@ def _typed(data: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Msg]]:
         text = (data.get(metric) or "").strip().replace(",", "").replace("，", "")
         if not text:
             typed[metric] = None
+            continue
+        if len(text) > MAX_FIGURE_LENGTH:  # refused, never cut: a cut figure would be another number
+            errors[metric] = Msg("At most %(max)s characters (you entered %(n)s).", max=MAX_FIGURE_LENGTH, n=len(text))
             continue
         if metric in COUNT_METRICS:
             if not text.isdigit() or int(text) > MAX_COUNT:

@@ -16,7 +16,7 @@ from crm.briefings import documents, generation, service
 from crm.briefings.models import FileStatus, Variant
 from crm.db import RecordId, SessionDep
 from crm.errors import BadRequest, NotFound
-from crm.forms import FormResult
+from crm.forms import FormResult, unchecked
 from crm.i18n import N_, Msg
 from crm.security_headers import policy_allowing_styles
 from crm.visits import service as visit_service
@@ -63,7 +63,8 @@ def show(request: Request, session: SessionDep, user: CurrentUser, visit: VisitD
 def save_notes(request: Request, session: SessionDep, user: CurrentUser, visit: VisitDep, raw: FormDep) -> Response:
     if not visit_service.can_change(user, visit):
         raise Forbidden()
-    body = str(raw.get("talking_points", ""))
+    body = unchecked(raw, "talking_points")  # control characters are refused beside the field (service.save_note)
+    body = body if isinstance(body, str) else ""
     revision_raw = str(raw.get("revision", ""))
     if not revision_raw.isdigit():
         raise BadRequest(Msg("The request had a value the page cannot use. Go back and check what you entered."))
@@ -113,9 +114,9 @@ def generate(request: Request, session: SessionDep, user: CurrentUser, visit: Vi
         context = _context(request, session, visit, user, variant_error=Msg("Choose which version to generate."))
         return render(request, "briefings/show.html", context, block="generate", status_code=422)
     row = service.start_file(session, visit=visit, variant=variant, locale=request.state.locale, actor=user)
-    settings = _settings(request)
     audit_web.record_pdf(request, document="briefing_pack", name=row.filename, entity_type="visit",
                          entity_id=visit.id, entity_label=visit.title, extra={"file_id": row.id, "variant": variant})
+    settings = _settings(request)
     future = generation.shared(settings).submit(database=request.app.state.database, settings=settings, file_id=row.id)
     with contextlib.suppress(FutureTimeout):  # still rendering after that: the file's page shows progress
         future.result(timeout=generation.QUICK_WAIT_SECONDS)
@@ -149,10 +150,10 @@ def download(request: Request, session: SessionDep, user: CurrentUser, visit: Vi
         raise NotFound()
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": request.url.path})
-    return Response(data, media_type="application/pdf", headers={
     audit_web.record_pdf(request, document="briefing_pack", name=briefing_file.filename, generated=False,
                          entity_type="visit", entity_id=visit.id, entity_label=visit.title,
                          extra={"file_id": briefing_file.id, "variant": briefing_file.variant})
+    return Response(data, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{briefing_file.filename}"',
         "Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff",
         "ETag": f'"{briefing_file.sha256}"', "Vary": "HX-Request"})

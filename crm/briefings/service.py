@@ -39,6 +39,7 @@ from crm.parcels.models import LandParcel, ParcelStatus
 from crm.projects import service as project_service
 from crm.projects.models import Decision, Project, ProjectOrganization, StageChange
 from crm.tasks.models import Task, TaskStatus
+from crm.validators import CONTROL_RE, control_characters
 from crm.visits import service as visit_service
 from crm.visits.models import TourStop, Visit, VisitOrganization
 
@@ -87,6 +88,8 @@ def save_note(session: Session, *, visit: Visit, body: str, based_on: int, actor
     if not visit_service.can_change(actor, visit):
         raise PermissionDenied()
     body = body.replace("\r\n", "\n").strip()
+    if CONTROL_RE.search(body):
+        raise InvalidNote(control_characters())
     if len(body) > MAX_TALKING_POINTS:
         raise InvalidNote(Msg("The talking points are longer than %(limit)s characters; shorten them.",
                               limit=f"{MAX_TALKING_POINTS:,}"))

@@ -148,7 +148,7 @@ def _posted(raw, rows, prefix: str) -> FormResult:
         for name in (f"{prefix}-{row.indicator.id}", f"version-{row.indicator.id}"):
             value = raw.get(name)
             if isinstance(value, str):
-                form.values[name] = value[:40]
+                form.values[name] = value  # a value too long is refused beside its cell, not cut
     return form
 
 

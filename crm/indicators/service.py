@@ -49,6 +49,7 @@ from crm.versioning import flush_versioned, require_version
 
 INDICATOR_FIELDS = ["code", "name_zh", "name_en", "unit", "frequency", "kind", "allows_negative", "position",
                     "is_active"]
+MAX_FIGURE_LENGTH = 40  # characters a typed figure may have
 
 # The nine of issue 5, as the migration seeds them; `ensure_defaults` restores any that are missing (the demo and
 # tests start from emptied tables).
@@ -291,6 +292,9 @@ def _parse_amounts(rows: list[SheetRow], raw: Mapping[str, str], prefix: str) ->
         text = (raw.get(name) or "").strip()
         if not text:
             amounts[row.indicator.id] = None
+            continue
+        if len(text) > MAX_FIGURE_LENGTH:  # refused, never cut: a cut figure would be another number
+            errors[name] = Msg("At most %(max)s characters (you entered %(n)s).", max=MAX_FIGURE_LENGTH, n=len(text))
             continue
         value, error = parse_value(row.indicator, text)
         if error:

@@ -57,10 +57,15 @@ SORT_LABELS = {
 _TAG_SPLIT = re.compile(r"[,，、;；\s]+")
 
 
+MAX_TAG_LENGTH = 20  # Tag.name
+# The tags column holds them as ",a,b,": two characters more than the form's "a，b".
+MAX_TAGS_LENGTH = 298
+
+
 def split_tags(raw: str) -> list[str]:
     seen: list[str] = []
     for tag in _TAG_SPLIT.split(raw):
-        tag = tag.strip()[:20]
+        tag = tag.strip()
         if tag and tag not in seen:
             seen.append(tag)
     return seen
@@ -68,6 +73,14 @@ def split_tags(raw: str) -> list[str]:
 
 def normalize_tags(raw: str) -> str:
     return "，".join(split_tags(raw))
+
+
+def check_tags(value: str) -> Msg | None:
+    too_long = [tag for tag in split_tags(value) if len(tag) > MAX_TAG_LENGTH]
+    if too_long:
+        return Msg("A tag has at most %(max)s characters: “%(tag)s” has %(n)s. Shorten it or split it in two.",
+                   max=MAX_TAG_LENGTH, tag=too_long[0], n=len(too_long[0]))
+    return None
 
 
 def organization_fields(*, industry_ids: list[str], owner_ids: list[str]) -> list[Field]:
@@ -83,7 +96,7 @@ def organization_fields(*, industry_ids: list[str], owner_ids: list[str]) -> lis
         Field("city", N_("City"), max_length=60),
         Field("address", N_("Address"), max_length=200),
         Field("website", N_("Website"), max_length=200, checks=[check_url]),
-        Field("tags", N_("Tags"), max_length=300, normalize=normalize_tags),
+        Field("tags", N_("Tags"), max_length=MAX_TAGS_LENGTH, normalize=normalize_tags, checks=[check_tags]),
         Field("description", N_("Description"), max_length=5000, multiline=True),
         Field("owner_id", N_("Owning officer"), integer=True, choices=owner_ids),
     ]
