@@ -52,7 +52,7 @@ run: $(STAMP) system-deps
 	$(BIN)/crm demo load --if-empty
 	@echo ""
 	@echo "  招商引资 CRM on http://127.0.0.1:$(CRM_PORT)"
-	@echo "  demo logins (password demo1234): officer — 招商专员 / investment officer;"
+	@echo "  demo logins (password Heze-demo-2026): officer — 招商专员 / investment officer;"
 	@echo "                                    manager — 练建军, 领导 / manager;  admin — 管理员 / administrator"
 	@echo ""
 	$(BIN)/crm serve --port $(CRM_PORT) --workers auto --with-scheduler

@@ -91,6 +91,10 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 def cmd_demo_load(args: argparse.Namespace) -> int:
     from crm import demo
 
+    if get_settings().env == "production":
+        print("the demo accounts and data exist only in the demo: not loaded with CRM_ENV=production", file=sys.stderr)
+        return 1
+
     # The demo's "today" is the zone's today, not the server's (UTC here is still yesterday in Heze at 07:00).
     anchor = date.fromisoformat(args.anchor) if args.anchor else datetime.now(ZoneInfo(get_settings().timezone)).date()
     database = _database()
@@ -103,7 +107,7 @@ def cmd_demo_load(args: argparse.Namespace) -> int:
     finally:
         database.dispose()
     print(f"demo data loaded (anchor {anchor.isoformat()})")
-    print("demo logins (password demo1234): officer (investment officer), manager (练建军, manager), admin")
+    print(f"demo logins (password {demo.DEMO_PASSWORD}): officer (investment officer), manager (练建军, manager), admin")
     return 0
 
 
@@ -190,10 +194,27 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
+def _demo_accounts_left() -> list[str]:
+    """Active accounts whose password is still a demo password (crm/demo.py)."""
+    from crm import demo
+
+    database = _database()
+    try:
+        with database.read_sessions() as session:
+            return demo.accounts_with_demo_password(session)
+    finally:
+        database.dispose()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings()
+    # The demo accounts exist only in the demo: a production start refuses while any account has a demo password.
+    if settings.env == "production" and (left := _demo_accounts_left()):
+        print("refusing to start with CRM_ENV=production: these accounts still have the demo password: "
+              f"{', '.join(left)}. Reset their passwords (or deactivate them) first.", file=sys.stderr)
+        return 1
     # Several worker processes share one database, SQLite's included (WAL: readers never wait; each save holds the
     # write lock for one short step, docs/architecture.md). The scheduler is always one process of its own.
     os.environ["CRM_SERVED_SINCE"] = datetime.now(ZoneInfo("UTC")).isoformat()  # for every worker (crm.config)
@@ -240,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(func=cmd_user_create)
 
     demo = commands.add_parser("demo", help="demo data").add_subparsers(dest="demo_command", required=True)
-    load = demo.add_parser("load", help="load the demo zone (users officer/manager/admin, password demo1234)")
+    load = demo.add_parser("load", help="load the demo zone (users officer/manager/admin, password Heze-demo-2026)")
     load.add_argument("--anchor", help="the date the demo's 'today' falls on (YYYY-MM-DD); default today")
     load.add_argument("--if-empty", action="store_true", help="do nothing when the database already has users")
     load.set_defaults(func=cmd_demo_load)

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     default_locale: str = "zh_CN"
 
     session_idle_minutes: int = 480
+    # However active, a session ends this long after its sign-in (issue 13): CRM_SESSION_MAX_HOURS.
+    session_max_hours: int = 12
     session_touch_seconds: int = 60
     login_free_failures: int = 3
     login_lock_failures: int = 6

@@ -80,6 +80,8 @@ SIGNED_IN_ROUTERS = (
     groundbreaking_routes.router,
     export_routes.router,
     user_admin_routes.router,
+    account_routes.router,
+    security_admin_routes.router,
     industry_routes.router,
     approval_admin_routes.router,
     audit_routes.router,

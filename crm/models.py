@@ -3,7 +3,7 @@
 from crm.assessment.models import DepartmentTarget, OfficerTarget
 from crm.attachments.models import Attachment
 from crm.audit.models import AuditEntry
-from crm.auth.models import LoginThrottle, User, WebSession
+from crm.auth.models import LoginThrottle, PasswordPolicy, User, WebSession
 from crm.briefings.models import BriefingFile, BriefingNote
 from crm.contacts.models import Contact
 from crm.db import Base
@@ -60,6 +60,7 @@ __all__ = [
     "Organization",
     "OrganizationTag",
     "Outbox",
+    "PasswordPolicy",
     "Project",
     "ProjectOfficer",
     "ProjectOrganization",

@@ -77,7 +77,7 @@ def test_demo_load_creates_the_seed_zone(app, client, session):
             wrong = other.post("/login", data={"username": username, "password": "not-the-password",
                                                "csrf_token": csrf_from(page.text), "next": "/"})
             assert wrong.status_code == 401
-            login(other, username, "demo1234")
+            login(other, username, demo.DEMO_PASSWORD)
             assert other.get("/organizations").status_code == 200
 
 
@@ -196,7 +196,7 @@ def cli_env(monkeypatch, database_url):
 
 
 def test_cli_user_create_then_sign_in(client, session, cli_env, capsys):
-    code = cli.main(["user", "create", "--username", "zhao", "--role", "manager", "--password", "longenough1"])
+    code = cli.main(["user", "create", "--username", "zhao", "--role", "manager", "--password", "Long-enough-1"])
     assert code == 0
     assert "created user zhao (manager)" in capsys.readouterr().out
     session.expire_all()
@@ -204,13 +204,13 @@ def test_cli_user_create_then_sign_in(client, session, cli_env, capsys):
     session.commit()
     assert user is not None and (user.role, user.is_active, user.display_name) == ("manager", True, "zhao")
 
-    login(client, "zhao", "longenough1")
+    login(client, "zhao", "Long-enough-1")
     assert client.get("/organizations").status_code == 200
     assert client.get("/admin/users").status_code == 403  # a manager, not an admin
 
 
 def test_cli_user_create_refuses_duplicate_and_short_password(client, session, cli_env, capsys):
-    assert cli.main(["user", "create", "--username", "zhao", "--password", "longenough1"]) == 0
+    assert cli.main(["user", "create", "--username", "zhao", "--password", "Long-enough-1"]) == 0
     capsys.readouterr()
     assert cli.main(["user", "create", "--username", "zhao", "--role", "admin", "--password", "otherpass1"]) != 0
     assert "username" in capsys.readouterr().err
@@ -221,11 +221,11 @@ def test_cli_user_create_refuses_duplicate_and_short_password(client, session, c
     users = session.scalars(select(User)).all()
     session.commit()
     assert [(u.username, u.role) for u in users] == [("zhao", "officer")]
-    login(client, "zhao", "longenough1")  # the first password still stands
+    login(client, "zhao", "Long-enough-1")  # the first password still stands
 
 
 def test_cli_user_create_refuses_a_username_the_admin_form_refuses(db, session, cli_env, capsys):
-    code = cli.main(["user", "create", "--username", "Bad Name!", "--password", "longenough1"])
+    code = cli.main(["user", "create", "--username", "Bad Name!", "--password", "Long-enough-1"])
     assert code != 0
     session.expire_all()
     n = session.scalar(select(func.count(User.id)))

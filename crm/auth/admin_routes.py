@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
-from crm.auth import service
+from crm.auth import password_policy, service
 from crm.auth.deps import RequireAdmin, require_admin
 from crm.auth.models import User
 from crm.auth.schemas import ROLE_LABELS, password_fields, user_fields
@@ -29,7 +29,8 @@ UserDep = Annotated[User, Depends(user_by_id)]
 
 def _context(session, **extra):
     managers = [(str(m.id), m.display_name) for m in service.managers(session)]
-    return {"role_labels": ROLE_LABELS, "locale_names": LOCALE_NAMES, "manager_options": managers, **extra}
+    return {"role_labels": ROLE_LABELS, "locale_names": LOCALE_NAMES, "manager_options": managers,
+            "password_rules": password_policy.summary(password_policy.rules(session)), **extra}
 
 
 def _values(user: User) -> dict:
@@ -92,8 +93,12 @@ def update(request: Request, session: SessionDep, admin: RequireAdmin, user: Use
 def reset_password(request: Request, session: SessionDep, admin: RequireAdmin, user: UserDep, raw: FormDep) -> Response:
     password_form = parse(password_fields(), raw)
     if password_form.ok:
-        service.reset_password(session, user=user, actor=admin, password=password_form.data["password"])
-        return redirect(request, "/admin/users", flash=Msg("Password of “%(name)s” reset; their sessions were signed out.", name=user.username))
+        try:
+            service.reset_password(session, user=user, actor=admin, password=password_form.data["password"])
+            return redirect(request, "/admin/users", flash=Msg("Password of “%(name)s” reset; their sessions were signed out.", name=user.username))
+        except service.UserError as err:
+            session.rollback()
+            password_form.add_error(err.field, err.message)
     password_form.values["password"] = ""
     values = _values(user)
     return render(request, "admin/user_form.html",

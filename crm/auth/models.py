@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.db import Base, UTCDateTime, utcnow
@@ -35,6 +35,10 @@ class User(Base):
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # A password an administrator set (on creating the account or resetting it) is changed at the next sign-in;
+    # so is one older than the policy's maximum age (crm/auth/password_policy.py).
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -81,3 +85,18 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PasswordPolicy(Base):
+    """The password rules the security administrator sets: one row (id 1); without it the defaults apply."""
+
+    __tablename__ = "password_policy"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    min_length: Mapped[int] = mapped_column(Integer, default=8)
+    require_classes: Mapped[bool] = mapped_column(default=True)  # at least 3 of upper, lower, digit, symbol
+    max_age_days: Mapped[int | None] = mapped_column(Integer)  # None: passwords do not expire
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}

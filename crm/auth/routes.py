@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
-from crm.auth import service
+from crm.auth import account_service, service
 from crm.auth.middleware import LANG_COOKIE, SESSION_COOKIE, session_cookie
 from crm.db import SessionDep
 from crm.i18n import LOCALES, Msg
@@ -59,7 +59,8 @@ def login(request: Request, session: SessionDep, form: FormDep) -> Response:
 @router.post("/logout")
 def logout(request: Request, session: SessionDep) -> Response:
     if request.state.session_id:
-        service.end_session(session, session_id=request.state.session_id)
+        account_service.sign_out(session, session_id=request.state.session_id, user=request.state.user,
+                                 client_address=client_address(request))
     response = redirect(request, "/login", flash=Msg("You have signed out."))
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm.audit import labels as audit_labels
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction
+from crm.auth import password_policy
 from crm.auth.models import LoginThrottle, Role, User, WebSession
 from crm.auth.schemas import ROLE_LABELS, check_username
 from crm.auth.security import hash_password, new_token, token_digest, verify_password
@@ -104,7 +105,8 @@ class ResolvedSession:
 # Everything the app shows of the signed-in user; never the password hash.
 _SESSION_USER_COLUMNS = [c for c in User.__table__.c if c.key != "password_hash"]
 _SESSION_QUERY = (
-    select(WebSession.id.label("session_id"), WebSession.last_seen_at, *_SESSION_USER_COLUMNS)
+    select(WebSession.id.label("session_id"), WebSession.last_seen_at, WebSession.created_at.label("signed_in_at"),
+           *_SESSION_USER_COLUMNS)
     .join(User, User.id == WebSession.user_id)
 )
 
@@ -122,6 +124,8 @@ def resolve_session(connection: Connection, *, token: str, settings: Settings) -
     now = utcnow()
     idle = now - row.last_seen_at
     if not row.is_active or idle > timedelta(minutes=settings.session_idle_minutes):
+        return None
+    if now - row.signed_in_at > timedelta(hours=settings.session_max_hours):  # the absolute lifetime
         return None
     user = User(**{c.key: row._mapping[c.key] for c in _SESSION_USER_COLUMNS})
     return ResolvedSession(session_id=row.session_id, user=user,
@@ -141,8 +145,10 @@ def end_session(session: Session, *, session_id: str) -> None:
 
 
 def purge_expired_sessions(session: Session, *, settings: Settings) -> int:
-    cutoff = utcnow() - timedelta(minutes=settings.session_idle_minutes)
-    result = session.execute(delete(WebSession).where(WebSession.last_seen_at < cutoff))
+    now = utcnow()
+    result = session.execute(delete(WebSession).where(or_(
+        WebSession.last_seen_at < now - timedelta(minutes=settings.session_idle_minutes),
+        WebSession.created_at < now - timedelta(hours=settings.session_max_hours))))
     session.commit()
     return result.rowcount or 0
 
@@ -198,8 +204,8 @@ def create_user(
         raise UserError("username", problem)
     if session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
         raise UserError("username", Msg("This username is taken."))
-    if len(password) < 8:
-        raise UserError("password", Msg("A password has at least 8 characters."))
+    if (problem := password_policy.check(session, password, username=username)) is not None:
+        raise UserError("password", problem)
     _check_manager(session, manager_id, user_id=None)
     user = User(
         username=username,
@@ -211,6 +217,8 @@ def create_user(
         department=department,
         manager_id=manager_id,
         password_hash=hash_password(password),
+        must_change_password=actor is not None,  # set by an administrator: changed at the next sign-in
+        password_changed_at=utcnow(),
     )
     session.add(user)
     _audit_user(session, actor=actor, action=AuditAction.CREATE, user=user, before={})
@@ -263,9 +271,11 @@ def update_user(session: Session, *, user: User, actor: User, data: dict, versio
 
 
 def reset_password(session: Session, *, user: User, actor: User | None, password: str) -> None:
-    if len(password) < 8:
-        raise UserError("password", Msg("A password has at least 8 characters."))
+    if (problem := password_policy.check(session, password, username=user.username)) is not None:
+        raise UserError("password", problem)
     user.password_hash = hash_password(password)
+    user.must_change_password = actor is not None  # set by an administrator: changed at the next sign-in
+    user.password_changed_at = utcnow()
     session.execute(delete(WebSession).where(WebSession.user_id == user.id))
     session.execute(delete(LoginThrottle).where(LoginThrottle.username == user.username.lower()))
     audit_service.record(
