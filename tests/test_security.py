@@ -11,7 +11,7 @@ from tests.conftest import csrf_from, post
 from tests.factories import make_org
 
 # The calendar feed is public but token-authenticated (tests/test_feeds.py): calendar apps carry no session.
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz"), ("GET", "/feeds/{token}.ics")}
+PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/login/two-factor"), ("POST", "/login/two-factor"), ("GET", "/healthz"), ("GET", "/feeds/{token}.ics")}
 
 
 def _routes(app):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, String, false
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.db import Base, UTCDateTime, utcnow
@@ -34,6 +34,8 @@ class User(Base):
     # Whom overdue follow-ups escalate to; without one they go to every manager.
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     password_hash: Mapped[str] = mapped_column(String(255))
+    # When the user's second factor (crm/auth/second_factor.py) was set up; None: none. Its secret is elsewhere.
+    second_factor_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_active: Mapped[bool] = mapped_column(default=True)
     # A password an administrator set (on creating the account or resetting it) is changed at the next sign-in;
     # so is one older than the policy's maximum age (crm/auth/password_policy.py).
@@ -77,13 +79,16 @@ class WebSession(Base):
 
 
 class LoginThrottle(Base):
-    """Failed sign-ins per username, shared by every web worker through the database."""
+    """Failed sign-ins, shared by every web worker through the database (crm/auth/throttle.py). One row per key:
+    "ip:<address>" (every failure from a client address), "user:<username>" (every failure on an account), and
+    "user+ip:<username>|<address>" (when that address may next try that account while others keep it throttled)."""
 
     __tablename__ = "login_throttle"
 
-    username: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -100,3 +105,41 @@ class PasswordPolicy(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class SecondFactor(Base):
+    """A user's TOTP secret (RFC 6238). Kept out of user_account, so it is never loaded with the signed-in user;
+    shown only while the set-up is unconfirmed (confirmed_at None)."""
+
+    __tablename__ = "second_factor"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_step: Mapped[int | None] = mapped_column(BigInteger)  # a code of this time step or earlier is refused
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for the TOTP code; only its SHA-256 is stored."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SignInChallenge(Base):
+    """A sign-in waiting for its second factor: the password was right, the session not yet made. Bound to the
+    browser by a cookie holding a random token (only its SHA-256 is stored); short-lived, with bounded attempts."""
+
+    __tablename__ = "sign_in_challenge"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    next_url: Mapped[str] = mapped_column(String(500), default="/")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)

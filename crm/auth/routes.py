@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
-from crm.auth import account_service, service
+from crm.auth import account_service, second_factor, second_factor_routes, service
 from crm.auth.middleware import LANG_COOKIE, SESSION_COOKIE, session_cookie
 from crm.db import SessionDep
 from crm.i18n import LOCALES, Msg
@@ -37,7 +37,8 @@ def login(request: Request, session: SessionDep, form: FormDep) -> Response:
     else:
         try:
             user = service.authenticate(
-                session, username=username, password=password, settings=request.app.state.settings
+                session, username=username, password=password, settings=request.app.state.settings,
+                client_address=client_address(request),
             )
             error = None
         except service.LoginRefused as refused:
@@ -49,7 +50,9 @@ def login(request: Request, session: SessionDep, form: FormDep) -> Response:
             {"next": next_url, "username": username[:40], "error": error},
             status_code=401,
         )
-    token = service.start_session(session, user=user, user_agent=request.headers.get("user-agent", ""),
+    if user.second_factor_at is not None:  # the code is asked for before any session is made
+        return second_factor_routes.ask_for_code(request, session, user=user, next_url=next_url)
+    token = second_factor.sign_in(session, user=user, user_agent=request.headers.get("user-agent", ""),
                                   client_address=client_address(request))
     response = RedirectResponse(next_url, status_code=303)
     response.headers.append("set-cookie", session_cookie(token, secure=request.url.scheme == "https").decode())

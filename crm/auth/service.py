@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from crm.audit import labels as audit_labels
 from crm.audit import service as audit_service
-from crm.audit.models import AuditAction
-from crm.auth import password_policy
-from crm.auth.models import LoginThrottle, Role, User, WebSession
+from crm.audit.models import AuditAction, AuditOutcome
+from crm.auth import password_policy, throttle
+from crm.auth.models import Role, User, WebSession
 from crm.auth.schemas import ROLE_LABELS, check_username
 from crm.auth.security import hash_password, new_token, token_digest, verify_password
 from crm.config import Settings
@@ -36,54 +36,43 @@ class UserError(Exception):
         self.message = message
 
 
-def _wait_message(seconds: float) -> Msg:
-    if seconds >= 90:
-        return Msg(
-            "Too many failed sign-ins for this username: it is locked. Try again in %(minutes)s minutes.",
-            minutes=int(seconds // 60) + 1,
-        )
-    return Msg("Too many failed sign-ins: wait %(seconds)s seconds before trying again.", seconds=int(seconds) + 1)
+def wait_message(seconds: float) -> Msg:
+    return Msg("Too many failed sign-ins: wait %(seconds)s seconds before trying again.", seconds=int(seconds))
 
 
-def authenticate(session: Session, *, username: str, password: str, settings: Settings) -> User:
-    """The user, or LoginRefused. Failures are counted per username in the database (all workers see them):
-    the first few are free, then each attempt must wait longer, then the username locks for a while."""
-    key = username.strip().lower()[:40]
-    now = utcnow()
-    throttle = session.get(LoginThrottle, key)
-    if throttle and throttle.blocked_until and throttle.blocked_until > now:
-        raise LoginRefused(_wait_message((throttle.blocked_until - now).total_seconds()))
+def authenticate(session: Session, *, username: str, password: str, settings: Settings,
+                 client_address: str = "") -> User:
+    """The user whose password this is, or LoginRefused. Failures are throttled per client address and per
+    account with growing delays (crm/auth/throttle.py); every failure and refusal is in the audit trail. The
+    sign-in is not complete yet: the caller asks for the second factor or calls second_factor.sign_in()."""
+    key = throttle.username_key(username)
+    if wait := throttle.check(session, username=key, address=client_address, settings=settings):
+        audit_service.record_event(session, event="sign_in_throttled", actor=None, outcome=AuditOutcome.REFUSED,
+                                   client_address=client_address, details={"username": key, "wait_seconds": wait})
+        session.commit()
+        raise LoginRefused(wait_message(wait))
 
     user = session.scalar(select(User).where(func.lower(User.username) == key))
     ok = verify_password(user.password_hash if user else None, password)
     if ok and user is not None and user.is_active:
-        if throttle:
-            session.delete(throttle)
-            session.commit()
         return user
 
-    if throttle is None:
-        throttle = LoginThrottle(username=key, failures=0)
-        session.add(throttle)
-    elif throttle.last_failure_at and now - throttle.last_failure_at > timedelta(minutes=settings.login_lock_minutes * 4):
-        throttle.failures = 0
-    throttle.failures += 1
-    throttle.last_failure_at = now
-    message = Msg("Wrong username or password.")
-    if throttle.failures >= settings.login_lock_failures:
-        throttle.blocked_until = now + timedelta(minutes=settings.login_lock_minutes)
-        message = _wait_message(settings.login_lock_minutes * 60)
-    elif throttle.failures >= settings.login_free_failures:
-        delay = 5 * 2 ** (throttle.failures - settings.login_free_failures)
-        throttle.blocked_until = now + timedelta(seconds=delay)
-        message = Msg(
-            "Wrong username or password. Too many failed sign-ins: wait %(seconds)s seconds before trying again.",
-            seconds=delay,
-        )
+    wait = throttle.record_failure(session, username=key, address=client_address, settings=settings)
+    audit_service.record_event(
+        session, event="sign_in_failed", actor=None, outcome=AuditOutcome.FAILURE, client_address=client_address,
+        entity_type="user" if user else "", entity_id=user.id if user else None,
+        entity_label=f"{user.display_name} ({user.username})" if user else "",
+        details={"username": key, "reason": "deactivated" if ok else "password"},
+    )
     session.commit()
     if ok and user is not None and not user.is_active:
         raise LoginRefused(Msg("This account has been deactivated. Ask an administrator."))
-    raise LoginRefused(message)
+    if wait:
+        raise LoginRefused(Msg(
+            "Wrong username or password. Too many failed sign-ins: wait %(seconds)s seconds before trying again.",
+            seconds=wait,
+        ))
+    raise LoginRefused(Msg("Wrong username or password."))
 
 
 def start_session(session: Session, *, user: User, user_agent: str, client_address: str = "") -> str:
@@ -102,7 +91,7 @@ class ResolvedSession:
     needs_touch: bool
 
 
-# Everything the app shows of the signed-in user; never the password hash.
+# Everything the app shows of the signed-in user; never the password hash (the TOTP secret is not in this table).
 _SESSION_USER_COLUMNS = [c for c in User.__table__.c if c.key != "password_hash"]
 _SESSION_QUERY = (
     select(WebSession.id.label("session_id"), WebSession.last_seen_at, WebSession.created_at.label("signed_in_at"),
@@ -277,7 +266,7 @@ def reset_password(session: Session, *, user: User, actor: User | None, password
     user.must_change_password = actor is not None  # set by an administrator: changed at the next sign-in
     user.password_changed_at = utcnow()
     session.execute(delete(WebSession).where(WebSession.user_id == user.id))
-    session.execute(delete(LoginThrottle).where(LoginThrottle.username == user.username.lower()))
+    throttle.clear_account(session, username=user.username)
     audit_service.record(
         session,
         actor=actor,
