@@ -62,10 +62,12 @@ from crm.web import STATIC_DIR, SUBMITTED_BEFORE, is_htmx, redirect, render
 log = logging.getLogger("crm")
 
 # The login page, and the calendar feed (its token in the URL is its authentication: calendar apps have no session).
-PUBLIC_ROUTERS = (auth_routes.public_router, feed_routes.public_router)
+PUBLIC_ROUTERS = (auth_routes.public_router, second_factor_routes.public_router, feed_routes.public_router)
 # Everything else: a signed-in user is required before any handler runs.
 SIGNED_IN_ROUTERS = (
     auth_routes.router,
+    second_factor_routes.router,
+    sign_in_admin_routes.router,
     dashboard_routes.router,
     search_routes.router,
     organization_routes.router,
