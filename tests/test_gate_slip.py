@@ -127,3 +127,35 @@ def test_a_project_that_meets_its_gates_is_not_flagged(client_as, session, users
     assert move(officer, session, small, "signed").status_code == 303
     assert FLAG not in officer.get("/projects/board").text
     assert 'id="lapsed-gates"' not in officer.get("/").text
+
+
+def test_other_paths_that_change_what_a_passed_gate_reads_are_refused(client_as, session, users, big):
+    """The parcel a project broke ground on (un-supplied) and its construction permit (un-approved), at 开工."""
+    from crm.parcels.models import LandParcel
+    from crm.projects.models import CONSTRUCTION_PERMIT, ApprovalItem
+
+    parcel = LandParcel(code="菏泽市2026-9", name="纱厂地块", status="supplied", location="", bounds="",
+                        planned_use="", notes="", public_facilities="", households_signed=0)
+    session.add(parcel)
+    session.flush()
+    session.execute(update(Project).where(Project.id == big.id).values(
+        stage="groundbreaking", pipeline_stage="groundbreaking", parcel_id=parcel.id, total_investment_wan_cny=900))
+    session.execute(update(ApprovalItem).where(ApprovalItem.project_id == big.id,
+                                               ApprovalItem.code == CONSTRUCTION_PERMIT).values(
+        status="approved", submitted_on=date(2026, 1, 5), accepted_on=date(2026, 1, 5), approved_on=date(2026, 1, 9)))
+    session.commit()
+    item = session.scalar(select(ApprovalItem).where(ApprovalItem.project_id == big.id,
+                                                     ApprovalItem.code == CONSTRUCTION_PERMIT))
+    parcel_version = reload(session, LandParcel, parcel.id).version
+    manager = client_as("manager")
+    response = post(manager, f"/parcels/{parcel.id}", {"code": "菏泽市2026-9", "name": "纱厂地块", "status": "cleared",
+                                                       "version": str(parcel_version)})
+    assert response.status_code == 422
+    assert BIG in (field_error(response.text, "status") or "")
+    assert reload(session, LandParcel, parcel.id).status == "supplied"
+
+    officer = client_as("officer")
+    response = post(officer, f"/projects/{big.id}/approvals/{item.id}", {"status": "not_started"})
+    assert response.status_code == 422
+    assert "施工许可" in (field_error(response.text, "status") or "")
+    assert reload(session, ApprovalItem, item.id).status == "approved"

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from crm.audit import labels as audit_labels
 from crm.audit import service as audit_service
@@ -19,8 +19,10 @@ from crm.db import utcnow
 from crm.i18n import Msg
 from crm.listing import Page, clamp_page
 from crm.organizations.service import PermissionDenied
-from crm.parcels.models import LandParcel
+from crm.parcels.models import LandParcel, ParcelStatus
 from crm.parcels.schemas import STATUS_LABELS
+from crm.projects import gates
+from crm.projects.models import PIPELINE, Project
 from crm.projects.schemas import parse_amount
 from crm.versioning import flush_versioned, require_version
 
@@ -122,12 +124,28 @@ def update(session: Session, *, parcel: LandParcel, data: dict[str, Any], versio
     for key in FIELDS:
         setattr(parcel, key, typed[key])
     changes = audit_service.diff(before, audit_service.snapshot(parcel, FIELDS))
+    if "status" in changes and before["status"] == ParcelStatus.SUPPLIED and (lost := _land_lost(session, parcel)):
+        session.rollback()
+        raise InvalidParcel({"status": Msg(
+            "Projects that broke ground on this parcel as supplied would no longer meet the land gate: "
+            "%(projects)s. Record their land certificate numbers first, or keep the parcel supplied.",
+            projects="，".join(lost))})
     if changes:
         parcel.updated_at = utcnow()
         flush_versioned(session, record=parcel, entity_type="land_parcel", version=version, reload=get)
         _audit(session, parcel=parcel, actor=actor, action=AuditAction.UPDATE, changes=changes)
     session.commit()
     return parcel
+
+
+def _land_lost(session: Session, parcel: LandParcel) -> list[str]:
+    """The gates are checked whenever a field they read changes (issue 13): the names of the projects past 开工,
+    not overridden there, whose land gate (crm.projects.gates.land_gate) the parcel, as changed, no longer meets."""
+    with session.no_autoflush:  # judge the parcel as changed, before its versioned UPDATE
+        projects = session.scalars(select(Project).options(joinedload(Project.parcel)).where(
+            Project.parcel_id == parcel.id, Project.stage.in_(PIPELINE), Project.gate_override_reason == "",
+            Project.pipeline_stage.in_(PIPELINE[gates.GROUNDBREAKING_AT:]), Project.archived_at.is_(None)))
+        return [p.name for p in projects if not gates.land_gate(p).passed]
 
 
 @dataclass

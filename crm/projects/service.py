@@ -676,11 +676,20 @@ def update_approval(session: Session, *, project: Project, item: ApprovalItem, d
     fields = ["status", "submitted_on", "accepted_on", "approved_on", "promised_days", "assistant_id", "assistant",
               "note"]
     before = audit_service.snapshot(item, fields)
+    held = {gate.key: gate for gate in gates.held(project, threshold=Decimal(0), today=today)}
     item.status = status
     for name, value in dates.items():
         setattr(item, name, value)
     item.promised_days = int(data["promised_days"]) if data.get("promised_days") else None
     item.overdue_on = gates.overdue_from(item)
+    # The gates are checked whenever a field they read changes: a project past 开工 keeps its construction permit.
+    if lost := [g for g in gates.lapsed_by_edit(held, project, threshold=Decimal(0), today=today)
+                if g.key.startswith("permit:")]:
+        session.rollback()
+        raise InvalidProject({"status": Msg(
+            "The project has passed “%(stage)s”, and this change means it no longer meets the gate “%(gate)s”: "
+            "%(reason)s The change is refused.",
+            stage=gates.stage_label(project.pipeline_stage), gate=lost[0].label, reason=lost[0].message or "")})
     if assistant_user:  # a CRM user: their name as saved, for the checklist and the reminder's text
         item.assistant_id, item.assistant = assistant_user.id, assistant_user.display_name[:60]
     else:
@@ -772,4 +781,4 @@ audit_access.register("project_decision", lambda user: select(Decision.id).join(
                       .where(may_see(user)))
 audit_labels.register("approval_template", fields={"name_zh": N_("Chinese name"), "name_en": N_("English name"),
                                                    "promised_days": N_("Promised time limit (working days)"),
-                                                   "position": N_("Position"), "is_active": N_("Active")})
+                                                   "position": N_("Order in the list"), "is_active": N_("Active")})
