@@ -174,3 +174,17 @@ def test_the_investors_pages_show_nothing_of_a_hidden_project(client_as, world):
         assert SECRET in timeline and f'href="/projects/{secret.id}"' in timeline, who
     manager_task = client_as("manager").get(f"/tasks/{world['assigned'].id}").text
     assert f'href="/projects/{secret.id}"' in manager_task
+
+
+def test_an_assignee_who_may_not_see_the_project_keeps_the_link_when_editing(client_as, session, users, world):
+    other = client_as("officer2")
+    task = world["assigned"]
+    form = other.get(f"/tasks/{task.id}/edit").text
+    assert SECRET not in form and f"/projects/{world['secret'].id}" not in form
+    response = post(other, f"/tasks/{task.id}", {**task_form(world, users, title="并购尽调跟进（改）"),
+                                                  "version": str(task.version)})
+    assert response.status_code == 303
+    session.expire_all()
+    saved = session.get(Task, task.id)
+    assert (saved.title, saved.project_id) == ("并购尽调跟进（改）", world["secret"].id)
+    session.commit()
