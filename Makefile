@@ -53,7 +53,8 @@ run: $(STAMP) system-deps
 	@echo ""
 	@echo "  招商引资 CRM on http://127.0.0.1:$(CRM_PORT)"
 	@echo "  demo logins (password Heze-demo-2026): officer — 招商专员 / investment officer;"
-	@echo "                                    manager — 练建军, 领导 / manager;  admin — 管理员 / administrator"
+	@echo "                                    manager — 练建军, 领导 / manager;  admin — 系统管理员 / system administrator;"
+	@echo "                                    security — 安全管理员 / security administrator;  auditor — 审计管理员 / audit administrator"
 	@echo ""
 	$(BIN)/crm serve --port $(CRM_PORT) --workers auto --with-scheduler
 

@@ -107,7 +107,8 @@ def cmd_demo_load(args: argparse.Namespace) -> int:
     finally:
         database.dispose()
     print(f"demo data loaded (anchor {anchor.isoformat()})")
-    print(f"demo logins (password {demo.DEMO_PASSWORD}): officer (investment officer), manager (练建军, manager), admin")
+    print(f"demo logins (password {demo.DEMO_PASSWORD}): officer (investment officer), manager (练建军, manager), "
+          "admin (system administrator), security (security administrator), auditor (audit administrator)")
     return 0
 
 
@@ -239,6 +240,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from crm.auth.models import Role  # one role per account: officer, manager or one of the three administrators
+
     parser = argparse.ArgumentParser(prog="crm", description="招商引资 CRM: shell tasks")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -252,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     user = commands.add_parser("user", help="user accounts").add_subparsers(dest="user_command", required=True)
     create = user.add_parser("create", help="create a user")
     create.add_argument("--username", required=True)
-    create.add_argument("--role", choices=["officer", "manager", "admin"], default="officer")
+    create.add_argument("--role", choices=[role.value for role in Role], default="officer")
     create.add_argument("--display-name")
     create.add_argument("--title")
     create.add_argument("--email")
@@ -261,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(func=cmd_user_create)
 
     demo = commands.add_parser("demo", help="demo data").add_subparsers(dest="demo_command", required=True)
-    load = demo.add_parser("load", help="load the demo zone (users officer/manager/admin, password Heze-demo-2026)")
+    load = demo.add_parser("load", help="load the demo zone (users officer/manager/admin/security/auditor, "
+                                        "password Heze-demo-2026)")
     load.add_argument("--anchor", help="the date the demo's 'today' falls on (YYYY-MM-DD); default today")
     load.add_argument("--if-empty", action="store_true", help="do nothing when the database already has users")
     load.set_defaults(func=cmd_demo_load)

@@ -65,6 +65,8 @@ USERS = [
     ("officer", "张晓明", "招商专员", Role.OFFICER),
     ("manager", "练建军", "党工委书记、管委会主任", Role.MANAGER),
     ("admin", "系统管理员", "", Role.ADMIN),
+    ("security", "安全管理员", "", Role.SECURITY_ADMIN),
+    ("auditor", "审计管理员", "", Role.AUDIT_ADMIN),
 ]
 
 # (name, English name, kind, industry code, ownership, region, city, tags, description, contacts)

@@ -26,8 +26,8 @@ from crm.audit import web as audit_web
 from crm.auth import account_routes, second_factor_routes, security_admin_routes, sign_in_admin_routes
 from crm.auth import admin_routes as user_admin_routes
 from crm.auth import routes as auth_routes
+from crm.auth.deps import CsrfFailed, Forbidden, NotAuthenticated, current_user, require_business_user, verify_csrf
 from crm.auth.gate import AccountStepRequired
-from crm.auth.deps import CsrfFailed, Forbidden, NotAuthenticated, current_user, verify_csrf
 from crm.auth.middleware import SessionMiddleware
 from crm.briefings import generation as briefing_generation
 from crm.briefings import routes as briefing_routes
@@ -269,7 +269,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     for router in SIGNED_IN_ROUTERS:
-        app.include_router(router, dependencies=[Depends(current_user)])
+        # require_business_user: the security and audit administrators are refused every business route (403).
+        app.include_router(router, dependencies=[Depends(current_user), Depends(require_business_user)])
 
     _register_error_pages(app)
     return app

@@ -190,7 +190,8 @@ def login(client: TestClient, username: str, password: str = "secret-pass-1") ->
         "/login", data={"username": username, "password": password, "csrf_token": csrf_from(page.text), "next": "/"}
     )
     assert response.status_code == 303, response.text
-    client.csrf = csrf_from(client.get("/").text)  # the token is bound to the new session
+    # The token is bound to the new session; `/` sends the security and audit administrators to their own page.
+    client.csrf = csrf_from(client.get("/", follow_redirects=True).text)
 
 
 def post(client: TestClient, url: str, data: dict | None = None, **kwargs):

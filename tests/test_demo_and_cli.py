@@ -44,7 +44,8 @@ def test_demo_load_creates_the_seed_zone(app, client, session):
     assert demo.is_empty(session) is False
 
     users = {u.username: u for u in session.scalars(select(User))}
-    assert set(users) == {"officer", "manager", "admin"}
+    assert set(users) == {"officer", "manager", "admin", "security", "auditor"}
+    assert (users["security"].role, users["auditor"].role) == ("security_admin", "audit_admin")
     assert users["manager"].display_name == "练建军"
     assert (users["officer"].role, users["manager"].role, users["admin"].role) == ("officer", "manager", "admin")
 

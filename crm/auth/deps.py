@@ -73,6 +73,34 @@ async def require_audit_admin(user: Annotated[User, Depends(current_user)]) -> U
     return user
 
 
+# The security and audit administrators work on the system, not on the zone's business: every signed-in route is
+# refused to them (403) except these — their own pages under /admin/, their account, signing out, the language, and
+# the home page (which sends them to their own work). One central check (crm.main includes every signed-in router
+# behind it), so a new business route is refused to them by default; tests/test_route_matrix.py proves it per route.
+NON_BUSINESS_PATHS = frozenset({"/", "/logout", "/language"})
+NON_BUSINESS_PREFIXES = ("/account", "/admin/")
+NON_BUSINESS_ROLES = frozenset({Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
+
+
+def works_with_business_data(user: User) -> bool:
+    """Officers, managers and the system administrator (kept, deliberately: an admin is a manager for business
+    data, see docs/security.md); never the security or the audit administrator."""
+    return user.role not in NON_BUSINESS_ROLES
+
+
+def is_business_path(path: str) -> bool:
+    if path in NON_BUSINESS_PATHS:
+        return False
+    return not any(path == prefix.rstrip("/") or path.startswith(prefix.rstrip("/") + "/")
+                   for prefix in NON_BUSINESS_PREFIXES)
+
+
+async def require_business_user(request: Request, user: Annotated[User, Depends(current_user)]) -> User:
+    if not works_with_business_data(user) and is_business_path(request.url.path):
+        raise Forbidden()
+    return user
+
+
 CurrentUser = Annotated[User, Depends(current_user)]
 RequireManager = Annotated[User, Depends(require_manager)]
 RequireAdmin = Annotated[User, Depends(require_admin)]

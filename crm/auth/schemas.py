@@ -7,7 +7,14 @@ from crm.forms import Field
 from crm.i18n import LOCALES, N_, Msg
 from crm.validators import check_email
 
-ROLE_LABELS = {Role.OFFICER: N_("Investment officer"), Role.MANAGER: N_("Manager"), Role.ADMIN: N_("Administrator")}
+# One role per account: the three administrator roles (系统管理员, 安全管理员, 审计管理员) can never meet in one person.
+ROLE_LABELS = {
+    Role.OFFICER: N_("Investment officer"),
+    Role.MANAGER: N_("Manager"),
+    Role.ADMIN: N_("System administrator"),
+    Role.SECURITY_ADMIN: N_("Security administrator"),
+    Role.AUDIT_ADMIN: N_("Audit administrator"),
+}
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.\-]{2,39}$")
 
 

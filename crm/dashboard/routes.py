@@ -6,11 +6,13 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
+from starlette.routing import Match
 
 from crm.assessment.models import COUNT_METRICS, METRICS
 from crm.assessment.schemas import METRIC_LABELS
-from crm.auth.deps import CurrentUser
+from crm.auth.deps import CurrentUser, works_with_business_data
+from crm.auth.models import Role
 from crm.dashboard import service
 from crm.db import SessionDep, utcnow
 from crm.indicators.schemas import UNIT_LABELS
@@ -24,8 +26,31 @@ from crm.web import Router, local_today, render
 router = Router()
 
 
+# The security and audit administrators see no business data: their home is their own work (the first of these
+# pages the app serves).
+OWN_HOMES = {
+    Role.AUDIT_ADMIN: ("/admin/audit",),
+    Role.SECURITY_ADMIN: ("/admin/security/sign-in", "/admin/security/policy", "/account"),
+}
+
+
+def _serves(request: Request, path: str) -> bool:
+    scope = {"type": "http", "path": path, "method": "GET", "root_path": ""}
+    return any(route.matches(scope)[0] == Match.FULL for route in request.app.routes)
+
+
+def own_home(request: Request, user) -> str | None:
+    """Where `/` takes a user who does not work with business data; None for everyone else."""
+    if works_with_business_data(user):
+        return None
+    candidates = OWN_HOMES.get(Role(user.role), ("/account",))
+    return next((path for path in candidates if _serves(request, path)), candidates[-1])
+
+
 @router.get("/")
 def home(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    if (elsewhere := own_home(request, user)) is not None:
+        return RedirectResponse(elsewhere, status_code=303)
     settings = request.app.state.settings
     clock = service.Clock(now=utcnow(), today=local_today(request), timezone=settings.timezone)
     rules = {"threshold": settings.major_project_threshold_wan_cny, "stale_days": settings.project_stale_days}
