@@ -127,7 +127,7 @@ def confirm(request: Request, session: SessionDep, user: CurrentUser, form: Form
 def new_recovery_codes(request: Request, session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
     try:
         codes = second_factor.regenerate_recovery_codes(
-            session, user_id=user.id, password=_text(form, "password"), client_address=client_address(request),
+            session, user_id=user.id, password=_text(form, "recovery_password"), client_address=client_address(request),
             settings=request.app.state.settings)
     except second_factor.SecondFactorError as err:
         session.rollback()
@@ -139,8 +139,8 @@ def new_recovery_codes(request: Request, session: SessionDep, user: CurrentUser,
 @router.post("/disable")
 def disable(request: Request, session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
     try:
-        second_factor.disable(session, user_id=user.id, password=_text(form, "password"),
-                              code=_text(form, "code", 40), client_address=client_address(request),
+        second_factor.disable(session, user_id=user.id, password=_text(form, "disable_password"),
+                              code=_text(form, "disable_code", 40), client_address=client_address(request),
                               settings=request.app.state.settings)
     except second_factor.SecondFactorError as err:
         session.rollback()
