@@ -117,12 +117,12 @@ def _register_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        # Audited (安全审计) in a short transaction of its own, best effort: never a 500, never a wait on a busy database.
+        await run_in_threadpool(audit_web.record_refusal, request)
         return error_page(request, 403, Msg("Your role does not allow this."))
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: CsrfFailed) -> Response:
-        # Audited (安全审计) in a short transaction of its own, best effort: never a 500, never a wait on a busy database.
-        await run_in_threadpool(audit_web.record_refusal, request)
         return error_page(request, 403, Msg("The form had expired or did not come from this site. Go back, reload the page and try again."))
 
     @app.exception_handler(NotFound)

@@ -406,7 +406,7 @@ def industry_chain_names_by_zh(session: Session, names: set, locale: str) -> dic
 
 audit_labels.register("organization", values={"kind": KIND_LABELS, "ownership": OWNERSHIP_LABELS})
 audit_labels.register("industry_chain", fields={"name_zh": N_("Chinese name"), "name_en": N_("English name"),
-                                                "sort_order": N_("Position"), "is_active": N_("Active")})
+                                                "sort_order": N_("Order in the list"), "is_active": N_("Active")})
 audit_labels.register(audit_labels.ANY, reference={
     "organization_id": audit_labels.Reference(organization_names),
     "industry_chain_id": audit_labels.Reference(industry_chain_names)})
