@@ -73,7 +73,7 @@ def active_sessions(session: Session, *, settings: Settings, user_id: int | None
     return [ActiveSession(id=row.id, user=user, device=device_summary(row.user_agent),
                           client_address=row.client_address, created_at=row.created_at,
                           last_seen_at=row.last_seen_at, current=row.id == current_id)
-            for row, user in session.execute(stmt).tuples()]
+            for row, user in session.execute(stmt)]
 
 
 def _session_key(session_id: str) -> str:
