@@ -252,12 +252,14 @@ def disable(session: Session, *, user_id: int, password: str, code: str, client_
     session.commit()
 
 
-def reset(session: Session, *, user: User, actor: User, client_address: str) -> None:
-    """The security administrator removes a user's second factor (a lost phone): the user sets up a new one."""
-    if user.id == actor.id:
+def reset(session: Session, *, user: User, actor: User | None, client_address: str = "", channel: str = "web") -> None:
+    """The security administrator removes a user's second factor (a lost phone): the user sets up a new one.
+    Without an actor: the server's operator, `crm user reset-second-factor` (the last security administrator's)."""
+    if actor is not None and user.id == actor.id:
         raise SecondFactorError("user", Msg("You cannot reset your own second factor; turn it off on your account page."))
     _remove(session, user)
-    _event(session, "second_factor_reset", user=user, actor=actor, address=client_address)
+    audit_service.record_event(session, event="second_factor_reset", actor=actor, client_address=client_address,
+                               channel=channel, entity_type="user", entity_id=user.id, entity_label=_label(user))
     session.commit()
 
 
