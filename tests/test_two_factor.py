@@ -260,3 +260,20 @@ def test_disable_needs_password_and_code_and_new_recovery_codes_replace_the_old(
     assert session.get(User, users["officer"].id).second_factor_at is None
     sign_out(client)
     assert password_step(client, "officer").headers["location"] == "/"
+
+
+def test_the_operator_resets_a_second_factor_from_the_console(client, users, session, monkeypatch, database_url,
+                                                               capsys):
+    """When the only security administrator lost their phone and recovery codes: crm user reset-second-factor."""
+    from crm import cli
+
+    login(client, "officer")
+    enrol(client)
+    monkeypatch.setenv("CRM_DATABASE_URL", database_url)
+    assert cli.main(["user", "reset-second-factor", "OFFICER"]) == 0
+    assert "reset" in capsys.readouterr().out
+    assert cli.main(["user", "reset-second-factor", "nobody"]) == 1
+    session.expire_all()
+    assert session.get(User, users["officer"].id).second_factor_at is None
+    (reset,) = events(session, "second_factor_reset")
+    assert reset.actor_id is None and reset.channel == "cli"
