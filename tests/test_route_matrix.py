@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -336,7 +335,6 @@ def test_every_route_has_a_rule(app):
 
 
 def test_every_route_answers_each_role_as_its_rule_says(app, session, matrix_users, settings):
-    started = time.monotonic()
     world = build_world(session, matrix_users, settings)
     clients = {role: sign_in(app, role) for role in ROLES}
     secret_href = re.compile(rf'/projects/{world.secret_project_id}(?![0-9])')
@@ -385,4 +383,6 @@ def test_every_route_answers_each_role_as_its_rule_says(app, session, matrix_use
     assert served_secret, "the confidential project's terms were never shown, even to its officer: the leak check is blind"
     assert not wrong, f"{len(wrong)} answers differ from the rule table:\n" + "\n".join(wrong)
     assert not leaks, "the confidential project shown to a role that may not see it:\n" + "\n".join(leaks)
-    assert time.monotonic() - started < 60
+    # Bounded: about 1,500 requests, 20 s per backend on an idle machine. A wall-clock limit would fail on a busy one,
+    # so the bound is on the work: a table that grows past it is split (or its worlds trimmed), not waited for.
+    assert len(requests) * len(ROLES) < 2500
