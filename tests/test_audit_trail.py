@@ -398,3 +398,9 @@ def test_the_system_administrator_and_officers_may_not_read_the_trail(client_as,
     assert reader.get("/admin/audit", params={"entity": "project"}).status_code == 403
     assert session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "download")) == 0
     session.commit()
+
+
+def test_a_manager_finds_the_trail_from_the_reports_page(client_as, users):
+    manager = client_as("manager")
+    assert 'href="/admin/audit"' in manager.get("/reports").text
+    assert 'href="/admin/audit"' not in client_as("admin").get("/reports").text  # the admin may not read it
