@@ -245,7 +245,7 @@ def test_admin_cannot_change_own_role_or_deactivate_self(admin_client, session, 
     assert snapshot(session, ids["admin"])["display_name"] == "系统管理员"
 
 
-def test_role_change_is_audited(admin_client, session, users, ids):
+def test_role_change_is_audited(admin_client, client_as, session, users, ids):
     response = post(admin_client, f"/admin/users/{ids['officer']}",
                     edit_data(snapshot(session, ids["officer"]), role="manager"))
     assert response.status_code == 303, response.text
@@ -260,7 +260,10 @@ def test_role_change_is_audited(admin_client, session, users, ids):
     assert entries[0].actor_id == ids["admin"]
     assert entries[0].entity_label == "张晓明 (officer)"
 
-    audit = admin_client.get("/admin/audit", params={"entity": "user", "action": "update"})
+    from tests.factories import make_user
+
+    make_user(session, username="auditor", role="audit_admin")  # the audit administrator reads it (issue 13)
+    audit = client_as("auditor").get("/admin/audit", params={"entity": "user", "action": "update"})
     assert audit.status_code == 200
     assert f'href="/admin/users/{ids["officer"]}/edit"' in audit.text
     # the change as the page shows it: role labels, or (plainer) the stored codes

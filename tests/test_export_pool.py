@@ -53,6 +53,8 @@ def in_pool(session, manager, org, *, officer, tier="key", target="1200", year=2
 
 
 def figures(session, actor, org, year: int, values: dict[int, str]):
+    session.rollback()  # a fresh snapshot: the app may have written since (a 403 is audited), and SQLite refuses a
+    # write from a read transaction older than another's commit
     service.write_figures(session, actor=actor, changes=[
         service.FigureChange(org.id, year, m, Decimal(v)) for m, v in values.items()])
     session.commit()
