@@ -56,6 +56,9 @@ ALWAYS: tuple[tuple[bytes, bytes], ...] = tuple((name.encode(), value.encode()) 
 # would keep the browser's own PDF viewer from showing one.
 CSP = (b"content-security-policy", CONTENT_SECURITY_POLICY.encode())
 HSTS_HEADER = (b"strict-transport-security", HSTS.encode())
+# A signed-in page is nobody else's business once its reader signs out (剩余信息保护): the browser keeps no copy
+# (and htmx keeps no page snapshots: historyCacheSize 0 in templates/base.html).
+NO_STORE = (b"cache-control", b"private, no-store")
 
 STYLE_BLOCK = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
 
@@ -83,8 +86,11 @@ class SecurityHeaders:
                 present = {name.lower() for name, _ in headers}
                 content_type = next((value for name, value in headers if name.lower() == b"content-type"), b"")
                 headers.extend(header for header in ALWAYS if header[0] not in present)
-                if (not content_type or content_type.startswith(b"text/html")) and CSP[0] not in present:
+                page = not content_type or content_type.startswith(b"text/html")
+                if page and CSP[0] not in present:
                     headers.append(CSP)
+                if page and NO_STORE[0] not in present and scope.get("state", {}).get("user") is not None:
+                    headers.append(NO_STORE)
                 if https and HSTS_HEADER[0] not in present:
                     headers.append(HSTS_HEADER)
                 message["headers"] = headers

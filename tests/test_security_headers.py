@@ -162,3 +162,14 @@ def test_htmx_injects_no_style_and_runs_no_eval():
     base = (TEMPLATES / "base.html").read_text()
     assert '"includeIndicatorStyles": false' in base and '"allowEval": false' in base
     assert ".htmx-indicator" in (STATIC_DIR / "css" / "app.css").read_text()
+
+
+def test_signed_in_pages_are_not_kept_by_the_browser_and_the_login_page_may_be(client, users):
+    """剩余信息保护: after sign-out nothing of a signed-in page stays in the browser's cache."""
+    assert "no-store" not in client.get("/login").headers.get("cache-control", "")
+    login(client, "officer")
+    for url in ("/", "/organizations", "/tasks"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert response.headers["cache-control"] == "private, no-store", url
+    assert client.get("/organizations", headers=HTMX).headers["cache-control"].count("no-store") == 1
