@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from contextlib import asynccontextmanager
+from urllib.parse import quote
 
 import anyio
 from fastapi import Depends, FastAPI, Request
@@ -57,7 +58,7 @@ from crm.tasks import routes as task_routes
 from crm.versioning import StaleEdit
 from crm.visits import calendar_routes as visit_calendar_routes
 from crm.visits import routes as visit_routes
-from crm.web import STATIC_DIR, SUBMITTED_BEFORE, is_htmx, redirect, render
+from crm.web import STATIC_DIR, SUBMITTED_BEFORE, URL_SAFE, is_htmx, redirect, render
 
 log = logging.getLogger("crm")
 
@@ -104,7 +105,7 @@ def _register_error_pages(app: FastAPI) -> None:
     @app.exception_handler(NotAuthenticated)
     async def _not_authenticated(request: Request, exc: NotAuthenticated) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        login_url = "/login" if target == "/" else f"/login?next={target}"
+        login_url = "/login" if target == "/" else f"/login?next={quote(target, safe='/')}"  # ASCII: a header
         if is_htmx(request):
             return Response(status_code=401, headers={"HX-Redirect": login_url})
         return RedirectResponse(login_url, status_code=303)
@@ -112,7 +113,7 @@ def _register_error_pages(app: FastAPI) -> None:
     @app.exception_handler(AccountStepRequired)
     async def _account_step(request: Request, exc: AccountStepRequired) -> Response:
         if is_htmx(request):
-            return Response(status_code=401, headers={"HX-Redirect": exc.url})
+            return Response(status_code=401, headers={"HX-Redirect": quote(exc.url, safe=URL_SAFE)})
         return RedirectResponse(exc.url, status_code=303)
 
     @app.exception_handler(Forbidden)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = ROOT / "templates"
 STATIC_DIR = ROOT / "static"
 
+URL_SAFE = ":/%#?=@[]!$&'()*+,;"  # what starlette's RedirectResponse leaves unencoded in Location
 FLASH_COOKIE = "crm_flash"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -143,9 +144,10 @@ def render(
 
 
 def redirect(request: Request, url: str, *, flash: Msg | None = None) -> Response:
-    """After a successful POST: 303 for plain forms, HX-Redirect for htmx."""
+    """After a successful POST: 303 for plain forms, HX-Redirect for htmx. A URL holding any character a header
+    cannot carry is percent-encoded, as RedirectResponse does for Location."""
     if is_htmx(request):
-        response: Response = Response(status_code=204, headers={"HX-Redirect": url})
+        response: Response = Response(status_code=204, headers={"HX-Redirect": quote(url, safe=URL_SAFE)})
     else:
         response = RedirectResponse(url, status_code=303)
     if flash is not None:

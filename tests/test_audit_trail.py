@@ -17,7 +17,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from sqlalchemy import bindparam, create_engine, func, select, text
+from sqlalchemy import bindparam, create_engine, delete, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from crm.audit import chain
@@ -27,6 +27,8 @@ from crm.audit.routes import EXPORT_COLUMNS
 from crm.config import Settings
 from crm.db import Database
 from crm.i18n import gettext
+from crm.organizations.models import IndustryChain
+from crm.projects.models import ApprovalTemplate
 from tests.conftest import post
 from tests.factories import make_org, make_project, make_user
 
@@ -130,7 +132,18 @@ def test_a_pdf_is_recorded_with_its_filters_and_rows(client_as, session, users):
         "pipeline_report", 2, {"stage": "negotiating"})
 
 
-def test_reference_data_changes_are_audited(client_as, session, users):
+@pytest.fixture
+def reference_rows_removed(session):
+    """The approval checklist and the industry chains are kept between tests (seeded by the migrations): what a
+    test adds to them is removed after it."""
+    yield
+    session.rollback()
+    session.execute(delete(ApprovalTemplate).where(ApprovalTemplate.name_zh == "节能审查意见"))
+    session.execute(delete(IndustryChain).where(IndustryChain.name_zh == "低空经济"))
+    session.commit()
+
+
+def test_reference_data_changes_are_audited(client_as, session, users, reference_rows_removed):
     admin = client_as("admin")
     response = post(admin, "/admin/approvals", {"name_zh": "节能审查意见", "name_en": "Energy review", "promised_days": "20",
                                                 "position": "90"})

@@ -187,3 +187,21 @@ def test_indicator_figures_too_long_are_refused_not_cut(manager_client, users, s
     assert response.status_code == 422, response.text[:300]
     assert "40" in (field_error(response.text, f"value-{tax.id}") or "")
     assert count_rows(session, IndicatorValue) == 0
+
+
+def test_a_redirect_to_an_address_with_characters_a_header_cannot_hold_is_encoded_not_a_500(manager_client, users, client):
+    """Found by the fuzz: U+FFFF in a parameter the route redirects with became a latin-1 error in HX-Redirect."""
+    fragment = manager_client.get("/indicators/periods?period=a%EF%BF%BFb", headers={"HX-Request": "true"})
+    assert fragment.status_code == 204, fragment.text[:300]
+    assert fragment.headers["HX-Redirect"] == "/indicators/periods/a%EF%BF%BFb"
+    plain = manager_client.get("/indicators/periods?period=a%EF%BF%BFb")
+    assert plain.status_code == 303 and plain.headers["location"] == "/indicators/periods/a%EF%BF%BFb"
+
+
+def test_signing_in_from_an_address_with_chinese_keeps_it_whole(client, users):
+    anonymous = client.get("/search?q=复星&kind=organization", headers={"HX-Request": "true"})
+    assert anonymous.status_code == 401
+    target = anonymous.headers["HX-Redirect"]
+    assert target.isascii() and target.startswith("/login?next=/search%3Fq%3D")
+    page = client.get(target)
+    assert page.status_code == 200 and 'value="/search?q=%E5%A4%8D%E6%98%9F&amp;kind=organization"' in page.text

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from crm.auth import gate
-from crm.auth.models import Role, User
+from crm.auth.models import NON_BUSINESS_ROLES, Role, User
 from crm.db import UNSAFE_METHODS
 from crm.web import CSRF_FIELD, CSRF_HEADER, form_data
 
@@ -79,7 +79,6 @@ async def require_audit_admin(user: Annotated[User, Depends(current_user)]) -> U
 # behind it), so a new business route is refused to them by default; tests/test_route_matrix.py proves it per route.
 NON_BUSINESS_PATHS = frozenset({"/", "/logout", "/language"})
 NON_BUSINESS_PREFIXES = ("/account", "/admin/")
-NON_BUSINESS_ROLES = frozenset({Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
 
 
 def works_with_business_data(user: User) -> bool:

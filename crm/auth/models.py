@@ -18,6 +18,8 @@ class Role(StrEnum):
 
 
 ADMIN_ROLES = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
+# Who works on the system, not on the zone's business: no business page, never an owner, host or assignee.
+NON_BUSINESS_ROLES = frozenset({Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
 
 
 class User(Base):

@@ -12,7 +12,7 @@ from crm.audit import labels as audit_labels
 from crm.audit import service as audit_service
 from crm.audit.models import AuditAction, AuditOutcome
 from crm.auth import password_policy, throttle
-from crm.auth.models import Role, User, WebSession
+from crm.auth.models import NON_BUSINESS_ROLES, Role, User, WebSession
 from crm.auth.schemas import ROLE_LABELS, check_username
 from crm.auth.security import hash_password, new_token, token_digest, verify_password
 from crm.config import Settings
@@ -152,7 +152,10 @@ def list_users(session: Session, *, include_inactive: bool = True) -> list[User]
 
 
 def active_users(session: Session) -> list[User]:
-    return list_users(session, include_inactive=False)
+    """Who may own, host, be assigned or follow up the zone's records: every active user but the security and the
+    audit administrator, who do not work with business data (so no picker offers them, no form accepts them)."""
+    return [u for u in list_users(session, include_inactive=False)
+            if u.role not in NON_BUSINESS_ROLES]
 
 
 def get_user(session: Session, user_id: int) -> User | None:

@@ -207,7 +207,7 @@ def zone(database, live_server) -> Iterator[Reference]:
         # A tag or a title someone typed may equal a reference name (生物医药) or a message (外资): as data it is
         # rightly shown as typed.
         typed = {tag for tags in s.scalars(select(Organization.tags)) for tag in re.split(r"[,，、\s]+", tags or "")}
-        typed |= set(s.scalars(select(User.title)))
+        typed |= set(s.scalars(select(User.title))) | set(s.scalars(select(User.display_name)))
     names |= {gettext("zh_CN", label) for label in STAGE_LABELS.values()}
     names = sorted((n for n in names - typed if n and re.search(CJK, n)), key=len, reverse=True)
     try:
