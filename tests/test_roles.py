@@ -10,6 +10,7 @@ from sqlalchemy import String, select
 from crm import cli
 from crm.auth.models import User
 from crm.models import Base
+from crm.tasks.models import Task
 from tests.conftest import post
 from tests.factories import make_org, make_user
 from tests.helpers import field_error, reload
@@ -110,3 +111,14 @@ def test_cli_creates_the_security_and_audit_administrators(db, session, monkeypa
     session.expire_all()
     assert dict(session.execute(select(User.username, User.role)).all()) == {"anquan": "security_admin",
                                                                             "shenji": "audit_admin"}
+
+
+def test_no_business_record_can_be_given_to_the_security_or_audit_administrator(client_as, admins, session):
+    manager = client_as("manager")
+    form = manager.get("/tasks/new")
+    assert form.status_code == 200 and "张晓明" in form.text
+    assert "安全员" not in form.text and "审计员" not in form.text
+    response = post(manager, "/tasks", {"title": "交给安全员", "assignee_id": str(admins["security"].id),
+                                        "due_on": "2026-12-20", "priority": "normal"})
+    assert response.status_code == 422 and field_error(response.text, "assignee_id")
+    assert session.scalar(select(Task).where(Task.title == "交给安全员")) is None
