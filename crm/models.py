@@ -11,6 +11,19 @@ from crm.exports.models import ExportEnterprise, ExportFigure, ExportSupport, Ex
 from crm.feeds.models import FeedToken
 from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
 from crm.indicators.models import Indicator, IndicatorTarget, IndicatorValue
+from crm.major_projects.models import (
+    CoordinationItem,
+    CoordinationLog,
+    InvestmentPlan,
+    MajorProject,
+    MeetingAttendee,
+    MeetingDecision,
+    MonthlyReport,
+    ReportRevision,
+    ResponsibleDepartment,
+    SchedulingMeeting,
+    SchedulingSetting,
+)
 from crm.notifications.models import Notification, NotificationSetting, Outbox, RulePreference, RuleSetting
 from crm.organizations.models import IndustryChain, Organization, OrganizationTag, Tag
 from crm.parcels.models import LandParcel
@@ -39,6 +52,8 @@ __all__ = [
     "BriefingFile",
     "BriefingNote",
     "Contact",
+    "CoordinationItem",
+    "CoordinationLog",
     "Decision",
     "DepartmentTarget",
     "ExportEnterprise",
@@ -52,8 +67,13 @@ __all__ = [
     "IndicatorTarget",
     "IndicatorValue",
     "IndustryChain",
+    "InvestmentPlan",
     "LandParcel",
     "LoginThrottle",
+    "MajorProject",
+    "MeetingAttendee",
+    "MeetingDecision",
+    "MonthlyReport",
     "Notification",
     "NotificationSetting",
     "OfficerTarget",
@@ -65,9 +85,13 @@ __all__ = [
     "ProjectOfficer",
     "ProjectOrganization",
     "ProjectVisit",
+    "ReportRevision",
+    "ResponsibleDepartment",
     "RulePreference",
     "RuleSetting",
     "SchedulerJob",
+    "SchedulingMeeting",
+    "SchedulingSetting",
     "SearchTerm",
     "SlatedProject",
     "StageChange",

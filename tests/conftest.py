@@ -32,7 +32,8 @@ use_cheap_hashing()
 
 POSTGRES_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGRES = os.environ.get("CRM_REQUIRE_POSTGRES") == "1"
-KEPT_TABLES = {"industry_chain", "approval_template"}  # seeded by the migrations
+# seeded by the migrations
+KEPT_TABLES = {"industry_chain", "approval_template", "responsible_department", "scheduling_setting"}
 
 
 def _postgres_available() -> bool:
