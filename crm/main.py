@@ -43,6 +43,7 @@ from crm.groundbreaking import routes as groundbreaking_routes
 from crm.i18n import Msg
 from crm.indicators import routes as indicator_routes
 from crm.input_checks import InputCheck
+from crm.major_projects import routes as major_project_routes
 from crm.notifications import admin_routes as notification_admin_routes
 from crm.notifications import routes as notification_routes
 from crm.organizations import industry_routes
@@ -82,6 +83,7 @@ SIGNED_IN_ROUTERS = (
     parcel_routes.router,
     groundbreaking_routes.router,
     export_routes.router,
+    major_project_routes.router,
     user_admin_routes.router,
     account_routes.router,
     security_admin_routes.router,

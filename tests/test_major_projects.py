@@ -186,3 +186,75 @@ def test_confidential_major_projects_only_for_those_who_may_see_them(session, us
     assert service.dashboard_counts(session, viewer=users["officer2"], today=now)["overdue"] == 0
     assert service.dashboard_counts(session, viewer=users["manager"], today=now)["overdue"] == 1
     _ = CoordinationItem
+
+
+# --- over HTTP -------------------------------------------------------------------------------------------------
+
+def test_pages_mark_report_board_items_and_meeting_decision(client_as, session, users):
+    from tests.conftest import post
+    from tests.helpers import field_error
+
+    manager, officer = client_as("manager"), client_as("officer")
+    project = make_project(session, actor=users["manager"], owner=users["officer"], name="精进电动二期",
+                           total_investment_wan_cny="30000")
+    year_now = str(today().year)
+    assert manager.get(f"/projects/{project.id}").status_code == 200
+    refused = post(manager, f"/scheduling/projects/{project.id}/mark", {"listed_year": year_now,
+                                                                        "leader_name": "练建军"})
+    assert refused.status_code == 422 and field_error(refused.text, "is_province")
+    assert post(manager, f"/scheduling/projects/{project.id}/mark", {
+        "is_city": "1", "listed_year": year_now, "leader_name": "练建军"}).status_code == 303
+    assert post(officer, f"/scheduling/projects/{project.id}/plan", {"year": year_now,
+                                                                     "planned_wan_cny": "1200"}).status_code == 403
+    assert post(manager, f"/scheduling/projects/{project.id}/plan", {"year": year_now,
+                                                                     "planned_wan_cny": "1200"}).status_code == 303
+    form = officer.get(f"/scheduling/projects/{project.id}/reports/new")
+    assert form.status_code == 200 and 'name="submission_key"' in form.text
+    y, m = month_before(today())
+    good = {"month": f"{y}-{m:02d}", "completed_wan_cny": "100", "progress": "厂房主体完工", "problems": "用电"}
+    now_month = f"{today().year}-{today().month:02d}"
+    for overrides, field in (({"month": now_month}, "month"), ({"completed_wan_cny": "-1"}, "completed_wan_cny")):
+        bad = post(officer, f"/scheduling/projects/{project.id}/reports", {**good, **overrides})
+        assert bad.status_code == 422 and field_error(bad.text, field), field
+        assert "厂房主体完工" in bad.text  # the input is kept
+    created = post(officer, f"/scheduling/projects/{project.id}/reports", good)
+    assert created.status_code == 303
+    twice = post(officer, f"/scheduling/projects/{project.id}/reports", good)
+    assert twice.status_code == 422 and field_error(twice.text, "month")
+    assert count_rows(session, MonthlyReport) == 1
+    board = manager.get(f"/scheduling?month={y}-{m:02d}")
+    assert board.status_code == 200 and "精进电动二期" in board.text and "练建军" in board.text
+    assert "精进电动二期" not in manager.get(f"/scheduling?month={y}-{m:02d}&level=province").text
+    report_id = session.scalar(select(MonthlyReport.id))
+    dept = session.scalar(select(ResponsibleDepartment).where(ResponsibleDepartment.name_zh == "供电公司"))
+    raised = post(officer, f"/scheduling/projects/{project.id}/items", {
+        "report_id": str(report_id), "need": "临时用电接入", "department_id": str(dept.id),
+        "deadline_on": (today() - timedelta(days=3)).isoformat()})
+    assert raised.status_code == 303
+    items = manager.get("/scheduling/items")
+    assert "临时用电接入" in items.text and "供电公司" in items.text
+    meeting = post(manager, "/scheduling/meetings", {"title": "党政联席会议", "held_on": today().isoformat(),
+                                                     "attendees": str(users["manager"].id)})
+    assert meeting.status_code == 303
+    page = manager.get(meeting.headers["location"])
+    assert "临时用电接入" in page.text
+    session.expire_all()
+    item_id = session.scalar(select(CoordinationItem.id))
+    meeting_id = meeting.headers["location"].rsplit("/", 1)[1]
+    empty = post(manager, f"/scheduling/meetings/{meeting_id}/items/{item_id}", {"decision": ""}, headers=HX)
+    assert empty.status_code == 422 and field_error(empty.text, "decision")
+    decided = post(manager, f"/scheduling/meetings/{meeting_id}/items/{item_id}",
+                   {"decision": "三日内完成接电", "status": "in_progress"}, headers=HX)
+    assert decided.status_code == 200 and "三日内完成接电" in decided.text and f'id="item-{item_id}"' in decided.text
+    assert "<html" not in decided.text
+    assert post(officer, f"/scheduling/meetings/{meeting_id}/items/{item_id}",
+                {"decision": "x"}).status_code == 403
+
+
+def test_a_confidential_major_project_is_hidden_over_http(client_as, session, users):
+    secret = major(session, users, confidential=True, owner="officer")
+    other = client_as("officer2")
+    assert secret.name not in other.get("/scheduling").text
+    assert other.get(f"/scheduling/projects/{secret.id}").status_code == 404
+    assert other.get(f"/scheduling/projects/{secret.id}/reports/new").status_code == 404
+    assert secret.name in client_as("officer").get("/scheduling").text

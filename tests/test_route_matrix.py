@@ -116,6 +116,8 @@ RULES = [
     rule("GET,POST", r"^/exports/new$", MANAGERS),
     rule("POST", r"^/exports$", MANAGERS),
     rule("GET,POST", r"^/exports/\{organization_id\}/remove$", MANAGERS),
+    rule("POST", r"^/scheduling/(projects/\{project_id\}/(mark|plan)|meetings(/\{meeting_id\}/items/\{item_id\})?)$",
+         MANAGERS),
     # An officer sees their own figures on the assessment, a manager everyone's.
     rule("GET", r"^/assessment/\{year\}/officers/\{user_id\}/\{metric\}$", roles(officer=REFUSED, officer2=OK,
                                                                                  manager=OK, admin=OK)),
@@ -132,6 +134,9 @@ RULES = [
     rule("GET,POST", r"^/exports/(\{organization_id\}/(edit|figures)|support/\{support_id\}/remove)$",
          OWNER_OR_MANAGERS),  # the member's officer
     rule("POST", r"^/exports/\{organization_id\}$", OWNER_OR_MANAGERS),
+    rule("GET", r"^/scheduling/projects/\{project_id\}/reports/new$", OWNER_OR_MANAGERS),
+    rule("POST", r"^/scheduling/(projects/\{project_id\}/(reports|items)|reports/\{report_id\}|items/\{item_id\})$",
+         OWNER_OR_MANAGERS),  # a major project's officer files and corrects reports and works its items
     rule("GET,POST", r"^/attachments/\{attachment_id\}/delete$", OWNER_OR_MANAGERS),
     rule("POST", r"^/attachments$", OWNER_OR_MANAGERS),
     rule("POST", r"^/visits/\{visit_id\}(/stops(/order)?)?$", OWNER_OR_MANAGERS),
@@ -140,7 +145,7 @@ RULES = [
          roles(officer=OK, officer2=HIDDEN, manager=HIDDEN, admin=HIDDEN)),
     # Everything else the zone's staff work with: every officer, manager and the system administrator.
     rule("GET,POST", r"^/(search|organizations|contacts|tasks|visits|reports|projects|parcels|groundbreaking|exports"
-                     r"|attachments|notifications|indicators|assessment)(/.*)?$", BUSINESS),
+                     r"|attachments|notifications|indicators|assessment|scheduling)(/.*)?$", BUSINESS),
 ]
 
 # Where an empty form changes state it cannot change back (or ends the session): these run last, in this order.
@@ -177,6 +182,8 @@ class World:
     export_member_id: int
     template_item_id: int
     bystander_id: int
+    scheduling_items: tuple[int, int] = (0, 0)  # coordination items (public, confidential project) for /scheduling/
+
 
 
 def _png() -> bytes:
@@ -233,6 +240,21 @@ def build_world(session, users, settings) -> World:
         for entity, entity_id, name, data in (("visit", visit.id, "现场照片.png", _png()),
                                               ("project", secret.id, SECRET_FILE, _png()))}
 
+    from crm.major_projects import service as major_service
+
+    majors = {}
+    for p in (project, secret):
+        major_service.mark(session, project=p, actor=manager, version=None,
+                           data={"is_city": "1", "listed_year": "2026", "leader_id": manager.id})
+        majors[p.id] = (major_service.file_report(session, project=p, year=2026, month=11, actor=officer,
+                                                  today=date(2026, 12, 3), data={"completed_wan_cny": "10",
+                                                                                 "progress": "开工", "problems": ""}),
+                        major_service.raise_item(session, project=p, actor=officer, today=date(2026, 12, 3),
+                                                 data={"need": "用电", "department_other": "党政办",
+                                                       "deadline_on": "2026-12-20"}))
+    meeting = major_service.create_meeting(session, data={"title": "调度会", "held_on": "2026-12-06"},
+                                           attendee_ids=[], actor=manager)
+
     def item_of(p):
         return session.scalar(select(ApprovalItem.id).where(ApprovalItem.project_id == p.id).order_by(ApprovalItem.id))
 
@@ -245,19 +267,21 @@ def build_world(session, users, settings) -> World:
         "attachment_id": files["visit"].id, "notification_id": notification.id, "outbox_id": outbox.id,
         "code": "task_due", "period_key": "2026-11", "year": 2026, "metric": "projects_signed",
         "indicator_id": session.scalar(select(Indicator.id).order_by(Indicator.id)), "token": "no-such-token",
-        "session_id": "b" * 64,
+        "session_id": "b" * 64, "report_id": majors[project.id][0].id, "meeting_id": meeting.id,
     }
     secret_ids = {**ids, "project_id": secret.id, "item_id": item_of(secret), "decision_id": decisions[secret.id].id,
+                  "report_id": majors[secret.id][0].id,
                   "attachment_id": files["project"].id}
     world = World(ids=ids, secret_ids=secret_ids, secret_project_id=secret.id, export_member_id=member.organization_id,
                   template_item_id=session.scalar(select(ApprovalTemplate.id).order_by(ApprovalTemplate.id)),
-                  bystander_id=bystander.id)
+                  bystander_id=bystander.id,
+                  scheduling_items=(majors[project.id][1].id, majors[secret.id][1].id))
     session.commit()
     return world
 
 
 NEXT_FIELD = re.compile(r'name="next" value="[^"]*"')
-SECRET_PARAMS = {"project_id", "decision_id", "attachment_id"}
+SECRET_PARAMS = {"project_id", "decision_id", "attachment_id", "report_id"}
 QUERIES = {"/assessment/{year}/departments/target": "?name=招商一科", "/assessment/{year}/departments/{metric}": "?name=招商一科",
            "/visits/{visit_id}/briefing/preview": "?variant=internal"}
 
@@ -266,6 +290,8 @@ def concrete(path: str, world: World, *, secret: bool) -> str:
     values = dict(world.secret_ids if secret else world.ids)
     if path.startswith("/exports/"):
         values["organization_id"] = world.export_member_id
+    if path.startswith("/scheduling/"):
+        values["item_id"] = world.scheduling_items[1 if secret else 0]
     if path.startswith("/admin/approvals/"):
         values["item_id"] = world.template_item_id
     if path.startswith("/admin/security/"):
