@@ -167,6 +167,7 @@ def replay_or_claim(request: Request, session, raw: Mapping[str, Any], *, create
         return None
     user_id = request.state.user.id
     request.state.submission_key = key  # for the answer to a key conflict (crm.main)
+    submissions.wait_for_the_same_key(session, key=key)
     earlier = submissions.earlier_result(session, key=key, user_id=user_id)
     if earlier is None:
         submissions.claim(session, key=key, user_id=user_id, creates=creates, url=url)

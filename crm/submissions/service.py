@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session
 
 from crm.db import utcnow
@@ -39,6 +40,16 @@ class Claim:
     url: Callable[[Any], str]
     record: Any = None
     saved: bool = False
+
+
+def wait_for_the_same_key(session: Session, *, key: str) -> None:
+    """Two submissions of one form at the same instant take turns: the later one waits here until the earlier's
+    transaction ends, then finds its key (earlier_result) and answers as a replay — instead of running its use case
+    beside the first and being refused by what the first just saved ("a similar organization exists"). On
+    PostgreSQL a transaction-scoped advisory lock on the key; SQLite's one write lock already serializes them."""
+    if session.get_bind().dialect.name == "postgresql":
+        lock_id = int.from_bytes(hashlib.sha256(f"form-submission:{key}".encode()).digest()[:8], "big", signed=True)
+        session.execute(select(func.pg_advisory_xact_lock(lock_id)))
 
 
 def earlier_result(session: Session, *, key: str, user_id: int) -> str | None:
