@@ -400,9 +400,10 @@ class Board:
 
 def board(session: Session, *, viewer: User, year: int, month: int, today: date, level: str | None = None,
           colour: str | None = None, officer_id: int | None = None, leader_id: int | None = None,
-          missing_first: bool = False, locale: str = "zh_CN") -> Board:
+          missing_first: bool = False, locale: str = "zh_CN", project_id: int | None = None) -> Board:
     """Every major project the viewer may see, for month (year, month): figures 1..month, the month's report, the
-    open items' departments, the colour and its reasons. A fixed number of queries whatever the row count."""
+    open items' departments, the colour and its reasons. A fixed number of queries whatever the row count.
+    `project_id`: that project's row alone (its page)."""
     settings = rules(session)
     closed = is_closed(year, month, today, settings.close_day)
     result = Board(year=year, month=month, time_pct=Decimal(month * 100) / 12, closed=closed,
@@ -418,6 +419,8 @@ def board(session: Session, *, viewer: User, year: int, month: int, today: date,
             select(ProjectOfficer.project_id).where(ProjectOfficer.user_id == officer_id))))
     if leader_id is not None:
         stmt = stmt.where(MajorProject.leader_id == leader_id)
+    if project_id is not None:
+        stmt = stmt.where(MajorProject.project_id == project_id)
     majors = list(session.scalars(stmt).unique())
     ids = [m.project_id for m in majors]
     if not ids:
@@ -465,7 +468,7 @@ def judgement_for(session: Session, *, project: Project, viewer: User, today: da
                   locale: str = "zh_CN") -> BoardRow | None:
     """The project's row of the current 调度表 (the month being reported), for its page; None if not major."""
     year, month = report_month(today)
-    found = board(session, viewer=viewer, year=year, month=month, today=today, locale=locale)
+    found = board(session, viewer=viewer, year=year, month=month, today=today, locale=locale, project_id=project.id)
     return next((r for r in found.rows if r.project.id == project.id), None)
 
 
