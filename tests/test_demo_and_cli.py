@@ -187,6 +187,35 @@ def test_demo_projects_parcel_and_the_december_groundbreaking(db, session):
     assert again == names and db_url == db.url
 
 
+def test_demo_scheduling_table_has_green_amber_and_red_rows(db, session):
+    """The demo's 调度表 of the month being reported has every colour, some reports late, one corrected, items
+    overdue (one by more than 30 days) and a meeting with decisions; the confidential project's row is shown only to
+    who may see it."""
+    from crm.major_projects import service as major_service
+    from crm.major_projects.models import CoordinationItem, MeetingDecision, MonthlyReport
+    from tests import factories
+
+    anchor = date(2026, 12, 6)
+    demo.load(session, anchor=anchor)
+    manager = session.scalar(select(User).where(User.username == "manager"))
+    board = major_service.board(session, viewer=manager, year=2026, month=11, today=anchor)
+    assert board.closed and len(board.rows) >= 5
+    assert {r.judgement.colour for r in board.rows} == {"green", "amber", "red"}
+    assert all(r.judgement.reasons for r in board.rows)
+    assert any(r.report_missing for r in board.rows)
+    reports = session.scalars(select(MonthlyReport)).all()
+    assert any(r.is_late for r in reports) and any(r.revision > 1 for r in reports)
+    overdue = [i.days_overdue(anchor) for i in session.scalars(select(CoordinationItem))]
+    assert any(0 < d <= 30 for d in overdue) and any(d > 30 for d in overdue)
+    assert session.scalar(select(func.count(MeetingDecision.id))) >= 2
+    confidential = {r.project.id for r in board.rows if r.project.is_confidential}
+    assert confidential
+    other = factories.make_user(session, username="officer2", role="officer")
+    seen = {r.project.id for r in major_service.board(session, viewer=other, year=2026, month=11, today=anchor).rows}
+    assert seen and not seen & confidential
+    session.commit()
+
+
 # The console command
 
 
