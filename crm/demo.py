@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm import demo_exports, demo_indicators, demo_projects
+from crm import demo_exports, demo_indicators, demo_major_projects, demo_projects
 from crm.auth import service as auth_service
 from crm.auth.models import Role, User
 from crm.contacts import service as contact_service
@@ -181,6 +181,8 @@ def load(session: Session, *, anchor: date, timezone: str = "Asia/Shanghai") -> 
                  industries=industries)
     # Projects, land parcels and the December collective groundbreaking (crm/demo_projects.py)
     demo_projects.load(session, anchor=anchor, timezone=timezone, users=users, orgs=orgs, industries=industries)
+    # Major projects: plans, reports, coordination items, a scheduling meeting (INVENTED; crm/demo_major_projects.py)
+    demo_major_projects.load(session, anchor=anchor, users=users)
     # The export-leader cultivation pool: tiers, targets, monthly figures, service log (crm/demo_exports.py)
     demo_exports.load(session, anchor=anchor, timezone=timezone, users=users, orgs=orgs, industries=industries)
     # Key economic indicators with their targets, and assessment targets (INVENTED; crm/demo_indicators.py)
