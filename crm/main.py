@@ -43,6 +43,9 @@ from crm.groundbreaking import routes as groundbreaking_routes
 from crm.i18n import Msg
 from crm.indicators import routes as indicator_routes
 from crm.input_checks import InputCheck
+from crm.major_projects import admin_routes as major_project_admin_routes
+from crm.major_projects import download_routes as major_project_download_routes
+from crm.major_projects import extra_routes as major_project_extra_routes
 from crm.major_projects import routes as major_project_routes
 from crm.notifications import admin_routes as notification_admin_routes
 from crm.notifications import routes as notification_routes
@@ -83,7 +86,10 @@ SIGNED_IN_ROUTERS = (
     parcel_routes.router,
     groundbreaking_routes.router,
     export_routes.router,
+    major_project_extra_routes.router,  # /scheduling/…/new and …/edit pages, before the record routes
+    major_project_download_routes.router,  # /scheduling/export.xlsx and /scheduling/report.pdf
     major_project_routes.router,
+    major_project_admin_routes.router,
     user_admin_routes.router,
     account_routes.router,
     security_admin_routes.router,

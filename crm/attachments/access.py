@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from crm.auth.models import User
+from crm.major_projects.models import MonthlyReport
 from crm.projects import service as project_service
 from crm.projects.models import Decision, Project
 from crm.visits import service as visit_service
@@ -83,3 +84,19 @@ def _decision_can_change(session: Session, user: User, decision_id: int) -> bool
 
 register("project", can_see=_project_can_see, can_change=_project_can_change)
 register("project_decision", can_see=_decision_can_see, can_change=_decision_can_change)
+
+
+# A major project's monthly report (photos of the site): seen by whoever may see its project, changed by whoever may
+# edit it (who files the report).
+
+def _report_can_see(session: Session, user: User, report_id: int) -> bool:
+    report = session.get(MonthlyReport, report_id)
+    return report is not None and project_service.is_visible(session, user, report.project_id)
+
+
+def _report_can_change(session: Session, user: User, report_id: int) -> bool:
+    report = session.get(MonthlyReport, report_id)
+    return report is not None and _project_can_change(session, user, report.project_id)
+
+
+register("major_project_report", can_see=_report_can_see, can_change=_report_can_change)

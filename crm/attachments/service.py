@@ -23,6 +23,7 @@ from crm.audit.models import AuditAction
 from crm.auth.models import User
 from crm.db import Base
 from crm.i18n import Msg
+from crm.major_projects.models import MonthlyReport
 from crm.projects.models import Decision, Project
 from crm.visits.models import Visit
 
@@ -33,7 +34,8 @@ THUMBNAIL_BOX = (320, 320)  # shown at up to 160 CSS pixels: sharp on a phone's 
 
 # The record types that carry attachments, by the `entity_type` stored on the attachment: the model of the row a
 # file hangs on. Its title (or name) and version label the audit entry. Who may see or change them: access.py.
-PARENT_MODELS: dict[str, type[Base]] = {"visit": Visit, "project": Project, "project_decision": Decision}
+PARENT_MODELS: dict[str, type[Base]] = {"visit": Visit, "project": Project, "project_decision": Decision,
+                                         "major_project_report": MonthlyReport}
 
 _OOXML = "application/vnd.openxmlformats-officedocument."
 # extension → (content type served, how its content is recognised)

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
+from crm.attachments.routes import panel_context
 from crm.auth import service as auth_service
 from crm.auth.deps import CurrentUser, Forbidden
 from crm.db import RecordId, SessionDep
@@ -74,6 +75,9 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
         raise BadRequest(bad.message) from None
     board = service.board(session, viewer=user, year=year, month=month, today=today,
                           missing_first=user.is_manager, locale=request.state.locale, **query)
+    query["missing"] = params.get("missing") == "1"
+    if query["missing"]:  # the dashboard's "reports missing" link
+        board.rows = [r for r in board.rows if r.report_missing]
     return render(request, "major_projects/index.html", {
         "board": board, "q": query, "month_value": f"{year}-{month:02d}", "months": list(range(1, month + 1)),
         "officers": auth_service.active_users(session), "leaders": service.leader_choices(session),
@@ -152,11 +156,13 @@ def plan(request: Request, session: SessionDep, user: CurrentUser, project: Visi
 
 def _report_context(request: Request, session, project, user, *, form: FormResult, report: MonthlyReport | None,
                     **extra: Any) -> dict[str, Any]:
+    files = panel_context(request, session, user, entity_type="major_project_report", entity_id=report.id,
+                          next_url=f"/scheduling/reports/{report.id}#attachments") if report else {}
     return {"project": project, "form": form, "report": report,
             "revisions": service.revisions(session, report.id) if report else [],
             "item_form": extra.pop("item_form", None) or FormResult(),
             "department_options": _department_options(request, session), "owners": auth_service.active_users(session),
-            "can_report": service.can_report(user, project), **LABELS, **extra}
+            "can_report": service.can_report(user, project), **files, **LABELS, **extra}
 
 
 def _department_options(request: Request, session) -> list[tuple[str, str]]:
@@ -264,9 +270,9 @@ def raise_item(request: Request, session: SessionDep, user: CurrentUser, project
             for name, message in bad.errors.items():
                 form.add_error(name, message)
     values = _report_values(report) if report else {}
-    return render(request, "major_projects/report.html", _report_context(
-        request, session, project, user, form=FormResult(values=values), report=report, item_form=form),
-        block="item_form", status_code=422)
+    return render(request, "major_projects/report.html" if report else "major_projects/item_new.html",
+                  _report_context(request, session, project, user, form=FormResult(values=values), report=report,
+                                  item_form=form), block="item_form", status_code=422)
 
 
 # --- coordination items ----------------------------------------------------------------------------------------
