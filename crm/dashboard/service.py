@@ -17,6 +17,7 @@ from crm.groundbreaking import service as groundbreaking_service
 from crm.groundbreaking.models import GroundbreakingEvent
 from crm.i18n import N_, gettext
 from crm.indicators import service as indicator_service
+from crm.major_projects import service as major_project_service
 from crm.projects import pipeline
 from crm.tasks import service as task_service
 from crm.visits import service as visit_service
@@ -85,6 +86,8 @@ class ManagerView:
     overdue: Overdue
     exports: ExportsBehind
     lapsed: list[Any] = field(default_factory=list)  # pipeline.Card of projects past a gate they no longer meet
+    # the month's 调度表 counts (major_projects.service.dashboard_counts): green, amber, red, missing, overdue, total
+    scheduling: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -163,6 +166,7 @@ def manager_view(session: Session, *, viewer: User, clock: Clock, locale: str, t
         exports=exports_behind(session, clock=clock, locale=locale, margin_points=export_margin_points),
         lapsed=pipeline.lapsed_cards(session, viewer=viewer, now=clock.now, today=clock.today, threshold=threshold,
                                      stale_days=stale_days),
+        scheduling=major_project_service.dashboard_counts(session, viewer=viewer, today=clock.today),
     )
 
 

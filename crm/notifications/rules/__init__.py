@@ -1,7 +1,8 @@
 """The rule registry: every reminder rule, listed explicitly (a rule missing here never runs, visibly).
 
 Rules 4–7 (stale project, groundbreaking countdown, permit overdue, parcel signing window) came with projects;
-rule 8 (missing export figures, export_missing.py) with the export pool.
+rule 8 (missing export figures, export_missing.py) with the export pool; rules 9–11 (monthly report due,
+coordination item overdue, scheduling meeting agenda: major_projects.py) with major-project scheduling.
 See docs/architecture.md, "Reminders"."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from crm.notifications.rules import (
     digest,
     export_missing,
     groundbreaking,
+    major_projects,
     parcel_window,
     permit_overdue,
     stale_project,
@@ -21,7 +23,7 @@ from crm.notifications.rules.base import Reminder, Rendered, Rule, RuleConfig
 
 RULES: tuple[Rule, ...] = (task_due.RULE, visit_followup.RULE, visit_planned.RULE, stale_project.RULE,
                            groundbreaking.RULE, permit_overdue.RULE, parcel_window.RULE,
-                           export_missing.RULE)  # planned from records
+                           export_missing.RULE, *major_projects.RULES)  # planned from records
 DIGEST: Rule = digest.RULE  # gathers the others' rows
 ALL: tuple[Rule, ...] = (*RULES, DIGEST)
 BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL}
