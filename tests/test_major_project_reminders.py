@@ -204,3 +204,24 @@ def test_the_manager_dashboard_counts_the_month_each_a_link(client_as, session, 
 
 def _today() -> date:
     return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
+def test_the_manager_dashboard_query_count_does_not_grow_with_major_projects(client_as, db, session, users):
+    from tests.test_query_counts import counting
+
+    manager = client_as("manager")
+
+    def queries() -> int:
+        manager.get("/")
+        with counting(db) as statements:
+            assert manager.get("/").status_code == 200
+        return len(statements)
+
+    for i in range(2):
+        project = _major(session, users, f"计数重点项目{i}", confidential=i == 1)
+        _item(session, users, project, f"计数事项{i}", date(2020, 1, 1), date(2020, 1, 1))
+    few = queries()
+    for i in range(2, 12):
+        project = _major(session, users, f"计数重点项目{i}", confidential=i % 3 == 0)
+        _item(session, users, project, f"计数事项{i}", date(2020, 1, 1), date(2020, 1, 1))
+    assert queries() == few
