@@ -30,6 +30,7 @@ from crm.exports.models import ExportSupport
 from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
 from crm.indicators import service as indicator_service
 from crm.indicators.models import Indicator
+from crm.major_projects.models import ResponsibleDepartment
 from crm.notifications.models import Notification, Outbox
 from crm.organizations.models import IndustryChain
 from crm.parcels.models import LandParcel
@@ -100,7 +101,7 @@ RULES = [
                                                                     officer=HIDDEN, manager=HIDDEN, admin=HIDDEN)),
     rule("GET,POST", r"^/account(/.*)?$", ANY_SIGNED_IN),
     # The administrators' own pages.
-    rule("GET,POST", r"^/admin/(users|industries|approvals|indicators|reminders)(/.*)?$", SYSTEM_ADMIN),
+    rule("GET,POST", r"^/admin/(users|industries|approvals|indicators|reminders|scheduling)(/.*)?$", SYSTEM_ADMIN),
     rule("GET,POST", r"^/admin/security(/.*)?$", SECURITY_ADMIN),
     rule("GET,POST", r"^/admin/audit(/.*)?$", AUDIT_TRAIL),
     # Business pages a manager (or the system administrator) runs.
@@ -118,6 +119,7 @@ RULES = [
     rule("GET,POST", r"^/exports/\{organization_id\}/remove$", MANAGERS),
     rule("POST", r"^/scheduling/(projects/\{project_id\}/(mark|plan)|meetings(/\{meeting_id\}/items/\{item_id\})?)$",
          MANAGERS),
+    rule("GET,POST", r"^/scheduling/meetings/\{meeting_id\}/edit$", MANAGERS),
     # An officer sees their own figures on the assessment, a manager everyone's.
     rule("GET", r"^/assessment/\{year\}/officers/\{user_id\}/\{metric\}$", roles(officer=REFUSED, officer2=OK,
                                                                                  manager=OK, admin=OK)),
@@ -134,7 +136,7 @@ RULES = [
     rule("GET,POST", r"^/exports/(\{organization_id\}/(edit|figures)|support/\{support_id\}/remove)$",
          OWNER_OR_MANAGERS),  # the member's officer
     rule("POST", r"^/exports/\{organization_id\}$", OWNER_OR_MANAGERS),
-    rule("GET", r"^/scheduling/projects/\{project_id\}/reports/new$", OWNER_OR_MANAGERS),
+    rule("GET", r"^/scheduling/projects/\{project_id\}/(reports|items)/new$", OWNER_OR_MANAGERS),
     rule("POST", r"^/scheduling/(projects/\{project_id\}/(reports|items)|reports/\{report_id\}|items/\{item_id\})$",
          OWNER_OR_MANAGERS),  # a major project's officer files and corrects reports and works its items
     rule("GET,POST", r"^/attachments/\{attachment_id\}/delete$", OWNER_OR_MANAGERS),
@@ -268,6 +270,7 @@ def build_world(session, users, settings) -> World:
         "code": "task_due", "period_key": "2026-11", "year": 2026, "metric": "projects_signed",
         "indicator_id": session.scalar(select(Indicator.id).order_by(Indicator.id)), "token": "no-such-token",
         "session_id": "b" * 64, "report_id": majors[project.id][0].id, "meeting_id": meeting.id,
+        "department_id": session.scalar(select(ResponsibleDepartment.id).order_by(ResponsibleDepartment.id)),
     }
     secret_ids = {**ids, "project_id": secret.id, "item_id": item_of(secret), "decision_id": decisions[secret.id].id,
                   "report_id": majors[secret.id][0].id,
