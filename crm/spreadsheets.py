@@ -104,6 +104,30 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Filled:
+    """A text cell shaded with a background colour (RGB hex, "C6EFCE"): a status shown as colour *and* words.
+    Its fill must be one of the layout's `fills`."""
+    text: str | Msg
+    fill: str
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """The layout offices circulate for a printed table: a merged title row (bold, centred) and an optional merged
+    note row (units, period) above the header, the header wrapped and repeated on every printed page, text wrapped,
+    gridlines printed, A4 landscape (or portrait) fitted to the page width. `fills`: the background colours
+    `Filled` cells may use."""
+    title: str | Msg
+    note: str | Msg = ""
+    landscape: bool = True
+    fills: tuple[str, ...] = ()
+
+    @property
+    def header_row(self) -> int:
+        return 3 if self.note else 2
+
+
+@dataclass(frozen=True)
 class RowProblem:
     row: int
     column_header: Msg | None
@@ -614,9 +638,10 @@ def _xml_text(text: str) -> str:
     return escape(ILLEGAL_CHARACTERS_RE.sub("", text))
 
 
-def _styles(formats: list[str]) -> tuple[str, dict[str, int]]:
+def _styles(formats: list[str], layout: SheetLayout | None = None) -> tuple[str, dict[str, int]]:
     """styles.xml with cell style 0 (plain), 1 (the bold, shaded header) and one per number format; the style
-    index of each format."""
+    index of each format. With a layout, also "title", "note", "header" (wrapped, centred), "text" (wrapped) and
+    "fill:<rgb>" for each of its fills."""
     custom = {f: 164 + i for i, f in enumerate(f for f in formats if f not in _BUILTIN_FORMATS)}
     ids = {f: custom.get(f, _BUILTIN_FORMATS.get(f, 0)) for f in formats}
     num_fmts = "".join(f'<numFmt numFmtId="{i}" formatCode="{escape(f, {chr(34): "&quot;"})}"/>' for f, i in custom.items())
@@ -626,12 +651,34 @@ def _styles(formats: list[str]) -> tuple[str, dict[str, int]]:
     for f in formats:
         index[f] = len(xfs)
         xfs.append(f'<xf numFmtId="{ids[f]}" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>')
+    fills = [f.upper() for f in layout.fills] if layout else []
+    if layout is not None:
+        wrap = '<alignment vertical="top" wrapText="1"/>'
+        for name, xf in (
+                ("title", '<xf numFmtId="0" fontId="2" fillId="0" borderId="0" xfId="0" applyFont="1" '
+                          'applyAlignment="1"><alignment horizontal="center" vertical="center"/></xf>'),
+                ("note", '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" applyAlignment="1">'
+                         '<alignment horizontal="right" vertical="center"/></xf>'),
+                ("header", '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1" '
+                           'applyAlignment="1"><alignment horizontal="center" vertical="center" wrapText="1"/></xf>'),
+                ("text", f'<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" applyAlignment="1">{wrap}</xf>')):
+            index[name] = len(xfs)
+            xfs.append(xf)
+        for i, rgb in enumerate(fills):
+            index[f"fill:{rgb}"] = len(xfs)
+            xfs.append(f'<xf numFmtId="0" fontId="0" fillId="{3 + i}" borderId="0" xfId="0" applyFill="1" '
+                       f'applyAlignment="1">{wrap}</xf>')
+    fill_xml = "".join(f'<fill><patternFill patternType="solid"><fgColor rgb="FF{rgb}"/><bgColor indexed="64"/>'
+                       '</patternFill></fill>' for rgb in fills)
     xml = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<styleSheet xmlns="{_NS}">'
            + (f'<numFmts count="{len(custom)}">{num_fmts}</numFmts>' if custom else "")
-           + '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
-           '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
-           '<fills count="3"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>'
-           '<fill><patternFill patternType="solid"><fgColor rgb="FFE8EEF7"/><bgColor indexed="64"/></patternFill></fill></fills>'
+           + '<fonts count="3"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
+           '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
+           '<font><b/><sz val="16"/><name val="Calibri"/><family val="2"/></font></fonts>'
+           f'<fills count="{3 + len(fills)}"><fill><patternFill patternType="none"/></fill>'
+           '<fill><patternFill patternType="gray125"/></fill>'
+           '<fill><patternFill patternType="solid"><fgColor rgb="FFE8EEF7"/><bgColor indexed="64"/></patternFill></fill>'
+           f'{fill_xml}</fills>'
            '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
            '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
            f'<cellXfs count="{len(xfs)}">{"".join(xfs)}</cellXfs>'
@@ -639,14 +686,22 @@ def _styles(formats: list[str]) -> tuple[str, dict[str, int]]:
     return xml, index
 
 
-def _cell_writer(column: Column, letter: str, style: int, translate: Translate, zone: ZoneInfo) -> Callable[[Any, str], str]:
+def _cell_writer(column: Column, letter: str, style: int, translate: Translate, zone: ZoneInfo,
+                 styles: dict[str, int] | None = None) -> Callable[[Any, str], str]:
     """A function (value, row number) → the <c> element of one column's cell ("" for a blank). The common type of
-    each column kind is tried first: this runs for every cell of an export."""
-    text_cell = f'<c r="{letter}%s" t="inlineStr"><is><t xml:space="preserve">%s</t></is></c>'
+    each column kind is tried first: this runs for every cell of an export. `styles`: a layout's (text wrapped,
+    `Filled` cells)."""
+    styles = styles or {}
+    text_style = f' s="{styles["text"]}"' if "text" in styles else ""
+    text_cell = f'<c r="{letter}%s" t="inlineStr"{text_style}><is><t xml:space="preserve">%s</t></is></c>'
     number_cell = f'<c r="{letter}%s" s="{style}"><v>%s</v></c>'
     as_date = column.kind in ("date", "month")
 
     def other(value: Any, row: str) -> str:
+        if isinstance(value, Filled):
+            text = translate(value.text) if isinstance(value.text, Msg) else value.text
+            return (f'<c r="{letter}{row}" t="inlineStr" s="{styles[f"fill:{value.fill.upper()}"]}"><is>'
+                    f'<t xml:space="preserve">{_xml_text(text)}</t></is></c>')
         if isinstance(value, Msg):
             value = translate(value)
         if isinstance(value, str):
@@ -715,23 +770,44 @@ def csv_row(values: Iterable[Any]) -> list[Any]:
 
 
 def write_xlsx(target, columns: Sequence[Column], rows: Iterable[Sequence[Any]], *, translate: Translate,
-               timezone: str = "Asia/Shanghai", title: str = "Sheet1") -> None:
+               timezone: str = "Asia/Shanghai", title: str = "Sheet1", layout: SheetLayout | None = None) -> None:
     """Rows into an .xlsx written to `target` (a path or a binary file) in constant memory: the sheet is serialised
     row by row straight into the zip (deflated as it goes). openpyxl's write-only mode does the same but, without
     lxml, spends some 20 s of pure-Python XML building on 50,000 rows of 13 columns; this takes about 2 s.
     Number formats per column kind (NUMBER_FORMATS), a bold shaded frozen header, column widths; text is always
-    written as text (inline strings), never as a formula. The files are checked by reading them back with openpyxl."""
+    written as text (inline strings), never as a formula. The files are checked by reading them back with openpyxl.
+    With a `layout` (SheetLayout): the title and note rows above the header, print settings (see SheetLayout)."""
     zone = ZoneInfo(timezone)
     headers = [translate(c.header) for c in columns]
     formats = sorted({c.format for c in columns if c.kind != "text"})
-    styles, style_of = _styles(formats)
+    styles, style_of = _styles(formats, layout)
     letters = [get_column_letter(i) for i in range(1, len(columns) + 1)]
-    writers = [_cell_writer(c, letter, style_of.get(c.format, 0), translate, zone) for c, letter in zip(columns, letters, strict=True)]
+    writers = [_cell_writer(c, letter, style_of.get(c.format, 0), translate, zone, style_of if layout else None)
+               for c, letter in zip(columns, letters, strict=True)]
     cols = "".join(f'<col min="{i}" max="{i}" width="{_column_width(c, h):g}" customWidth="1"/>'
                    for i, (c, h) in enumerate(zip(columns, headers, strict=True), start=1))
+    sheet_name = _sheet_title(title)
+    header_row = layout.header_row if layout else 1
+    last = letters[-1] if letters else "A"
+    defined = ""
+    if layout is not None:  # the header rows repeated on every printed page
+        quoted = "'" + sheet_name.replace("'", "''") + "'"
+        defined = (f'<definedNames><definedName name="_xlnm.Print_Titles" localSheetId="0">'
+                   f'{_xml_text(quoted)}!${header_row}:${header_row}</definedName></definedNames>')
     workbook = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<workbook xmlns="{_NS}" xmlns:r="{_REL_NS}">'
-                f'<bookViews><workbookView/></bookViews><sheets><sheet name="{escape(_sheet_title(title), {chr(34): "&quot;"})}" '
-                'sheetId="1" r:id="rId1"/></sheets></workbook>')
+                f'<bookViews><workbookView/></bookViews><sheets><sheet name="{escape(sheet_name, {chr(34): "&quot;"})}" '
+                f'sheetId="1" r:id="rId1"/></sheets>{defined}</workbook>')
+    first = header_row + 1
+    top = ""
+    if layout is not None:
+        above = [(1, layout.title, style_of["title"], 28)]
+        if layout.note:
+            above.append((2, layout.note, style_of["note"], 18))
+        for number, text, style, height in above:
+            text = translate(text) if isinstance(text, Msg) else text
+            top += (f'<row r="{number}" ht="{height}" customHeight="1"><c r="A{number}" t="inlineStr" s="{style}"><is>'
+                    f'<t xml:space="preserve">{_xml_text(text)}</t></is></c></row>')
+    header_style = style_of["header"] if layout else 1
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as package:
         package.writestr("[Content_Types].xml", _CONTENT_TYPES)
         package.writestr("_rels/.rels", _ROOT_RELS)
@@ -741,15 +817,17 @@ def write_xlsx(target, columns: Sequence[Column], rows: Iterable[Sequence[Any]],
         with package.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
             sheet.write((
                 f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{_NS}" xmlns:r="{_REL_NS}">'
-                '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" '
-                'state="frozen"/><selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
-                f'<sheetFormatPr defaultRowHeight="15"/><cols>{cols}</cols><sheetData><row r="1">'
-                + "".join(f'<c r="{letter}1" t="inlineStr" s="1"><is><t xml:space="preserve">{_xml_text(h)}</t></is></c>'
-                          for letter, h in zip(letters, headers, strict=True))
+                + ('<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>' if layout else "")
+                + f'<sheetViews><sheetView workbookViewId="0"><pane ySplit="{header_row}" topLeftCell="A{first}" '
+                f'activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft" activeCell="A{first}" '
+                f'sqref="A{first}"/></sheetView></sheetViews>'
+                f'<sheetFormatPr defaultRowHeight="15"/><cols>{cols}</cols><sheetData>{top}<row r="{header_row}">'
+                + "".join(f'<c r="{letter}{header_row}" t="inlineStr" s="{header_style}"><is><t xml:space="preserve">'
+                          f'{_xml_text(h)}</t></is></c>' for letter, h in zip(letters, headers, strict=True))
                 + "</row>").encode())
             buffer: list[str] = []
             append = buffer.append
-            for number, values in enumerate(rows, start=2):
+            for number, values in enumerate(rows, start=first):
                 row = str(number)
                 append(f'<row r="{row}">')
                 for write, value in zip(writers, values, strict=False):
@@ -759,7 +837,17 @@ def write_xlsx(target, columns: Sequence[Column], rows: Iterable[Sequence[Any]],
                 if len(buffer) > 20_000:
                     sheet.write("".join(buffer).encode())
                     buffer.clear()
-            buffer.append("</sheetData></worksheet>")
+            buffer.append("</sheetData>")
+            if layout is not None:
+                merged = [f"A1:{last}1"] + ([f"A2:{last}2"] if layout.note else [])
+                buffer.append(f'<mergeCells count="{len(merged)}">'
+                              + "".join(f'<mergeCell ref="{ref}"/>' for ref in merged) + "</mergeCells>"
+                              '<printOptions horizontalCentered="1" gridLines="1"/>'
+                              '<pageMargins left="0.4" right="0.4" top="0.5" bottom="0.5" header="0.3" footer="0.3"/>'
+                              f'<pageSetup paperSize="9" orientation="{"landscape" if layout.landscape else "portrait"}" '
+                              'fitToWidth="1" fitToHeight="0"/>'
+                              '<headerFooter><oddFooter>&amp;C&amp;P / &amp;N</oddFooter></headerFooter>')
+            buffer.append("</worksheet>")
             sheet.write("".join(buffer).encode())
 
 
@@ -779,13 +867,14 @@ def content_disposition(filename: str) -> str:
 
 
 def xlsx_response(filename_stem: str, columns: Sequence[Column], rows: Iterable[Sequence[Any]], *,
-                  translate: Translate, timezone: str = "Asia/Shanghai") -> StreamingResponse:
+                  translate: Translate, timezone: str = "Asia/Shanghai",
+                  layout: SheetLayout | None = None) -> StreamingResponse:
     """A download of `rows` (one sequence of values per row, in `columns`' order): Msg values are translated,
     aware datetimes shown in `timezone`, numbers and dates keep their type with the column's number format.
     Built in constant memory into a temporary file (memory up to 8 MB, then disk) and streamed from it."""
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 (closed after streaming)
     try:
-        write_xlsx(spool, columns, rows, translate=translate, timezone=timezone, title=filename_stem)
+        write_xlsx(spool, columns, rows, translate=translate, timezone=timezone, title=filename_stem, layout=layout)
         length = spool.tell()
         spool.seek(0)
     except BaseException:
@@ -805,9 +894,10 @@ def xlsx_response(filename_stem: str, columns: Sequence[Column], rows: Iterable[
     return StreamingResponse(chunks(), media_type=XLSX_MEDIA_TYPE, headers=headers, background=BackgroundTask(spool.close))
 
 
-def xlsx_download(request, filename_stem: Msg | str, columns: Sequence[Column], rows: Iterable[Sequence[Any]]) -> StreamingResponse:
+def xlsx_download(request, filename_stem: Msg | str, columns: Sequence[Column], rows: Iterable[Sequence[Any]], *,
+                  layout: SheetLayout | None = None) -> StreamingResponse:
     """xlsx_response in the request's language and the zone's time zone, the file named `<stem>-<today>.xlsx`
-    (机构-2026-03-15.xlsx): what a list's "下载 Excel" link returns."""
+    (机构-2026-03-15.xlsx): what a list's "下载 Excel" link returns. `layout`: a printed table's (SheetLayout)."""
     from crm.audit import web as audit_web  # audited (安全审计): which list, which filters, how many rows
     from crm.web import local_today  # crm.web imports the templates; only routes call this
 
@@ -819,7 +909,7 @@ def xlsx_download(request, filename_stem: Msg | str, columns: Sequence[Column], 
     stem = translate(filename_stem) if isinstance(filename_stem, Msg) else filename_stem
     counted = audit_web.Counted(rows)
     response = xlsx_response(f"{stem}-{local_today(request).isoformat()}", columns, counted, translate=translate,
-                             timezone=request.app.state.settings.timezone)
+                             timezone=request.app.state.settings.timezone, layout=layout)
     audit_web.record_download(request, name=gettext("en", filename_stem), rows=counted.count,
                               file_format="xlsx")
     return response
