@@ -225,3 +225,10 @@ def test_the_manager_dashboard_query_count_does_not_grow_with_major_projects(cli
         project = _major(session, users, f"计数重点项目{i}", confidential=i % 3 == 0)
         _item(session, users, project, f"计数事项{i}", date(2020, 1, 1), date(2020, 1, 1))
     assert queries() == few
+
+
+def test_the_new_rules_leave_the_older_rules_audit_numbers_as_they_were():
+    """An audit entry of a rule's settings names it by number: adding rules must not renumber the digest (9)."""
+    from crm.notifications.rules import AUDIT_IDS
+    assert [AUDIT_IDS[code] for code in ("task_due", "export_missing", "digest")] == [1, 8, 9]
+    assert sorted(AUDIT_IDS.values()) == list(range(1, len(AUDIT_IDS) + 1))

@@ -43,7 +43,18 @@ from crm.notifications.models import (
     RulePreference,
     RuleSetting,
 )
-from crm.notifications.rules import ALL, BY_CODE, DIGEST, RULES, Reminder, Rendered, Rule, RuleConfig, task_due
+from crm.notifications.rules import (
+    ALL,
+    AUDIT_IDS,
+    BY_CODE,
+    DIGEST,
+    RULES,
+    Reminder,
+    Rendered,
+    Rule,
+    RuleConfig,
+    task_due,
+)
 from crm.notifications.rules.base import DEFAULT_THRESHOLD
 
 CHANNELS = (Channel.IN_APP, Channel.EMAIL, Channel.WEBHOOK)
@@ -732,7 +743,7 @@ def update_rule(session: Session, *, code: str, data: dict[str, Any], actor: Use
         setting.updated_at = utcnow()
         session.flush()
         audit_service.record(session, actor=actor, action=AuditAction.UPDATE, entity_type="reminder_rule",
-                             entity_id=ALL.index(rule) + 1, entity_label=code, entity_version=1, changes=changes)
+                             entity_id=AUDIT_IDS[rule.code], entity_label=code, entity_version=1, changes=changes)
     session.commit()
     return setting
 

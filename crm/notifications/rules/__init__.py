@@ -27,5 +27,9 @@ RULES: tuple[Rule, ...] = (task_due.RULE, visit_followup.RULE, visit_planned.RUL
 DIGEST: Rule = digest.RULE  # gathers the others' rows
 ALL: tuple[Rule, ...] = (*RULES, DIGEST)
 BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL}
+# The number an audit entry of a rule's settings carries: fixed per rule, in the order rules were added (the digest
+# was the ninth), so a new rule never renumbers the history of an older one. Append new rules at the end.
+AUDIT_IDS: dict[str, int] = {rule.code: number for number, rule in enumerate(
+    (*RULES[:8], DIGEST, *major_projects.RULES), start=1)}
 
-__all__ = ["ALL", "BY_CODE", "DIGEST", "RULES", "Reminder", "Rendered", "Rule", "RuleConfig"]
+__all__ = ["ALL", "AUDIT_IDS", "BY_CODE", "DIGEST", "RULES", "Reminder", "Rendered", "Rule", "RuleConfig"]
