@@ -112,6 +112,12 @@ class MonthlyReport(Base):
 
     __mapper_args__ = {"version_id_col": version}
 
+    @property
+    def title(self) -> str:
+        """How the audit trail names it (its photos' entries): the month, never the project's name, which a
+        confidential project keeps from readers of the trail who may not see it."""
+        return f"{self.year}-{self.month:02d}"
+
 
 class ReportRevision(Base):
     """One filing or correction of a monthly report, never updated (as talking points are)."""
