@@ -12,15 +12,12 @@ from crm.auth.deps import CurrentUser
 from crm.db import SessionDep, utcnow
 from crm.errors import BadRequest
 from crm.i18n import N_, Msg, gettext
-from crm.listing import BadListQuery, parse_choice, parse_id
 from crm.major_projects import downloads, service
-from crm.major_projects.models import Level
-from crm.major_projects.routes import LABELS, _month_param
-from crm.major_projects.schemas import COLOURS
+from crm.major_projects.routes import LABELS, board_for_query
 from crm.pdf import documents
 from crm.pdf import renderer as pdf_renderer
 from crm.spreadsheets import content_disposition, xlsx_download
-from crm.web import STATIC_DIR, Router, local_today
+from crm.web import STATIC_DIR, Router
 
 router = Router(prefix="/scheduling")
 
@@ -31,21 +28,7 @@ def _zone(request: Request) -> str:
 
 
 def _board(request: Request, session, user) -> service.Board:
-    """The board /scheduling shows for the same query string."""
-    today = local_today(request)
-    year, month = _month_param(request, today)
-    params = request.query_params
-    try:
-        query = {"level": parse_choice(params, "level", [lv.value for lv in Level]),
-                 "colour": parse_choice(params, "colour", list(COLOURS)),
-                 "officer_id": parse_id(params, "officer"), "leader_id": parse_id(params, "leader")}
-    except BadListQuery as bad:
-        raise BadRequest(bad.message) from None
-    board = service.board(session, viewer=user, year=year, month=month, today=today, missing_first=user.is_manager,
-                          locale=request.state.locale, **query)
-    if params.get("missing") == "1":  # as /scheduling: the dashboard's "reports missing" link
-        board.rows = [r for r in board.rows if r.report_missing]
-    return board
+    return board_for_query(request, session, user)[0]
 
 
 @router.get("/export.xlsx")

@@ -62,15 +62,16 @@ def _ids(session) -> list[str]:
 
 # --- the 调度表 -------------------------------------------------------------------------------------------------
 
-@router.get("")
-def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+def board_for_query(request: Request, session, user) -> tuple[service.Board, dict[str, Any]]:
+    """The 调度表 for /scheduling's query string (month, level, colour, officer, leader, missing) and the query as
+    parsed: the page and its downloads (download_routes.py) print the same rows."""
     today = local_today(request)
     year, month = _month_param(request, today)
     params = request.query_params
     try:
-        query = {"level": parse_choice(params, "level", [lv.value for lv in Level]),
-                 "colour": parse_choice(params, "colour", list(COLOURS)),
-                 "officer_id": parse_id(params, "officer"), "leader_id": parse_id(params, "leader")}
+        query: dict[str, Any] = {"level": parse_choice(params, "level", [lv.value for lv in Level]),
+                                 "colour": parse_choice(params, "colour", list(COLOURS)),
+                                 "officer_id": parse_id(params, "officer"), "leader_id": parse_id(params, "leader")}
     except BadListQuery as bad:
         raise BadRequest(bad.message) from None
     board = service.board(session, viewer=user, year=year, month=month, today=today,
@@ -78,6 +79,13 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     query["missing"] = params.get("missing") == "1"
     if query["missing"]:  # the dashboard's "reports missing" link
         board.rows = [r for r in board.rows if r.report_missing]
+    return board, query
+
+
+@router.get("")
+def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    board, query = board_for_query(request, session, user)
+    year, month = board.year, board.month
     return render(request, "major_projects/index.html", {
         "board": board, "q": query, "month_value": f"{year}-{month:02d}", "months": list(range(1, month + 1)),
         "officers": auth_service.active_users(session), "leaders": service.leader_choices(session),
