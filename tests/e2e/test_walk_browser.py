@@ -7,8 +7,8 @@ On every page walked:
 - the browser's console shows no error, and no script throws;
 - axe-core (vendored: tests/e2e/vendor/README.md) finds no serious or critical violation;
 - no interface text is in Chinese: no text equals a Chinese message of our catalog, and no name of reference data
-  (industry chains, stages, permit items, indicators) is shown in Chinese, except on the admin pages that edit both
-  names of a reference list; no emoji stands for an icon;
+  (industry chains, stages, permit items, indicators, responsible departments) is shown in Chinese, except on the
+  admin pages that edit both names of a reference list; no emoji stands for an icon;
 - what people typed in Chinese (names of organizations, people, places) stays as typed (marking it lang="zh-CN" in
   every template is a follow-up, not checked yet);
 - every link, htmx GET and GET form answers 2xx or a redirect for that role (fetched with the role's cookies, not
@@ -42,6 +42,7 @@ from crm import demo
 from crm.auth.models import User
 from crm.i18n import TRANSLATIONS_DIR, gettext
 from crm.indicators.models import Indicator
+from crm.major_projects.models import ResponsibleDepartment
 from crm.organizations.models import IndustryChain, Organization
 from crm.parcels.models import LandParcel
 from crm.projects.models import ApprovalItem, ApprovalTemplate
@@ -55,7 +56,7 @@ ROLES = ("officer", "manager", "admin")
 WIDTHS = (1280, 375)
 AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
 # Admin pages that edit a reference list show both of its names.
-BILINGUAL_PAGES = re.compile(r"^/admin/(industries|approvals|indicators)(/|$)")
+BILINGUAL_PAGES = re.compile(r"^/admin/(industries|approvals|indicators|scheduling)(/|$)")
 SKIPPED_SCHEMES = ("mailto:", "tel:", "javascript:", "data:")
 ID_SEGMENT = re.compile(r"/\d+(?=/|$)")
 # Pages one template shows for each of a list of names: one of them is walked.
@@ -202,7 +203,7 @@ def zone(database, live_server) -> Iterator[Reference]:
         s.execute(update(User).values(locale="en"))
         s.commit()
     with database.read_sessions() as s:
-        names = {n for model in (IndustryChain, ApprovalTemplate, ApprovalItem, Indicator)
+        names = {n for model in (IndustryChain, ApprovalTemplate, ApprovalItem, Indicator, ResponsibleDepartment)
                  for n in s.scalars(select(model.name_zh).distinct())}
         # A tag or a title someone typed may equal a reference name (生物医药) or a message (外资): as data it is
         # rightly shown as typed.
