@@ -410,7 +410,10 @@ def board(session: Session, *, viewer: User, year: int, month: int, today: date,
                    close_on=close_date(year, month, settings.close_day))
     stmt = (select(MajorProject).join(Project, Project.id == MajorProject.project_id)
             .where(project_service.visible_to(viewer))
-            .options(joinedload(MajorProject.leader), joinedload(MajorProject.project).joinedload(Project.owner))
+            # only the columns a row shows: full projects with their owners were a third of the table's cost
+            .options(joinedload(MajorProject.leader), joinedload(MajorProject.project).load_only(
+                Project.id, Project.name, Project.description, Project.total_investment_wan_cny,
+                Project.is_confidential, Project.owner_id))
             .order_by(Project.total_investment_wan_cny.desc().nulls_last(), Project.id))
     if level in {lv.value for lv in Level}:
         stmt = stmt.where(getattr(MajorProject, f"is_{level}").is_(True))
@@ -435,12 +438,16 @@ def board(session: Session, *, viewer: User, year: int, month: int, today: date,
         monthly[pid][m] = value
     month_reports = {r.project_id: r for r in session.scalars(select(MonthlyReport).where(
         MonthlyReport.project_id.in_(ids), MonthlyReport.year == year, MonthlyReport.month == month))}
-    items = list(session.scalars(select(CoordinationItem).where(
-        CoordinationItem.project_id.in_(ids), CoordinationItem.status.in_([s.value for s in OPEN_STATUSES]))
-        .options(joinedload(CoordinationItem.department))))
-    by_project: dict[int, list[CoordinationItem]] = defaultdict(list)
-    for item in items:
-        by_project[item.project_id].append(item)
+    # The open items as plain rows (deadline and department are all a row needs): building 1,500 ORM objects with
+    # their departments was a fifth of the table's cost (docs/performance.md).
+    department_names = {d.id: d for d in session.scalars(select(ResponsibleDepartment))}
+    by_project: dict[int, list[tuple[int, str]]] = defaultdict(list)  # project → [(days overdue, department)]
+    for pid, deadline, department_id, department_other in session.execute(select(
+            CoordinationItem.project_id, CoordinationItem.deadline_on, CoordinationItem.department_id,
+            CoordinationItem.department_other).where(
+            CoordinationItem.project_id.in_(ids), CoordinationItem.status.in_([s.value for s in OPEN_STATUSES]))):
+        department = department_names[department_id].name(locale) if department_id else department_other
+        by_project[pid].append((max(0, (today - deadline).days), department))
     label = f"{year}-{month:02d}"
     for major in majors:
         pid = major.project_id
@@ -450,9 +457,9 @@ def board(session: Session, *, viewer: User, year: int, month: int, today: date,
         missing = report is None and closed
         open_items = by_project.get(pid, [])
         judgement = judge(planned=plan, cumulative=cumulative, month=month, margin_points=settings.margin_points,
-                          overdue_days=[d for i in open_items if (d := i.days_overdue(today)) > 0],
+                          overdue_days=[days for days, _ in open_items if days > 0],
                           report_missing=missing, month_label=label)
-        departments = sorted({i.department_label(locale) for i in open_items} - {""})
+        departments = sorted({department for _, department in open_items} - {""})
         result.rows.append(BoardRow(project=major.project, major=major, planned=plan, monthly=dict(monthly[pid]),
                                     cumulative=cumulative, done_pct=(cumulative * 100 / plan) if plan else None,
                                     report=report, departments=departments, judgement=judgement,
