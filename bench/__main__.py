@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 from bench import activity, cache, generate, rate, settings, wrk
 from bench.app import CEILING_PATH
-from bench.server import ROOT, BenchError, Server, fetch, sign_in
+from bench.server import ROOT, BenchError, Server, check, sign_in
 
 BENCH_DIR = settings.var_dir("bench")
 CACHE_DIR = settings.var_dir("bench-cache")
@@ -73,16 +73,6 @@ def pages(data: generate.Generated) -> list[Measured]:
 def _pad(text: str, width: int) -> str:
     """Left-aligned in `width` terminal columns, Chinese characters counting two."""
     return text + " " * (width - _width(text))
-
-
-def check(port: int, path: str, headers: dict[str, str]) -> bytes:
-    try:
-        reply = fetch(port, path, headers)
-    except OSError as error:
-        raise BenchError(f"GET {path} failed: {error!r}") from error
-    if reply.status != 200:
-        raise BenchError(f"GET {path} answered {reply.status}, not 200: {reply.body[:300]!r}")
-    return reply.body
 
 
 def _width(text: str) -> int:

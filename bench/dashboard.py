@@ -33,7 +33,7 @@ from sqlalchemy import select
 from bench import projects as project_bench
 from bench import rate, settings, wrk
 from bench.app import CEILING_PATH
-from bench.server import ROOT, BenchError, Server, sign_in
+from bench.server import ROOT, BenchError, Server, check, sign_in
 from crm import migrate
 from crm.assessment.models import OfficerTarget
 from crm.auth.models import Role, User
@@ -140,7 +140,7 @@ def main() -> int:
     with Server(database_url=f"sqlite:///{path}", data_dir=BENCH_DIR, ceiling_file=ceiling_file) as server:
         port = server.port
         manager = {"Cookie": f"crm_session={sign_in(port, project_bench.MANAGER, project_bench.MANAGER_PASSWORD)}"}
-        ceiling_file.write_bytes(project_bench.check(port, "/", manager))
+        ceiling_file.write_bytes(check(port, "/", manager))
         ceiling_url = f"http://127.0.0.1:{port}{CEILING_PATH}"
         if warm_up:
             wrk.run(ceiling_url, manager, seconds=warm_up)
@@ -152,7 +152,7 @@ def main() -> int:
         goal_rps = GOAL_SHARE * ceiling.rps
         at_goal = rate.run(port, "/", manager, rate=goal_rps, seconds=seconds)
         steady = rate.run(port, "/", manager, rate=STEADY_RPS, seconds=seconds)
-        project_bench.check(port, "/", manager)
+        check(port, "/", manager)
         if logged := server.new_output():
             raise BenchError("the server logged errors while serving the dashboard:\n" + logged[-2000:])
     met = steady.p99_ms < GOAL_P99_MS

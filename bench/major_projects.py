@@ -38,7 +38,7 @@ from sqlalchemy import make_url, select
 from bench import generate, rate, settings, wrk
 from bench.app import CEILING_PATH
 from bench.cache import ZONE
-from bench.server import ROOT, BenchError, Server, fetch, sign_in
+from bench.server import ROOT, BenchError, Server, check, sign_in
 from bench.xlsx_export import download
 from crm import migrate, search_text
 from crm.auth import service as auth_service
@@ -159,13 +159,6 @@ def build(database_path: Path, today: date) -> tuple[int, int]:
     print(f"  {MAJOR:,} major projects of {PROJECTS:,}, {len(reports):,} monthly reports ({MONTHS} months), "
           f"{len(items):,} coordination items", flush=True)
     return year, month
-
-
-def check(port: int, path: str, headers: dict[str, str]) -> bytes:
-    reply = fetch(port, path, headers)
-    if reply.status != 200:
-        raise BenchError(f"GET {path} answered {reply.status}, not 200: {reply.body[:300]!r}")
-    return reply.body
 
 
 def main() -> int:

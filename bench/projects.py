@@ -38,7 +38,7 @@ from sqlalchemy import make_url, select
 
 from bench import cache, generate, rate, settings, wrk
 from bench.app import CEILING_PATH
-from bench.server import ROOT, BenchError, Server, fetch, sign_in
+from bench.server import ROOT, BenchError, Server, check, sign_in
 from crm import search_text
 from crm.auth import service as auth_service
 from crm.auth.models import User
@@ -243,13 +243,6 @@ def database_refused(directory) -> str | None:
     if not (directory / "crm.sqlite3").exists() or not (directory / "facts.json").exists():
         return "there is none yet"
     return cache.why_not(directory / "key.json", data_key())
-
-
-def check(port: int, path: str, headers: dict[str, str]) -> bytes:
-    reply = fetch(port, path, headers)
-    if reply.status != 200:
-        raise BenchError(f"GET {path} answered {reply.status}, not 200: {reply.body[:300]!r}")
-    return reply.body
 
 
 def main() -> int:

@@ -53,6 +53,17 @@ def fetch(port: int, path: str, headers: dict[str, str] | None = None, *, form: 
         conn.close()
 
 
+def check(port: int, path: str, headers: dict[str, str]) -> bytes:
+    """A GET that must answer 200: its body, or BenchError saying what came instead."""
+    try:
+        reply = fetch(port, path, headers)
+    except OSError as error:
+        raise BenchError(f"GET {path} failed: {error!r}") from error
+    if reply.status != 200:
+        raise BenchError(f"GET {path} answered {reply.status}, not 200: {reply.body[:300]!r}")
+    return reply.body
+
+
 def sign_in(port: int, username: str, password: str) -> str:
     """Sign in as a browser does; returns the crm_session cookie's value."""
     page = fetch(port, "/login")
