@@ -1,0 +1,26 @@
+"""Event webhooks (issue 15): subscriptions, their events and delivery log
+
+Revision ID: a15b00000001
+Revises: a15a00000001
+Create Date: 2026-12-07 00:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import crm.db  # noqa: F401
+
+revision = 'a15b00000001'
+down_revision = 'a15a00000001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
