@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -15,6 +16,11 @@ from crm.audit.access import readable_by
 from crm.audit.labels import Reference
 from crm.audit.models import DATA_ACTIONS, AuditAction, AuditEntry, AuditOutcome
 from crm.auth.models import User
+
+
+# Where the current request came in ("web", or "api" for a request under /api/v1, set by crm.api): every entry
+# written while handling it carries it, whichever service writes the entry.
+current_channel: ContextVar[str] = ContextVar("audit_channel", default="web")
 
 
 def _plain(value: Any) -> Any:
@@ -57,6 +63,7 @@ def record(
         entity_version=entity_version,
         changes=changes,
         organization_id=organization_id,
+        channel=current_channel.get(),
     )
     session.add(entry)
     return entry
@@ -69,7 +76,7 @@ def record_event(
     actor: User | None,
     outcome: AuditOutcome | str = AuditOutcome.SUCCESS,
     client_address: str = "",
-    channel: str = "web",
+    channel: str | None = None,
     entity_type: str = "",
     entity_id: int | None = None,
     entity_label: str = "",
@@ -87,7 +94,7 @@ def record_event(
         changes=details or {},
         outcome=str(outcome),
         client_address=client_address[:64],
-        channel=channel,
+        channel=channel or current_channel.get(),
     )
     session.add(entry)
     return entry
