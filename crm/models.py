@@ -10,6 +10,7 @@ from crm.db import Base
 from crm.exports.models import ExportEnterprise, ExportFigure, ExportSupport, ExportTarget
 from crm.feeds.models import FeedToken
 from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
+from crm.imports.models import ImportBatch, ImportMapping, ImportRecord
 from crm.indicators.models import Indicator, IndicatorTarget, IndicatorValue
 from crm.major_projects.models import (
     CoordinationItem,
@@ -63,6 +64,9 @@ __all__ = [
     "FeedToken",
     "FormSubmission",
     "GroundbreakingEvent",
+    "ImportBatch",
+    "ImportMapping",
+    "ImportRecord",
     "Indicator",
     "IndicatorTarget",
     "IndicatorValue",
