@@ -79,20 +79,26 @@ def sign_in(port: int, username: str, password: str) -> str:
     return session
 
 
-class Server:
-    """`with Server(...) as server:` — uvicorn serving bench.app:create_bench_app, stopped on exit, errors included.
-    Its output goes to server.log in the data directory; with --log-level warning, any output is an error."""
+PRODUCT_APP = "bench.app:create_bench_app"  # the product app plus the in-app ceiling
+BARE_APP = "bench.bare:create_bare_app"  # no middleware, no database: the physical limit (bench/bare.py)
 
-    def __init__(self, *, database_url: str, data_dir: Path, ceiling_file: Path) -> None:
+
+class Server:
+    """`with Server(...) as server:` — uvicorn serving bench.app:create_bench_app (or `app`, e.g. BARE_APP) with
+    `workers` processes, stopped on exit, errors included. Its output goes to server.log in the data directory (or
+    `log_name`); with --log-level warning, any output is an error."""
+
+    def __init__(self, *, database_url: str, data_dir: Path, ceiling_file: Path, app: str = PRODUCT_APP,
+                 workers: int = 1, log_name: str = "server.log") -> None:
         self.port = free_port()
-        self.log_path = data_dir / "server.log"
+        self.log_path = data_dir / log_name
         self._log_offset = 0
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
         env.update(CRM_DATABASE_URL=database_url, CRM_DATA_DIR=str(data_dir), CRM_ENV="dev",
                    BENCH_CEILING_FILE=str(ceiling_file))
-        self.command = [sys.executable, "-m", "uvicorn", "bench.app:create_bench_app", "--factory",
+        self.command = [sys.executable, "-m", "uvicorn", app, "--factory",
                         "--app-dir", str(ROOT), "--host", "127.0.0.1", "--port", str(self.port),
-                        "--workers", "1", "--no-access-log", "--log-level", "warning"]
+                        "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
         self.env = env
         self.process: subprocess.Popen | None = None
 

@@ -8,9 +8,10 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench import settings
-from bench.server import BenchError
+from bench.server import BARE_APP, BenchError, Server
 
 THREADS = 2
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
@@ -67,3 +68,17 @@ def run(url: str, headers: dict[str, str], *, seconds: int) -> Result:
     if not settings.SMOKE:
         time.sleep(min(20.0, 0.5 + 1.5 * CONNECTIONS / max(result.rps, 1.0)))
     return result
+
+
+def bare(ceiling_file: Path, data_dir: Path, *, seconds: int, warm_up: int) -> Result:
+    """The bare endpoint's saturated figure (bench/bare.py: fixed bytes from `ceiling_file`, no middleware), measured
+    now, on the same cores as the product app, with a server of its own started and stopped around it."""
+    with Server(database_url="sqlite://", data_dir=data_dir, ceiling_file=ceiling_file, app=BARE_APP,
+                log_name="bare-server.log") as server:
+        url = f"http://127.0.0.1:{server.port}/__bench/ceiling"
+        if warm_up:
+            run(url, {}, seconds=warm_up)
+        result = run(url, {}, seconds=seconds)
+        if logged := server.new_output():
+            raise BenchError(f"the bare server logged:\n{logged[-2000:]}")
+        return result
