@@ -285,6 +285,13 @@ def _apply(org: Organization, data: dict[str, Any]) -> None:
 
 
 def create(session: Session, *, data: dict[str, Any], actor: User) -> Organization:
+    org = add(session, data=data, actor=actor)
+    session.commit()
+    return org
+
+
+def add(session: Session, *, data: dict[str, Any], actor: User) -> Organization:
+    """Creates an organization in the caller's transaction (the import writes many this way, then commits)."""
     duplicate = find_duplicate(session, name=data["name"], credit_code=data.get("credit_code") or None)
     if duplicate:
         raise DuplicateOrganization(*duplicate)
@@ -306,12 +313,21 @@ def create(session: Session, *, data: dict[str, Any], actor: User) -> Organizati
         changes=audit_service.diff({}, {k: v for k, v in audit_service.snapshot(org, AUDITED_FIELDS).items() if v not in (None, "")}),
         organization_id=org.id,
     )
-    session.commit()
     return org
 
 
 def update(session: Session, *, org: Organization, data: dict[str, Any], version: int | None, actor: User) -> Organization:
     require_version(session, record=org, entity_type="organization", version=version)
+    if not change(session, org=org, data=data, actor=actor, version=version):
+        session.rollback()
+        return org
+    session.commit()
+    return org
+
+
+def change(session: Session, *, org: Organization, data: dict[str, Any], actor: User, version: int | None = None) -> bool:
+    """Applies an edit in the caller's transaction, with its audit entry; False when it changes nothing.
+    `version`: the version the edit was made on (an edit conflict is refused when someone saved in between)."""
     duplicate = find_duplicate(
         session, name=data["name"], credit_code=data.get("credit_code") or None, exclude_id=org.id
     )
@@ -322,8 +338,7 @@ def update(session: Session, *, org: Organization, data: dict[str, Any], version
     after = audit_service.snapshot(org, AUDITED_FIELDS)
     changes = audit_service.diff(before, after)
     if not changes:
-        session.rollback()
-        return org
+        return False
     org.updated_at = utcnow()
     previous_search_text = org.search_text
     _refresh_search_text(session, org)
@@ -331,7 +346,7 @@ def update(session: Session, *, org: Organization, data: dict[str, Any], version
         from crm.contacts import service as contact_service  # contacts import this module: resolve at call time
 
         contact_service.refresh_search_text_for_organization(session, organization_id=org.id, organization_name=org.name)
-    flush_versioned(session, record=org, entity_type="organization", version=version, reload=get)
+    flush_versioned(session, record=org, entity_type="organization", version=version or org.version, reload=get)
     if "tags" in changes:
         _sync_tags(session, org)
     if org.search_text != previous_search_text:
@@ -347,8 +362,7 @@ def update(session: Session, *, org: Organization, data: dict[str, Any], version
         changes=changes,
         organization_id=org.id,
     )
-    session.commit()
-    return org
+    return True
 
 
 def can_archive(user: User, org: Organization) -> bool:
