@@ -179,15 +179,23 @@ def add(session: Session, *, data: dict[str, Any], actor: User) -> Contact:
 
 def update(session: Session, *, contact: Contact, data: dict[str, Any], version: int | None, actor: User) -> Contact:
     require_version(session, record=contact, entity_type="contact", version=version)
+    if not change(session, contact=contact, data=data, actor=actor, version=version):
+        session.rollback()
+        return contact
+    session.commit()
+    return contact
+
+
+def change(session: Session, *, contact: Contact, data: dict[str, Any], actor: User, version: int | None = None) -> bool:
+    """Applies an edit in the caller's transaction, with its audit entry; False when it changes nothing."""
     old_org_id = contact.organization_id
     before = audit_service.snapshot(contact, AUDITED_FIELDS)
     org = _apply(session, contact, data)
     changes = audit_service.diff(before, audit_service.snapshot(contact, AUDITED_FIELDS))
     if not changes:
-        session.rollback()
-        return contact
+        return False
     contact.updated_at = utcnow()
-    flush_versioned(session, record=contact, entity_type="contact", version=version, reload=get)
+    flush_versioned(session, record=contact, entity_type="contact", version=version or contact.version, reload=get)
     search_service.reindex(session, kind=SEARCH_KIND, record_id=contact.id, text=contact.search_text)
     for org_id in {old_org_id, org.id}:
         organization_service.refresh_search_text(session, organization_id=org_id)
@@ -202,8 +210,7 @@ def update(session: Session, *, contact: Contact, data: dict[str, Any], version:
         changes=changes,
         organization_id=org.id,
     )
-    session.commit()
-    return contact
+    return True
 
 
 def can_archive(user: User, contact: Contact) -> bool:
