@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     # the default keeps three years in the database, where timelines and the audit page read them.
     audit_retention_days: int = 1095
 
+    # Backups (crm/backups): the scheduled and "back up now" backups are written here (default <data_dir>/backups),
+    # each holding the whole database and every file: keep the folder as private as the data directory.
+    backup_dir: Path | None = None
+
     # PDFs (crm/pdf.py): renders run in separate worker processes, each killed and replaced when a render takes
     # longer than the limit; background briefing generation (crm/briefings/generation.py) uses this many threads.
     pdf_render_timeout_seconds: float = 60.0
@@ -136,6 +140,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'crm.sqlite3').resolve()}"
+
+    @cached_property
+    def resolved_backup_dir(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
 
     @cached_property
     def resolved_strict_transactions(self) -> bool:

@@ -6,8 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from crm.auth.models import User
 from crm.db import Base, UTCDateTime, utcnow
 
 
@@ -52,6 +53,7 @@ class BackupRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     runner: Mapped[str] = mapped_column(String(120), default="")  # host:pid of the process running it
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    requested_by: Mapped[User | None] = relationship(foreign_keys=[requested_by_id], lazy="raise")
     file_name: Mapped[str] = mapped_column(String(255), default="")  # in the backup directory
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), default="")  # of the archive file
