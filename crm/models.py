@@ -4,6 +4,7 @@ from crm.assessment.models import DepartmentTarget, OfficerTarget
 from crm.attachments.models import Attachment
 from crm.audit.models import AuditEntry
 from crm.auth.models import LoginThrottle, PasswordPolicy, User, WebSession
+from crm.backups.models import BackupRun, BackupSetting
 from crm.briefings.models import BriefingFile, BriefingNote
 from crm.contacts.models import Contact
 from crm.db import Base
@@ -49,6 +50,8 @@ __all__ = [
     "ApprovalTemplate",
     "Attachment",
     "AuditEntry",
+    "BackupRun",
+    "BackupSetting",
     "Base",
     "BriefingFile",
     "BriefingNote",

@@ -12,6 +12,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from crm.audit import jobs as audit_jobs
 from crm.auth import jobs as auth_jobs
+from crm.backups import jobs as backup_jobs
 from crm.config import Settings
 from crm.notifications import jobs as notification_jobs
 from crm.scheduling.service import JobContext
@@ -46,4 +47,8 @@ JOBS: tuple[Job, ...] = (
     Job("audit.archive", audit_jobs.archive,
         lambda s, zone: CronTrigger(hour=3, minute=37, timezone=zone),
         lambda s: "daily at 03:37"),
+    # Hourly, and at start (catching up): it backs up once a day, when the hour the administrator set has come.
+    Job("backups.daily", backup_jobs.daily,
+        lambda s, zone: CronTrigger(minute=5, timezone=zone),
+        lambda s: "hourly at :05 (backs up once a day, at the hour set on /admin/backups)", at_start=True),
 )
