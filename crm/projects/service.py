@@ -370,20 +370,37 @@ def _checklist(session: Session) -> list[ApprovalItem]:
 
 def create(session: Session, *, project_input: ProjectInput, actor: User) -> Project:
     """The project with its investors, officers, the permit checklist from the template and its first stage."""
+    try:
+        project = add(session, project_input=project_input, actor=actor)
+    except InvalidProject:
+        session.rollback()
+        raise
+    session.commit()
+    return project
+
+
+def add(session: Session, *, project_input: ProjectInput, actor: User, imported: str = "") -> Project:
+    """`create` in the caller's transaction (an import writes many rows and commits them together).
+
+    `imported` (an import's note for the stage history, e.g. the file name): the project is taken in at the stage
+    its ledger gives, any stage, as a recorded fact rather than a move — the gates are not run as refusals here,
+    they judge the project as it stands like any other (a 2 亿元 project at 签约 without a decision shows red on
+    the readiness board and its card). A side state (暂缓, 终止) keeps the note as its reason."""
     typed = _typed(project_input.data)
     stage = typed.get("stage") or Stage.LEAD
     errors = _check(session, project_input, typed)
-    if stage not in START_STAGES:
+    if stage not in START_STAGES and not (imported and stage in (*PIPELINE, *SIDE_STATES)):
         errors["stage"] = Msg("A new project starts as a lead, in first contact or negotiating; later stages are "
                               "reached by moving it.")
     if errors:
-        session.rollback()
         raise InvalidProject(errors)
     now = utcnow()
-    project = Project(created_by_id=actor.id, stage=stage, pipeline_stage=stage, stage_entered_at=now,
-                      created_at=now, updated_at=now, stage_reason="", gate_override_reason="",
-                      approvals=_checklist(session), decisions=[],
-                      stage_changes=[StageChange(from_stage="", to_stage=stage, at=now, actor_id=actor.id, note="")])
+    pipeline_stage = stage if stage in PIPELINE else Stage.LEAD
+    project = Project(created_by_id=actor.id, stage=stage, pipeline_stage=pipeline_stage, stage_entered_at=now,
+                      created_at=now, updated_at=now, stage_reason=imported if stage in SIDE_STATES else "",
+                      gate_override_reason="", approvals=_checklist(session), decisions=[],
+                      stage_changes=[StageChange(from_stage="", to_stage=stage, at=now, actor_id=actor.id,
+                                                 note=imported)])
     _apply(session, project, project_input, typed)
     session.add(project)
     session.flush()
@@ -392,8 +409,9 @@ def create(session: Session, *, project_input: ProjectInput, actor: User) -> Pro
     _refresh_search(session, project)
     after = {k: v for k, v in _snapshot(project).items() if v not in (None, "", False)}
     after["stage"] = stage
+    if imported:
+        after["stage_note"] = imported
     _audit(session, project=project, actor=actor, action=AuditAction.CREATE, changes=audit_service.diff({}, after))
-    session.commit()
     return project
 
 
@@ -446,13 +464,25 @@ def _gate_refusals(session: Session, *, project: Project, held_before: dict[str,
 def update(session: Session, *, project: Project, project_input: ProjectInput, version: int | None,
            actor: User, rules: Rules, override_reason: str = "") -> Project:
     """Saves the form, through the gates (`_gate_refusals`): an edit may not slip a project past a gate."""
+    try:
+        apply_update(session, project=project, project_input=project_input, version=version, actor=actor,
+                     rules=rules, override_reason=override_reason)
+    except InvalidProject:
+        session.rollback()
+        raise
+    session.commit()
+    return project
+
+
+def apply_update(session: Session, *, project: Project, project_input: ProjectInput, version: int | None,
+                 actor: User, rules: Rules, override_reason: str = "") -> dict[str, Any]:
+    """`update` in the caller's transaction; returns the audited changes ({} when nothing changed)."""
     if not can_edit(actor, project):
         raise PermissionDenied()
     require_version(session, record=project, entity_type="project", version=version)
     typed = _typed(project_input.data)
     errors = _check(session, project_input, typed, existing=project)
     if errors:
-        session.rollback()
         raise InvalidProject(errors)
     before = _snapshot(project)
     held_before = {gate.key: gate for gate in gates.held(project, threshold=rules.threshold, today=rules.today)}
@@ -463,7 +493,6 @@ def update(session: Session, *, project: Project, project_input: ProjectInput, v
     gate_errors, overridden = _gate_refusals(session, project=project, held_before=held_before, changed=set(changes),
                                              actor=actor, rules=rules, override_reason=override_reason)
     if gate_errors:
-        session.rollback()
         raise InvalidProject(gate_errors)
     if overridden:
         changes["gate_override_reason"] = [project.gate_override_reason or None, override_reason]
@@ -478,8 +507,14 @@ def update(session: Session, *, project: Project, project_input: ProjectInput, v
             session.add(ProjectVisit(project_id=project.id, visit_id=project.source_visit_id))
         _refresh_search(session, project)
         _audit(session, project=project, actor=actor, action=AuditAction.UPDATE, changes=changes)
-    session.commit()
-    return project
+    return changes
+
+
+def refresh_search(session: Session, *, project_ids: list[int]) -> None:
+    """Rebuilds the search text of these projects from what they hold now (after an import's undo)."""
+    for project in session.scalars(select(Project).where(Project.id.in_(project_ids)).options(
+            selectinload(Project.investors).joinedload(ProjectOrganization.organization))):
+        _refresh_search(session, project)
 
 
 # Archiving instead of deleting

@@ -138,6 +138,17 @@ def add(session: Session, *, data: dict[str, Any], actor: User, timezone: str | 
 def _change(session: Session, *, task: Task, actor: User, version: int | None, values: dict[str, Any],
             timezone: str | None = None) -> Task:
     """Applies `values` to a task the actor may change, refusing an edit made on an older version."""
+    if apply_change(session, task=task, actor=actor, version=version, values=values, timezone=timezone):
+        session.commit()
+    else:
+        session.rollback()
+    return task
+
+
+def apply_change(session: Session, *, task: Task, actor: User, version: int | None, values: dict[str, Any],
+                 timezone: str | None = None) -> dict[str, Any]:
+    """`_change` in the caller's transaction (an import's rows are committed together); returns the audited
+    changes ({} when nothing changed)."""
     if not can_change(actor, task):
         raise PermissionDenied()
     if version is not None:  # one-click changes carry none: they apply to whatever is current
@@ -147,15 +158,13 @@ def _change(session: Session, *, task: Task, actor: User, version: int | None, v
         setattr(task, key, value)
     changes = audit_service.diff(before, audit_service.snapshot(task, AUDITED_FIELDS))
     if not changes:
-        session.rollback()
-        return task
+        return {}
     task.updated_at = utcnow()
     flush_versioned(session, record=task, entity_type="task", version=version, reload=get)
     _audit(session, task=task, actor=actor, action=AuditAction.UPDATE, changes=changes)
     if "due_on" in changes:
         _plan_reminder_now(session, task, timezone)
-    session.commit()
-    return task
+    return changes
 
 
 def update(session: Session, *, task: Task, data: dict[str, Any], version: int | None, actor: User,

@@ -278,10 +278,21 @@ def _attach(session: Session, visit: Visit, visit_input: VisitInput, actor: User
 def create(session: Session, *, visit_input: VisitInput, actor: User, timezone: str,
            files: FileStore | None = None) -> Visit:
     """The visit, its tour, new delegation members and follow-ups: all saved, or (InvalidVisit) none."""
+    try:
+        visit = add(session, visit_input=visit_input, actor=actor, timezone=timezone, files=files)
+    except InvalidVisit:
+        session.rollback()
+        raise
+    session.commit()
+    return visit
+
+
+def add(session: Session, *, visit_input: VisitInput, actor: User, timezone: str,
+        files: FileStore | None = None) -> Visit:
+    """`create` in the caller's transaction (an import writes many rows and commits them together)."""
     starts, ends = _times(visit_input.data, timezone)
     errors = _check(session, visit_input, timezone_starts=starts, timezone_ends=ends)
     if errors:
-        session.rollback()
         raise InvalidVisit(errors)
     visit = Visit(created_by_id=actor.id)
     _apply_scalars(visit, visit_input.data, timezone)
@@ -302,19 +313,30 @@ def create(session: Session, *, visit_input: VisitInput, actor: User, timezone: 
     _audit(session, visit=visit, actor=actor, action=AuditAction.CREATE, changes=audit_service.diff({}, after))
     _add_followups(session, visit, visit_input, actor, timezone)
     _attach(session, visit, visit_input, actor, files)
-    session.commit()
     return visit
 
 
 def update(session: Session, *, visit: Visit, visit_input: VisitInput, version: int | None, actor: User,
            timezone: str, files: FileStore | None = None) -> Visit:
+    try:
+        apply_update(session, visit=visit, visit_input=visit_input, version=version, actor=actor, timezone=timezone,
+                     files=files)
+    except InvalidVisit:
+        session.rollback()
+        raise
+    session.commit()
+    return visit
+
+
+def apply_update(session: Session, *, visit: Visit, visit_input: VisitInput, version: int | None, actor: User,
+                 timezone: str, files: FileStore | None = None) -> dict[str, Any]:
+    """`update` in the caller's transaction; returns the audited changes."""
     if not can_change(actor, visit):
         raise PermissionDenied()
     require_version(session, record=visit, entity_type="visit", version=version)
     starts, ends = _times(visit_input.data, timezone)
     errors = _check(session, visit_input, timezone_starts=starts, timezone_ends=ends, existing=visit)
     if errors:
-        session.rollback()
         raise InvalidVisit(errors)
     before = _snapshot(visit)
     _apply_scalars(visit, visit_input.data, timezone)
@@ -328,8 +350,14 @@ def update(session: Session, *, visit: Visit, visit_input: VisitInput, version: 
         _audit(session, visit=visit, actor=actor, action=AuditAction.UPDATE, changes=changes)
     _add_followups(session, visit, visit_input, actor, timezone)
     _attach(session, visit, visit_input, actor, files)
-    session.commit()
-    return visit
+    return changes
+
+
+def refresh_search(session: Session, *, visit_ids: list[int]) -> None:
+    """Rebuilds the search text of these visits from what they hold now (after an import's undo)."""
+    for visit in session.scalars(select(Visit).where(Visit.id.in_(visit_ids)).options(
+            selectinload(Visit.organizations).joinedload(VisitOrganization.organization))):
+        _refresh_search(session, visit)
 
 
 def delete_visit(session: Session, *, visit: Visit, actor: User, data_dir: Path) -> None:
