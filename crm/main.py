@@ -63,6 +63,7 @@ from crm.versioning import StaleEdit
 from crm.visits import calendar_routes as visit_calendar_routes
 from crm.visits import routes as visit_routes
 from crm.web import STATIC_DIR, SUBMITTED_BEFORE, URL_SAFE, is_htmx, redirect, render
+from crm.webhooks import routes as webhook_routes
 
 log = logging.getLogger("crm")
 
@@ -99,6 +100,7 @@ SIGNED_IN_ROUTERS = (
     attachment_routes.router,
     notification_routes.router,
     notification_admin_routes.router,
+    webhook_routes.router,
     indicator_routes.router,
     indicator_routes.admin_router,
     assessment_routes.router,

@@ -44,6 +44,13 @@ from crm.search.models import SearchTerm
 from crm.submissions.models import FormSubmission
 from crm.tasks.models import Task
 from crm.visits.models import TourStop, Visit, VisitHost, VisitIndustry, VisitMember, VisitOrganization
+from crm.webhooks.models import (
+    WebhookCursor,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookReadiness,
+    WebhookSubscription,
+)
 
 __all__ = [
     "ApprovalItem",
@@ -111,5 +118,10 @@ __all__ = [
     "VisitIndustry",
     "VisitMember",
     "VisitOrganization",
+    "WebhookCursor",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookReadiness",
+    "WebhookSubscription",
     "WebSession",
 ]

@@ -17,6 +17,7 @@ from crm.config import Settings
 from crm.notifications import jobs as notification_jobs
 from crm.scheduling.service import JobContext
 from crm.submissions import jobs as submission_jobs
+from crm.webhooks import jobs as webhook_jobs
 
 
 @dataclass(frozen=True)
@@ -51,4 +52,11 @@ JOBS: tuple[Job, ...] = (
     Job("backups.daily", backup_jobs.daily,
         lambda s, zone: CronTrigger(minute=5, timezone=zone),
         lambda s: "hourly at :05 (backs up once a day, at the hour set on /admin/backups)", at_start=True),
+    # Event webhooks: events found (sealing the audit trail first) and sent as often as reminders are delivered.
+    Job("webhooks.plan", webhook_jobs.plan,
+        lambda s, zone: IntervalTrigger(seconds=s.scheduler_deliver_seconds, timezone=zone),
+        lambda s: f"every {s.scheduler_deliver_seconds} s", at_start=True),
+    Job("webhooks.deliver", webhook_jobs.deliver,
+        lambda s, zone: IntervalTrigger(seconds=s.scheduler_deliver_seconds, timezone=zone),
+        lambda s: f"every {s.scheduler_deliver_seconds} s", at_start=True),
 )

@@ -215,9 +215,25 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 
 
 def send_webhook(settings: Settings, *, url: str, content: str) -> None:
-    """A JSON POST in the text-message shape WeCom and DingTalk group robots take. The host name is resolved once,
+    """A JSON POST in the text-message shape WeCom and DingTalk group robots take (`post`)."""
+    body = json.dumps({"msgtype": "text", "text": {"content": content}}, ensure_ascii=False).encode()
+    status, answer = post(settings, url=url, body=body, headers={"Content-Type": "application/json; charset=utf-8"})
+    if not 200 <= status < 300:
+        raise SendError(f"webhook answered HTTP {status}")
+    try:  # the robots answer 200 with {"errcode": n, "errmsg": ...} when they refuse a message
+        reply = json.loads(answer or b"{}")
+    except ValueError:
+        return
+    if isinstance(reply, dict) and reply.get("errcode") not in (None, 0):
+        raise SendError(f"webhook refused the message: errcode {reply.get('errcode')} {reply.get('errmsg', '')}"[:500])
+
+
+def post(settings: Settings, *, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    """POSTs `body` to `url` and returns the HTTP status and the start of the answer; raises SendError when it was
+    not sent (refused address, no such host, connection refused, timeout, TLS). The host name is resolved once,
     here; every address it resolves to must pass the check, and the connection goes to that address (a second
-    lookup could answer differently). A redirect is never followed (it could lead anywhere)."""
+    lookup could answer differently). A redirect is never followed (it could lead anywhere). Used by the reminder
+    webhooks and the event webhooks (crm/webhooks)."""
     refused = check_webhook_url(url, allow_private=settings.webhook_allow_private, resolve=False)
     if refused is not None:
         raise SendError(f"webhook refused: {refused.translate('en')}")
@@ -233,23 +249,14 @@ def send_webhook(settings: Settings, *, url: str, content: str) -> None:
     if not settings.webhook_allow_private and not all(_allowed(a) for a in addresses):
         raise SendError(f"webhook refused: {host} resolves to {', '.join(map(str, addresses))}: "
                         + PRIVATE.translate("en"))
-    body = json.dumps({"msgtype": "text", "text": {"content": content}}, ensure_ascii=False).encode()
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     connection = (_PinnedHTTPS if https else _PinnedHTTP)(host, parts.port, addresses=[str(a) for a in addresses],
                                                          timeout=settings.webhook_timeout_seconds)
     try:
-        connection.request("POST", target, body=body, headers={"Content-Type": "application/json; charset=utf-8"})
+        connection.request("POST", target, body=body, headers=headers)
         response = connection.getresponse()
-        status, answer = response.status, response.read(65536)
+        return response.status, response.read(65536)
     except (OSError, http.client.HTTPException) as error:  # refused, unreachable, timed out, TLS
         raise SendError(f"webhook: {type(error).__name__}: {error}") from error
     finally:
         connection.close()
-    if not 200 <= status < 300:
-        raise SendError(f"webhook answered HTTP {status}")
-    try:  # the robots answer 200 with {"errcode": n, "errmsg": ...} when they refuse a message
-        reply = json.loads(answer or b"{}")
-    except ValueError:
-        return
-    if isinstance(reply, dict) and reply.get("errcode") not in (None, 0):
-        raise SendError(f"webhook refused the message: errcode {reply.get('errcode')} {reply.get('errmsg', '')}"[:500])

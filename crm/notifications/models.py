@@ -18,6 +18,7 @@ class Channel(StrEnum):
     IN_APP = "in_app"
     EMAIL = "email"
     WEBHOOK = "webhook"
+    EVENT = "event"  # an event webhook's delivery (crm/webhooks): entity webhook_delivery, recipient its owner
 
 
 class DeliveryStatus(StrEnum):

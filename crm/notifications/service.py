@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -428,12 +428,58 @@ def deliver(*, database: Database, settings: Settings, now: datetime, worker: st
     return result
 
 
+Current = Callable[[Session, Sequence[Outbox]], set[int]]  # which claimed rows are still wanted (their ids)
+Send = Callable[[Outbox], tuple[str | None, Callable[[Session], None] | None]]
+
+
+def deliver_outside(*, database: Database, settings: Settings, now: datetime, worker: str, channel: Channel,
+                    current: Current, send: Send, batch: int = CLAIM_BATCH, max_batches: int = 20) -> DeliveryResult:
+    """Delivers the due rows of another outside channel (the event webhooks, crm/webhooks) exactly as the
+    reminders' e-mails and webhooks go: claimed in small batches under a lease, each row's lease renewed right
+    before it is sent, the outcome recorded right after with the same backoff and last attempt (`record_outcomes`),
+    and nothing more started after `reminder_send_seconds`. `current(session, rows)` keeps the rows still wanted
+    (the others are cancelled); `send(row)` sends one and returns its error (None: sent) and, optionally, what to
+    write with the outcome, in the same transaction (the delivery log's HTTP status and response time)."""
+    result = DeliveryResult()
+    zone, clock = ZoneInfo(settings.timezone), _Clock(now)
+    lease = timedelta(seconds=settings.reminder_lease_seconds)
+    size = send_batch(settings, batch)
+    for _ in range(max_batches * max(1, batch // size)):
+        if clock.elapsed() >= settings.reminder_send_seconds:
+            break
+        with database.write_session() as session:
+            claimed, ids = claim(session, now=now, worker=worker, zone=zone, limit=size, result=result,
+                                 channels_=(channel,), at=clock(), lease=lease, current=current)
+            session.commit()
+        with database.read_sessions() as session:
+            rows = list(session.scalars(select(Outbox).where(Outbox.id.in_(ids)).order_by(Outbox.id))) if ids else []
+        for row in rows:
+            if clock.elapsed() >= settings.reminder_send_seconds:
+                _release(database, row.id, worker=worker)
+                continue
+            if not _renew(database, row.id, worker=worker, at=clock(), lease=lease):
+                result.taken_over += 1
+                continue
+            error, after = send(row)
+            with database.write_session() as session:
+                record_outcomes(session, {row.id: error}, attempts={row.id: row.attempts}, now=now, worker=worker,
+                                settings=settings, result=result)
+                if after is not None:
+                    after(session)
+                session.commit()
+        if claimed < size:
+            break
+    return result
+
+
 def claim(session: Session, *, now: datetime, worker: str, zone: ZoneInfo, limit: int,
           result: DeliveryResult | None = None, channels_: Sequence[str] = CHANNELS, at: datetime | None = None,
-          lease: timedelta = LEASE) -> tuple[int, list[int]]:
+          lease: timedelta = LEASE, current: Current | None = None) -> tuple[int, list[int]]:
     """In the caller's write transaction: rows of `channels_` due by `now`, locked against other schedulers; stale
     ones cancelled, quiet hours respected, in-app ones delivered, the rest marked as being sent by `worker` until
-    `at` + `lease` (their ids returned). `at` is the current time (`now` unless the pass has gone on a while)."""
+    `at` + `lease` (their ids returned). `at` is the current time (`now` unless the pass has gone on a while).
+    `current` says which rows are still wanted (default: the reminder rules'); quiet hours are a person's, so they
+    hold back reminders' e-mails and webhooks only, not the event webhooks (Channel.EVENT)."""
     result = result if result is not None else DeliveryResult()
     at = at or now
     session.execute(update(Outbox).where(Outbox.status == DeliveryStatus.SENDING, Outbox.claimed_until < at)
@@ -446,8 +492,8 @@ def claim(session: Session, *, now: datetime, worker: str, zone: ZoneInfo, limit
                                 .with_for_update(skip_locked=True)))
     if not rows:
         return 0, []
-    still = _still_current(session, rows, zone=zone)
-    personal = _recipients(session, {r.recipient_id for r in rows if r.channel != Channel.IN_APP}).settings
+    still = current(session, rows) if current is not None else _still_current(session, rows, zone=zone)
+    personal = _recipients(session, {r.recipient_id for r in rows if r.channel in EXTERNAL}).settings
     in_app, cancelled, outside = [], [], []
     for row in rows:
         if row.id not in still:
@@ -455,7 +501,7 @@ def claim(session: Session, *, now: datetime, worker: str, zone: ZoneInfo, limit
         elif row.channel == Channel.IN_APP:
             in_app.append(row)
         else:
-            later = after_quiet_hours(now, personal.get(row.recipient_id), zone)
+            later = after_quiet_hours(now, personal.get(row.recipient_id), zone) if row.channel in EXTERNAL else now
             if later > now:
                 row.due_at = later
                 result.deferred += 1
