@@ -20,6 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request as StarletteRequest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crm.api import pages as api_pages
+from crm.api.app import create_api
 from crm.assessment import routes as assessment_routes
 from crm.attachments import routes as attachment_routes
 from crm.audit import routes as audit_routes
@@ -104,6 +106,7 @@ SIGNED_IN_ROUTERS = (
     indicator_routes.router,
     indicator_routes.admin_router,
     assessment_routes.router,
+    api_pages.router,  # /settings/tokens, /admin/tokens, /api/docs
 )
 
 
@@ -267,6 +270,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_middleware(SessionMiddleware)
     app.add_middleware(SecurityHeaders)  # added last: the outermost, so every response passes it
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # The API: its own application (Bearer tokens, problem details, no CSRF or HTML error pages), crm/api/app.py
+    app.mount("/api/v1", create_api(app.state), name="api")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:

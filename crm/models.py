@@ -1,5 +1,6 @@
 """Every model, imported in one place for Alembic and metadata.create_all."""
 
+from crm.api.models import ApiIdempotencyKey, ApiRequestCount, ApiToken
 from crm.assessment.models import DepartmentTarget, OfficerTarget
 from crm.attachments.models import Attachment
 from crm.audit.models import AuditEntry
@@ -53,6 +54,9 @@ from crm.webhooks.models import (
 )
 
 __all__ = [
+    "ApiIdempotencyKey",
+    "ApiRequestCount",
+    "ApiToken",
     "ApprovalItem",
     "ApprovalTemplate",
     "Attachment",

@@ -59,7 +59,8 @@ class SessionMiddleware:
         extra_cookies: list[bytes] = []
 
         resolved = None
-        token = request.cookies.get(SESSION_COOKIE)
+        api = scope["path"].startswith("/api/v1/")  # the API reads no cookie: a Bearer token only (crm/api/auth.py)
+        token = None if api else request.cookies.get(SESSION_COOKIE)
         if token:
             with database.loop_engine.connect() as connection:
                 resolved = service.resolve_session(connection, token=token, settings=settings)
@@ -82,6 +83,8 @@ class SessionMiddleware:
 
         if resolved is not None:
             binding = f"session:{resolved.session_id}"
+        elif api:
+            binding = "api"
         else:
             anon = request.cookies.get(ANON_COOKIE)
             if not anon or len(anon) > 64:
