@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from crm.api import tokens as api_tokens
 from crm.attachments import service as attachment_service
 from crm.auth.models import WebSession
 from crm.briefings.models import BriefingFile
@@ -102,6 +103,7 @@ RULES = [
     rule("GET,POST", r"^/account(/.*)?$", ANY_SIGNED_IN),
     # The administrators' own pages.
     rule("GET,POST", r"^/admin/(users|industries|approvals|indicators|reminders|scheduling)(/.*)?$", SYSTEM_ADMIN),
+    rule("GET,POST", r"^/admin/tokens(/.*)?$", SYSTEM_ADMIN),
     rule("GET,POST", r"^/admin/security(/.*)?$", SECURITY_ADMIN),
     rule("GET,POST", r"^/admin/audit(/.*)?$", AUDIT_TRAIL),
     # Business pages a manager (or the system administrator) runs.
@@ -142,6 +144,11 @@ RULES = [
     rule("GET,POST", r"^/attachments/\{attachment_id\}/delete$", OWNER_OR_MANAGERS),
     rule("POST", r"^/attachments$", OWNER_OR_MANAGERS),
     rule("POST", r"^/visits/\{visit_id\}(/stops(/order)?)?$", OWNER_OR_MANAGERS),
+    # API tokens: each user's own page; a token is revoked by its owner or the system administrator.
+    rule("GET,POST", r"^/settings/tokens$", BUSINESS),
+    rule("GET,POST", r"^/settings/tokens/\{token_id\}/revoke$", roles(officer=OK, officer2=REFUSED, manager=REFUSED,
+                                                                       admin=OK)),
+    rule("GET", r"^/api/docs$", BUSINESS),
     # A notification is its recipient's alone.
     rule("GET,POST", r"^/notifications/\{notification_id\}(/read)?$",
          roles(officer=OK, officer2=HIDDEN, manager=HIDDEN, admin=HIDDEN)),
@@ -271,6 +278,8 @@ def build_world(session, users, settings) -> World:
         "indicator_id": session.scalar(select(Indicator.id).order_by(Indicator.id)), "token": "no-such-token",
         "session_id": "b" * 64, "report_id": majors[project.id][0].id, "meeting_id": meeting.id,
         "department_id": session.scalar(select(ResponsibleDepartment.id).order_by(ResponsibleDepartment.id)),
+        "token_id": api_tokens.create(session, user=officer, name="matrix", scope="read", expires_at=None,
+                                      actor=officer)[0].id,  # the officer's API token
     }
     secret_ids = {**ids, "project_id": secret.id, "item_id": item_of(secret), "decision_id": decisions[secret.id].id,
                   "report_id": majors[secret.id][0].id,
