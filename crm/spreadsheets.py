@@ -1,5 +1,6 @@
-"""The one spreadsheet module: every import reads through `read_sheet`, every Excel download goes out through
-`xlsx_response`, every "download a template" link through `template_xlsx`.
+"""The one spreadsheet module: every import reads through `read_sheet` (a fixed template) or `read_table` (a zone's
+own sheet, columns mapped afterwards), every Excel download goes out through `xlsx_response` (or `XlsxBook` for a
+workbook of several sheets), every "download a template" link through `template_xlsx`.
 
     COLUMNS = (
         Column("enterprise", Msg("Enterprise"), "text", max_length=200),
@@ -18,6 +19,27 @@
     template_xlsx(COLUMNS, translate=_, example_rows=[("某某公司", date(2026, 3, 1), Decimal("123.45"))])
     xlsx_response("项目", EXPORT_COLUMNS, rows, translate=_, timezone=settings.timezone)   # a streamed download
 
+Reading a zone's own sheet (the import wizard, `crm/imports/`): `read_table` finds the header itself and gives raw
+values, for the caller to map columns to fields and parse each cell.
+
+    table = read_table(data, filename, known_headers=SYNONYMS)   # SheetProblem for an unusable file, as above
+    table.headers        # ["企业名称", "统一社会信用代码", "投资额 总投资（万元）", ...]: one per column ("" = no header)
+    table.header_parts   # [("企业名称",), ..., ("投资额", "总投资（万元）")]: a multi-row header's parts, top down
+    table.header_rows    # [2, 3]: the header's sheet row numbers (a title row such as "2026年客商名录" above is skipped)
+    for row in table.rows:              # TableRow(number=4, values=[...]): blank rows and totals rows left out
+        value, problem = cell_value(row.values[i], Column("name", Msg("Organization")))   # the kinds' parsers
+    table.skipped_rows   # [58]: totals rows (合计, 总计, 小计, Total) dropped
+    table.sheet_names    # every sheet of the workbook: read_table(data, filename, sheet=1) reads the second
+
+  Header detection: among the first 20 non-blank rows, the row with the most cells found in `known_headers`
+  (compared after normalize_header; pass every synonym the wizard recognises), else the first row of at least two
+  distinct text cells and at least half as many as the widest such row. Merged cells are filled in (a header cell
+  merged across columns gives each column its text; in data rows a cell merged down gives each row its value). The
+  rows below the header are part of it while the header's merged cells reach into them, or (with known_headers)
+  while they add known names under unknown ones; a column's parts are joined with a space. A cell whose value is a
+  formula error, or a formula never calculated, is a `CellError` (cell_value turns it into the existing messages).
+  Duplicate headers, an empty file, a header with no data and more than max_rows data rows raise SheetProblem.
+
 `Column(key, header, kind, required=True, minimum=None, maximum=None, max_length=None, width=None,
 number_format=None, aliases=())`:
   kind is "text" | "int" | "decimal" | "date" | "month" | "datetime" (datetime is for exports; read as a date-time).
@@ -25,13 +47,26 @@ number_format=None, aliases=())`:
   compared after NFKC (full-width parentheses and spaces become ASCII), without whitespace, case-insensitively.
   A column with required=False may be left out of the sheet, and its cells may be blank (None).
 Parsed values: text → str (stripped; a whole number typed in a number cell reads "12345", not "12345.0"),
-  int → int, decimal → Decimal, date → date, month → the first day of the month (2026-03, 2026/3, 2026年3月,
-  2026.3, 202603, a date, or a real date cell), datetime → naive datetime as written.
+  int → int, decimal → Decimal, date → date (2026-03-15, 2026/3/15, 2026.3.15, 2026年3月15日, 20260315, an Excel
+  day number or a real date cell), month → the first day of the month (2026-03, 2026/3, 2026年3月, 2026.3, 202603,
+  a date, or a real date cell), datetime → naive datetime as written.
 Whole-file problems raise `SheetProblem(message)`; bad cells become `RowProblem(row, column_header, message)`
   in `SheetResult.problems` (row is the 1-based row in the sheet; column_header None for a whole-row problem).
-The content decides the format, not the name: a zip is read as .xlsx (openpyxl, read-only, cached formula
-  values), an OLE file (old .xls) is refused with "save it as .xlsx", anything else must decode as text
-  (UTF-8 with or without BOM, else GB18030) and is read as CSV (comma, or tab/semicolon when the header uses them).
+
+Libraries. The content decides the format, not the name:
+- a zip (.xlsx, .ods) and an OLE file (.xls) are read with python-calamine (Rust; about ten times faster than
+  openpyxl). Calamine gives no formulas and reads an error cell as blank, so for .xlsx the first sheet's XML is
+  scanned once (a regular expression, only when it holds formulas or errors) for formula errors and formulas whose
+  result was never saved; in .xls and .ods those read as blank cells. An OLE file holding an "EncryptedPackage"
+  stream is a password-protected .xlsx (Office encrypts a workbook into such a container): refused with its own
+  message. An OLE file calamine cannot read is refused with "save it as .xlsx".
+- anything else must decode as text (UTF-8 with or without BOM, else GB18030) and is read as CSV (comma, or
+  tab/semicolon when the header uses them).
+- every .xlsx written (downloads, templates, the full export) goes through xlsxwriter in constant-memory mode:
+  rows are flushed to a temporary file as they are written, so a download's memory does not grow with its rows.
+- openpyxl is no longer used by the application. It stays a dependency only for the tests and benchmarks that read
+  files back with their styles (bold header, number formats, merged cells, print settings): calamine reads values
+  only, and xlsxwriter only writes.
 """
 
 from __future__ import annotations
@@ -45,19 +80,15 @@ import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 from urllib.parse import quote
-from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.utils.datetime import from_excel
-from openpyxl.worksheet._reader import FORMULA_TAG, VALUE_TAG, WorkSheetParser
+import xlsxwriter
+import xlsxwriter.worksheet
+from python_calamine import CalamineWorkbook
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
@@ -77,8 +108,8 @@ NUMBER_FORMATS = {
 }
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")  # the stream's name in an OLE directory entry
 _SPOOL_BYTES = 8 * 1024 * 1024  # an export is held in memory up to this size, then on disk
-_ERROR_VALUES = {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA", "#SPILL!", "#CALC!"}
 
 
 @dataclass(frozen=True)
@@ -163,6 +194,20 @@ class SheetResult:
 # ---------------------------------------------------------------------------------------------------- reading
 
 
+
+# ---------------------------------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class CellError:
+    """A cell that holds no usable value: a formula error ("#DIV/0!") or a formula never calculated
+    ("uncalculated"). It stands in the cell's place in the raw rows (`read_table`'s TableRow.values)."""
+    code: str
+
+
+UNCALCULATED = CellError("uncalculated")
+
+
 def normalize_header(text: Any) -> str:
     """What two headers must share to match: NFKC (full-width → ASCII), no whitespace, case-folded."""
     if text is None:
@@ -178,73 +223,154 @@ def _header_variants(column: Column) -> set[str]:
 def read_sheet(
     data: bytes, filename: str, columns: Sequence[Column], *, max_rows: int = DEFAULT_MAX_ROWS
 ) -> SheetResult:
-    """Every data row parsed and every bad cell reported; raises SheetProblem when the file as a whole is unusable."""
-    if not data or not data.strip():
-        raise SheetProblem(Msg("The file is empty."))
-    name = (filename or "").lower()
-    if data.startswith(_OLE_MAGIC) or (name.endswith(".xls") and not data.startswith(_ZIP_MAGIC)):
-        raise SheetProblem(Msg("This is an old Excel file (.xls). Open it in Excel or WPS and save it as .xlsx (Excel workbook), then upload that."))
-    raw_rows = _xlsx_rows(data) if data.startswith(_ZIP_MAGIC) else _csv_rows(data)
-    return _parse(raw_rows, columns, max_rows)
+    """Every data row parsed and every bad cell reported; raises SheetProblem when the file as a whole is unusable.
+    The header is the first non-blank row and must be the template's (`columns`)."""
+    return _parse(_raw_rows(data, filename)[0], columns, max_rows)
 
 
 def _not_a_spreadsheet() -> SheetProblem:
     return SheetProblem(Msg("This file is not a spreadsheet. Upload an Excel workbook (.xlsx) or a CSV file."))
 
 
-class _Parser(WorkSheetParser):
-    """openpyxl's sheet parser, marking a formula whose result was never saved (data_only would read it as blank)."""
-
-    def parse_cell(self, element):
-        cell = super().parse_cell(element)
-        # A formula with no <v>, or an empty one when it is not a text formula (which may rightly return "")
-        if (cell["value"] is None and element.find(FORMULA_TAG) is not None
-                and (element.find(VALUE_TAG) is None or element.get("t") not in ("str", "s", "inlineStr"))):
-            cell["data_type"] = "uncalculated"
-        return cell
+def _old_xls() -> SheetProblem:
+    return SheetProblem(Msg("This is an old Excel file (.xls). Open it in Excel or WPS and save it as .xlsx (Excel workbook), then upload that."))
 
 
-@dataclass(frozen=True)
-class _Raw:
-    value: Any
-    error: str | None = None  # "#DIV/0!" etc., or "uncalculated"
+RawRows = Iterator[tuple[int, list[Any]]]
+Merge = tuple[int, int, int, int]  # first row, first column, last row, last column: 1-based rows, 0-based columns
 
 
-def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[_Raw]]]:
+def _raw_rows(data: bytes, filename: str, sheet: int | str = 0) -> tuple[RawRows, list[Merge], list[str]]:
+    """(sheet row number, cell values) of every row, the sheet's merged ranges and the workbook's sheet names."""
+    if not data or not data.strip():
+        raise SheetProblem(Msg("The file is empty."))
+    if data.startswith(_OLE_MAGIC):
+        if _ENCRYPTED_PACKAGE in data:
+            raise SheetProblem(Msg("The file is password-protected: remove the password, save it again and upload that copy."))
+        return _calamine_rows(data, sheet, xls=True)
+    if data.startswith(_ZIP_MAGIC):
+        return _calamine_rows(data, sheet, xls=False)
+    return _csv_rows(data), [], []
+
+
+def _calamine_rows(data: bytes, sheet: int | str, *, xls: bool) -> tuple[RawRows, list[Merge], list[str]]:
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        sheet = workbook.worksheets[0]
-    except Exception as exc:  # a zip that is not a workbook (a .docx, a damaged file)
-        raise _not_a_spreadsheet() from exc
-    return _iter_xlsx(workbook, sheet)
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        names = list(book.sheet_names)
+        if isinstance(sheet, int):
+            index = sheet
+            if not 0 <= index < len(names):
+                raise SheetProblem(Msg("The workbook has no sheet “%(sheet)s”.", sheet=str(sheet + 1)))
+        elif sheet in names:
+            index = names.index(sheet)
+        else:
+            raise SheetProblem(Msg("The workbook has no sheet “%(sheet)s”.", sheet=sheet))
+        target = book.get_sheet_by_index(index)
+        merges = [(r0 + 1, c0, r1 + 1, c1) for (r0, c0), (r1, c1) in (target.merged_cell_ranges or ())]
+    except SheetProblem:
+        raise
+    except Exception as exc:  # a zip that is not a workbook (a .docx, a damaged file), an .xls calamine cannot read
+        raise (_old_xls() if xls else _not_a_spreadsheet()) from exc
+    flags = {} if xls else _xlsx_cell_flags(data, index)
+    return _iter_calamine(book, target, flags), merges, names
 
 
-def _iter_xlsx(workbook, sheet) -> Iterator[tuple[int, list[_Raw]]]:
+def _iter_calamine(book, target, flags: dict[int, list[tuple[int, CellError]]]) -> RawRows:
     try:
-        with sheet._get_source() as source:
-            parser = _Parser(
-                source, sheet._shared_strings, data_only=True, epoch=workbook.epoch,
-                date_formats=workbook._date_formats, timedelta_formats=workbook._timedelta_formats,
-            )
-            for number, cells in parser.parse():
-                row: list[_Raw] = []
-                for cell in cells:
-                    while len(row) < cell["column"] - 1:
-                        row.append(_Raw(None))
-                    value, kind = cell["value"], cell["data_type"]
-                    if kind == "uncalculated":
-                        row.append(_Raw(None, "uncalculated"))
-                    elif kind == "e" or (isinstance(value, str) and value in _ERROR_VALUES and kind != "s"):
-                        row.append(_Raw(value, str(value)))
-                    else:
-                        row.append(_Raw(value))
-                yield number, row
+        start = target.start
+        if start is None:
+            return
+        first_row, first_column = start
+        pad = [None] * first_column
+        for offset, values in enumerate(target.iter_rows()):
+            number = first_row + offset + 1
+            if first_column:
+                values = pad + values
+            marked = flags.get(number)
+            if marked:
+                for column, error in marked:
+                    while len(values) <= column:
+                        values.append(None)
+                    values[column] = error
+            yield number, values
     except SheetProblem:
         raise
     except Exception as exc:
         raise _not_a_spreadsheet() from exc
     finally:
-        workbook.close()
+        book.close()
+
+
+_SHEET_TAG = re.compile(rb'<(?:\w+:)?sheet\b[^>]*?\b\w*:?id="([^"]+)"')
+_RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\b([^>]*)>")
+_ATTRIBUTE = re.compile(rb'\b([\w:]+)="([^"]*)"')
+_FORMULA_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*)>\s*<(?:\w+:)?f\b[^>]*?(?:/>|>[^<]*</(?:\w+:)?f>)\s*"
+                           rb"(?:<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>|<(?:\w+:)?v\s*/>)?")
+_ERROR_CELL = re.compile(rb'<(?:\w+:)?c\b([^>]*\bt="e"[^>]*)>\s*<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>')
+_CELL_REF = re.compile(r"([A-Z]{1,3})(\d+)")
+
+
+def _xlsx_cell_flags(data: bytes, index: int) -> dict[int, list[tuple[int, CellError]]]:
+    """{sheet row: [(0-based column, CellError)]} for the cells of an .xlsx sheet that calamine reads as blank but
+    that hold a formula error or a formula whose result was never saved. Reads the sheet's XML once, and scans it
+    only when it holds a formula or an error cell at all."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            path = _sheet_path(package, index)
+            if path is None:
+                return {}
+            xml = package.read(path)
+    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError, EOFError):
+        return {}
+    found: dict[tuple[int, int], CellError] = {}
+    if b"<f" in xml or b":f" in xml:
+        for match in _FORMULA_CELL.finditer(xml):
+            attributes = dict(_ATTRIBUTE.findall(match[1]))
+            where = _cell_position(attributes.get(b"r"))
+            if where is None:
+                continue
+            kind, value = attributes.get(b"t", b"n"), match[2]
+            if kind == b"e" and value:
+                found[where] = CellError(value.decode(errors="replace").strip())
+            elif value is None or (not value and kind not in (b"str", b"s", b"inlineStr")):
+                found[where] = UNCALCULATED
+    if b't="e"' in xml:
+        for match in _ERROR_CELL.finditer(xml):
+            where = _cell_position(dict(_ATTRIBUTE.findall(match[1])).get(b"r"))
+            if where is not None and where not in found:
+                found[where] = CellError(match[2].decode(errors="replace").strip())
+    flags: dict[int, list[tuple[int, CellError]]] = {}
+    for (row, column), error in found.items():
+        flags.setdefault(row, []).append((column, error))
+    return flags
+
+
+def _sheet_path(package: zipfile.ZipFile, index: int) -> str | None:
+    names = set(package.namelist())
+    try:
+        ids = _SHEET_TAG.findall(package.read("xl/workbook.xml"))
+        rels = package.read("xl/_rels/workbook.xml.rels")
+    except KeyError:
+        return None
+    if index >= len(ids):
+        return None
+    for relationship in _RELATIONSHIP.findall(rels):
+        attributes = dict(_ATTRIBUTE.findall(relationship))
+        if attributes.get(b"Id") == ids[index]:
+            target = attributes.get(b"Target", b"").decode()
+            path = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            return path if path in names else None
+    return None
+
+
+def _cell_position(reference: bytes | None) -> tuple[int, int] | None:
+    match = _CELL_REF.fullmatch(reference.decode()) if reference else None
+    if match is None:
+        return None
+    column = 0
+    for letter in match[1]:
+        column = column * 26 + ord(letter) - 64
+    return int(match[2]), column - 1
 
 
 def _decode_stream(data: bytes) -> tuple[str, int]:
@@ -267,7 +393,7 @@ def _decode_stream(data: bytes) -> tuple[str, int]:
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _csv_rows(data: bytes) -> Iterator[tuple[int, list[_Raw]]]:
+def _csv_rows(data: bytes) -> RawRows:
     encoding, start = _decode_stream(data)
     text = io.TextIOWrapper(io.BytesIO(data[start:] if start else data), encoding=encoding, newline="")
     first = text.readline()
@@ -280,42 +406,54 @@ def _csv_rows(data: bytes) -> Iterator[tuple[int, list[_Raw]]]:
     return _iter_csv(text, delimiter)
 
 
-def _iter_csv(text: io.TextIOWrapper, delimiter: str) -> Iterator[tuple[int, list[_Raw]]]:
+def _iter_csv(text: io.TextIOWrapper, delimiter: str) -> RawRows:
     try:
         reader = csv.reader(text, delimiter=delimiter)
         for values in reader:
-            yield reader.line_num, [_Raw(v) for v in values]
+            yield reader.line_num, values
     except csv.Error as exc:
         raise _not_a_spreadsheet() from exc
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+    return value is None or value == "" or (type(value) is str and not value.strip())
 
 
-def _parse(raw_rows: Iterator[tuple[int, list[_Raw]]], columns: Sequence[Column], max_rows: int) -> SheetResult:
+def _blank_row(values: list[Any]) -> bool:
+    for value in values:
+        if value is not None and value != "" and not (type(value) is str and not value.strip()):
+            return False
+    return True
+
+
+def _too_many_rows(max_rows: int) -> SheetProblem:
+    return SheetProblem(Msg("The file has more than %(limit)s rows. Split it into files of at most %(limit)s rows.",
+                            limit=format(max_rows, ",")))
+
+
+def _parse(raw_rows: RawRows, columns: Sequence[Column], max_rows: int) -> SheetResult:
     header = None
     for _number, cells in raw_rows:
-        if any(not _blank(c.value) for c in cells):
+        if not _blank_row(cells):
             header = cells
             break
     if header is None:
         raise SheetProblem(Msg("The file is empty."))
     positions = _match_headers(header, columns)
+    plan = [(column, positions.get(column.key)) for column in columns]
 
     result = SheetResult()
     count = 0
     for number, cells in raw_rows:
-        if all(_blank(c.value) and c.error is None for c in cells):
+        if _blank_row(cells):
             continue
         count += 1
         if count > max_rows:
-            raise SheetProblem(Msg("The file has more than %(limit)s rows. Split it into files of at most %(limit)s rows.", limit=format(max_rows, ",")))
+            raise _too_many_rows(max_rows)
         row: dict[str, Any] = {"row_number": number}
-        for column in columns:
-            index = positions.get(column.key)
-            cell = cells[index] if index is not None and index < len(cells) else _Raw(None)
-            value, problem = _cell_value(cell, column)
+        width = len(cells)
+        for column, index in plan:
+            value, problem = cell_value(cells[index] if index is not None and index < width else None, column)
             row[column.key] = value
             if problem is not None:
                 result.problems.append(RowProblem(number, column.header, problem))
@@ -325,18 +463,20 @@ def _parse(raw_rows: Iterator[tuple[int, list[_Raw]]], columns: Sequence[Column]
     return result
 
 
-def _match_headers(header: list[_Raw], columns: Sequence[Column]) -> dict[str, int]:
+def _match_headers(header: list[Any], columns: Sequence[Column]) -> dict[str, int]:
     variants = {column.key: _header_variants(column) for column in columns}
     positions: dict[str, int] = {}
     duplicates: list[Column] = []
     unknown: list[str] = []
     for index, cell in enumerate(header):
-        text = normalize_header(cell.value)
+        if isinstance(cell, CellError):
+            continue
+        text = normalize_header(cell)
         if not text:
             continue
         match = next((c for c in columns if text in variants[c.key]), None)
         if match is None:
-            unknown.append(str(cell.value).strip())
+            unknown.append(str(cell).strip())
         elif match.key in positions:
             if match not in duplicates:
                 duplicates.append(match)
@@ -354,6 +494,198 @@ def _match_headers(header: list[_Raw], columns: Sequence[Column]) -> dict[str, i
             "The header row is not the template's. Missing columns: %(missing)s. Download the template and copy your data into it.",
             missing=_names(c.header for c in missing)))
     return positions
+
+
+# ------------------------------------------------------------------------------------- a zone's own sheet
+
+
+@dataclass
+class TableRow:
+    number: int  # the row's number in the sheet (1-based), for messages
+    values: list[Any]  # one per header column: str, int, float, bool, date, datetime, time, CellError or None
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    header_parts: list[tuple[str, ...]]
+    header_rows: list[int]
+    rows: list[TableRow]
+    skipped_rows: list[int] = field(default_factory=list)  # totals rows dropped
+    sheet_names: list[str] = field(default_factory=list)  # empty for a CSV
+
+
+TOTAL_LABELS = frozenset({"合计", "总计", "小计", "共计", "总合计", "合计数", "total", "totals", "subtotal",
+                          "grandtotal", "sum"})
+_HEAD_ROWS = 20
+_MAX_HEADER_ROWS = 3
+
+
+def is_total_label(value: Any) -> bool:
+    """A cell reading 合计, 总计, 小计, Total… (spaces, colons and brackets aside): the row is a totals row."""
+    if type(value) is not str:
+        return False
+    return re.sub(r"[\s:：()（）\[\]【】]", "", unicodedata.normalize("NFKC", value)).casefold() in TOTAL_LABELS
+
+
+def read_table(data: bytes, filename: str, *, sheet: int | str = 0, known_headers: Iterable[str] = (),
+               max_rows: int = DEFAULT_MAX_ROWS) -> Table:
+    """A zone's own sheet as a header and raw rows (see the module's docstring); SheetProblem when unusable."""
+    raw, merges, sheet_names = _raw_rows(data, filename, sheet)
+    known = {normalize_header(h) for h in known_headers} - {""}
+    filler = _MergeFiller(merges)
+
+    head: list[tuple[int, list[Any]]] = []  # the first rows, merged cells filled as a header's
+    originals: list[tuple[int, list[Any]]] = []  # the same rows as read, for those that turn out to be data
+    for number, values in raw:
+        filled = filler.header(number, values)
+        if not _blank_row(filled):
+            head.append((number, filled))
+            originals.append((number, values))
+            if len(head) == _HEAD_ROWS:
+                break
+    if not head:
+        raise SheetProblem(Msg("The file is empty."))
+    at = _header_index(head, known)
+    taken = [at]
+    while (len(taken) < _MAX_HEADER_ROWS and taken[-1] + 1 < len(head)
+           and _continues_header(head[taken[-1]], head[taken[-1] + 1], merges, known)):
+        taken.append(taken[-1] + 1)
+    header_rows = [head[i][0] for i in taken]
+    width = max(len(head[i][1]) for i in taken)
+    parts: list[tuple[str, ...]] = []
+    for column in range(width):
+        pieces: list[str] = []
+        for i in taken:
+            values = head[i][1]
+            cell = values[column] if column < len(values) else None
+            text = _parse_text(cell) if not _blank(cell) and not isinstance(cell, CellError) else ""
+            if text and text not in pieces:
+                pieces.append(text)
+        parts.append(tuple(pieces))
+    while parts and not parts[-1]:
+        parts.pop()
+    headers = [" ".join(p) for p in parts]
+    seen: dict[str, str] = {}
+    duplicates: list[str] = []
+    for text in headers:
+        key = normalize_header(text)
+        if key and key in seen and seen[key] not in duplicates:
+            duplicates.append(seen[key])
+        seen.setdefault(key, text)
+    if duplicates:
+        raise SheetProblem(Msg("These columns appear more than once: %(columns)s.", columns=_Joined(duplicates)))
+
+    table = Table(headers=headers, header_parts=parts, header_rows=header_rows, rows=[], sheet_names=sheet_names)
+    last_header = header_rows[-1]
+    width = len(headers)
+
+    def data_rows() -> RawRows:
+        yield from originals[taken[-1] + 1:]
+        yield from raw
+
+    for number, values in data_rows():
+        if number <= last_header:
+            continue
+        values = filler.data(number, values)
+        if _blank_row(values):
+            continue
+        values = [None if _blank(v) else (v.strip() if type(v) is str else v) for v in values[:width]]
+        values.extend([None] * (width - len(values)))
+        if any(is_total_label(v) for v in values):
+            table.skipped_rows.append(number)
+            continue
+        if len(table.rows) == max_rows:
+            raise _too_many_rows(max_rows)
+        table.rows.append(TableRow(number, values))
+    if not table.rows:
+        raise SheetProblem(Msg("The file has a header row but no data rows."))
+    return table
+
+
+def _text_cells(values: list[Any]) -> list[str]:
+    return [normalize_header(v) for v in values if type(v) is str and v.strip()]
+
+
+def _header_index(head: list[tuple[int, list[Any]]], known: set[str]) -> int:
+    if known:
+        scores = [sum(1 for text in _text_cells(values) if text in known) for _number, values in head]
+        best = max(scores)
+        if best:
+            return scores.index(best)
+    distinct = [len(set(_text_cells(values))) for _number, values in head]
+    widest = max(distinct)
+    for index, (_number, values) in enumerate(head):
+        filled = [v for v in values if not _blank(v)]
+        mostly_text = sum(1 for v in filled if type(v) is str) * 2 >= len(filled)
+        if distinct[index] >= 2 and distinct[index] * 2 >= widest and mostly_text:
+            return index
+    return 0
+
+
+def _continues_header(upper: tuple[int, list[Any]], lower: tuple[int, list[Any]], merges: list[Merge],
+                      known: set[str]) -> bool:
+    """Whether the row below the header is a second header row: a merged header cell reaches down into it, or a
+    header cell merged across columns stands over text in it, or (known headers) it names known columns under
+    cells that are not known names."""
+    top, bottom = upper[0], lower[0]
+    if bottom != top + 1:
+        return False
+    values = lower[1]
+    if any(isinstance(v, (int, float, date, datetime, time)) and not isinstance(v, bool) for v in values):
+        return False
+    for r0, c0, r1, c1 in merges:
+        if (r0 <= top <= r1 < bottom and c1 > c0  # a group header over columns, its parts below it
+                and any(type(v) is str and v.strip() for v in values[c0:c1 + 1])):
+            return True
+        if r0 <= top < bottom <= r1:  # a header cell merged down into this row
+            return True
+    if known:
+        above = upper[1]
+        for index, value in enumerate(values):
+            if type(value) is str and normalize_header(value) in known:
+                over = above[index] if index < len(above) else None
+                if normalize_header(over) not in known:
+                    return True
+    return False
+
+
+class _MergeFiller:
+    """Fills merged cells from their top-left cell: across and down in header rows, down only in data rows."""
+
+    def __init__(self, merges: list[Merge]) -> None:
+        self.by_row: dict[int, list[Merge]] = {}
+        for merge in merges:
+            r0, _c0, r1, _c1 = merge
+            for row in range(r0, min(r1, r0 + 100_000) + 1):
+                self.by_row.setdefault(row, []).append(merge)
+        self.origin: dict[Merge, Any] = {}
+
+    def _fill(self, number: int, values: list[Any], across: bool) -> list[Any]:
+        merges = self.by_row.get(number)
+        if not merges:
+            return values
+        values = list(values)
+        for merge in merges:
+            r0, c0, _r1, c1 = merge
+            if number == r0:
+                self.origin[merge] = values[c0] if c0 < len(values) else None
+            value = self.origin.get(merge)
+            if _blank(value):
+                continue
+            last = c1 if across else c0
+            while len(values) <= last:
+                values.append(None)
+            for column in range(c0, last + 1):
+                if (column, number) != (c0, r0):
+                    values[column] = value
+        return values
+
+    def header(self, number: int, values: list[Any]) -> list[Any]:
+        return self._fill(number, values, across=True)
+
+    def data(self, number: int, values: list[Any]) -> list[Any]:
+        return self._fill(number, values, across=False)
 
 
 class _Joined(Msg):
@@ -380,12 +712,12 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def _cell_value(cell: _Raw, column: Column) -> tuple[Any, Msg | None]:
-    if cell.error == "uncalculated":
-        return None, Msg("The formula in this cell has no saved result. Open the file in Excel or WPS, let it calculate, save it and upload it again.")
-    if cell.error:
-        return None, Msg("The cell holds a formula error (%(error)s).", error=cell.error)
-    value = cell.value
+def cell_value(value: Any, column: Column) -> tuple[Any, Msg | None]:
+    """One raw cell (from read_table's rows) parsed as `column` says: (value, None), or (None, the problem)."""
+    if type(value) is CellError:
+        if value.code == "uncalculated":
+            return None, Msg("The formula in this cell has no saved result. Open the file in Excel or WPS, let it calculate, save it and upload it again.")
+        return None, Msg("The cell holds a formula error (%(error)s).", error=value.code)
     if isinstance(value, str):
         value = value.strip()
     if _blank(value):
@@ -407,6 +739,8 @@ class _Bad(Exception):
 
 
 def _parse_text(value: Any) -> str:
+    if type(value) is str:
+        return value.strip()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, datetime):
@@ -423,8 +757,8 @@ def _to_decimal(value: Any) -> Decimal:
         result = value
     elif isinstance(value, int):
         result = Decimal(value)
-    elif isinstance(value, float):
-        result = Decimal(repr(value))
+    elif isinstance(value, float):  # calamine reads every number cell as a float: 12.0 is 12
+        result = Decimal(int(value)) if value.is_integer() else Decimal(repr(value))
     else:
         text = re.sub(r"[\s,]", "", unicodedata.normalize("NFKC", str(value)))
         try:
@@ -459,13 +793,16 @@ _MONTH_PATTERNS = (
 )
 
 
+_EXCEL_DAY_ZERO = date(1899, 12, 30)  # the 1900 date system, after its 1900-02-29
+
+
 def _parse_date(value: Any) -> date:
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool) and 20_000 <= value <= 80_000:
-        return from_excel(value).date()  # a date cell that lost its date format: Excel's day number
+        return _EXCEL_DAY_ZERO + timedelta(days=int(value))  # a date cell that lost its format: Excel's day number
     text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value)))
     for pattern in _DATE_PATTERNS:
         match = pattern.match(text)
@@ -543,11 +880,14 @@ def _check_limits(value: Any, column: Column) -> Msg | None:
     return None
 
 
+
+
 # ---------------------------------------------------------------------------------------------------- writing
 
 Translate = Callable[..., str]
-_HEADER_FONT = Font(bold=True)
-_HEADER_FILL = PatternFill("solid", fgColor="E8EEF7")
+_HEADER_COLOUR = "#E8EEF7"
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_MAX_TEXT = 32_767  # Excel's limit for one cell
 
 
 def _display_width(text: str) -> int:
@@ -561,195 +901,202 @@ def _column_width(column: Column, header: str) -> float:
     return min(max(floor, _display_width(header) + 2), 60)
 
 
+def _clean(text: str) -> str:
+    if _ILLEGAL.search(text) is not None:
+        text = _ILLEGAL.sub("", text)
+    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT]
+
+
+def _sheet_title(title: str) -> str:
+    return re.sub(r"[\\/*?:\[\]]", " ", title)[:31].strip("'") or "Sheet1"
+
+
+class _Worksheet(xlsxwriter.worksheet.Worksheet):
+    """xlsxwriter's worksheet, stating fitToWidth="1" in a fitted page setup: xlsxwriter leaves the default out,
+    and a reader that does not apply the default (openpyxl, some WPS versions) then sees no width fit."""
+
+    def _xml_empty_tag(self, tag, attributes=None):
+        if (tag == "pageSetup" and self.fit_page and attributes is not None
+                and not any(name == "fitToWidth" for name, _value in attributes)):
+            attributes = [*attributes, ("fitToWidth", self.fit_width)]
+        return super()._xml_empty_tag(tag, attributes)
+
+
+class XlsxBook:
+    """An .xlsx written to `target` (a path or a binary file) by xlsxwriter in constant-memory mode, one sheet after
+    another (`add_sheet`), then `close()`; or `with XlsxBook(...) as book:`. Each sheet: number formats per column
+    kind (NUMBER_FORMATS), a bold shaded frozen header, column widths; text is always written as text, never as a
+    formula; Msg values translated; aware datetimes shown in `timezone`. With a `layout` (SheetLayout): the title
+    and note rows above the header and the print settings."""
+
+    def __init__(self, target, *, translate: Translate, timezone: str = "Asia/Shanghai") -> None:
+        self.translate = translate
+        self.zone = ZoneInfo(timezone)
+        self.book = xlsxwriter.Workbook(target, {
+            "constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+            "strings_to_urls": False, "default_date_format": NUMBER_FORMATS["date"]})
+        self.titles: set[str] = set()
+        self._formats: dict[tuple, Any] = {}
+
+    def __enter__(self) -> XlsxBook:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.book.close()
+
+    def format(self, **properties) -> Any:
+        key = tuple(sorted(properties.items()))
+        if key not in self._formats:
+            self._formats[key] = self.book.add_format(properties)
+        return self._formats[key]
+
+    def _unique_title(self, title: str) -> str:
+        name, n = _sheet_title(title), 1
+        while name.casefold() in self.titles:
+            n += 1
+            suffix = f" ({n})"
+            name = _sheet_title(title)[:31 - len(suffix)] + suffix
+        self.titles.add(name.casefold())
+        return name
+
+    def add_sheet(self, title: str, columns: Sequence[Column], rows: Iterable[Sequence[Any]], *,
+                  layout: SheetLayout | None = None, example_formats: bool = False) -> int:
+        """Writes the sheet and returns how many data rows it holds. `example_formats`: the columns carry their
+        number format too (a template, where the user types below the examples)."""
+        sheet = self.book.add_worksheet(self._unique_title(title), worksheet_class=_Worksheet)
+        translate = self.translate
+        headers = [translate(c.header) for c in columns]
+        wrap = {"valign": "top", "text_wrap": True} if layout else {}
+        header_format = self.format(bold=True, bg_color=_HEADER_COLOUR, pattern=1,
+                                    **({"align": "center", "valign": "vcenter", "text_wrap": True} if layout else {}))
+        header_row = layout.header_row - 1 if layout else 0
+        last = max(len(columns) - 1, 0)
+        for index, (column, header) in enumerate(zip(columns, headers, strict=True)):
+            column_format = self.format(num_format=column.format) if example_formats else None
+            sheet.set_column(index, index, _column_width(column, header), column_format)
+        if layout is not None:
+            above = [(0, layout.title, self.format(bold=True, font_size=16, align="center", valign="vcenter"), 28)]
+            if layout.note:
+                above.append((1, layout.note, self.format(align="right", valign="vcenter"), 18))
+            for number, text, style, height in above:
+                text = _clean(translate(text) if isinstance(text, Msg) else text)
+                sheet.set_row(number, height)
+                if last:
+                    sheet.merge_range(number, 0, number, last, text, style)
+                else:
+                    sheet.write_string(number, 0, text, style)
+        for index, header in enumerate(headers):
+            sheet.write_string(header_row, index, _clean(header), header_format)
+        sheet.freeze_panes(header_row + 1, 0)
+        if layout is not None:
+            sheet.repeat_rows(header_row)
+            sheet.set_landscape() if layout.landscape else sheet.set_portrait()
+            sheet.set_paper(9)
+            sheet.fit_to_pages(1, 0)
+            sheet.center_horizontally()
+            sheet.hide_gridlines(0)
+            sheet.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
+            sheet.set_header("", {"margin": 0.3})
+            sheet.set_footer("&C&P / &N", {"margin": 0.3})
+        text_format = self.format(**wrap) if wrap else None
+        writers = [self._cell_writer(sheet, index, column, text_format, layout)
+                   for index, column in enumerate(columns)]
+        count = 0
+        for number, values in enumerate(rows, start=header_row + 1):
+            for write, value in zip(writers, values, strict=False):
+                if value is not None:
+                    write(number, value)
+            count += 1
+        return count
+
+    def _cell_writer(self, sheet, index: int, column: Column, text_format, layout: SheetLayout | None):
+        """A function (row, value) → writes one column's cell. The common type of each column kind is tried
+        first: this runs for every cell of an export."""
+        translate, zone = self.translate, self.zone
+        number_format = self.format(num_format=column.format) if column.kind != "text" else None
+        as_date = column.kind in ("date", "month")
+        fills = {rgb.upper(): self.format(bg_color=f"#{rgb.upper()}", pattern=1, valign="top", text_wrap=True)
+                 for rgb in (layout.fills if layout else ())}
+        write_string, write_number = sheet.write_string, sheet.write_number
+        write_datetime, write_boolean = sheet.write_datetime, sheet.write_boolean
+
+        def text(row: int, value: str) -> None:
+            if value:
+                write_string(row, index, _clean(value), text_format)
+
+        def other(row: int, value: Any) -> None:
+            if isinstance(value, Filled):
+                shown = translate(value.text) if isinstance(value.text, Msg) else value.text
+                write_string(row, index, _clean(shown), fills[value.fill.upper()])
+                return
+            if isinstance(value, Msg):
+                value = translate(value)
+            if isinstance(value, str):
+                return text(row, value)
+            if column.kind == "text":
+                return text(row, _parse_text(value))
+            if isinstance(value, bool):
+                return write_boolean(row, index, value)
+            if isinstance(value, datetime):
+                if value.tzinfo is not None:
+                    value = value.astimezone(zone).replace(tzinfo=None)
+                if as_date:
+                    value = datetime.combine(value.date(), time())
+                return write_datetime(row, index, value, number_format)
+            if isinstance(value, date):
+                return write_datetime(row, index, datetime.combine(value, time()), number_format)
+            if isinstance(value, Decimal):
+                if value.is_finite():
+                    write_number(row, index, float(value), number_format)
+                return None
+            if isinstance(value, int):
+                return write_number(row, index, value, number_format)
+            if isinstance(value, float):
+                if value == value and value not in (float("inf"), float("-inf")):
+                    write_number(row, index, value, number_format)
+                return None
+            return text(row, str(value))
+
+        if column.kind == "text":
+            def cell(row: int, value: Any) -> None:
+                if type(value) is str:
+                    if value:
+                        write_string(row, index, _clean(value), text_format)
+                else:
+                    other(row, value)
+        elif column.kind == "decimal":
+            def cell(row: int, value: Any) -> None:
+                if type(value) is Decimal and value.is_finite():
+                    write_number(row, index, float(value), number_format)
+                else:
+                    other(row, value)
+        elif column.kind == "int":
+            def cell(row: int, value: Any) -> None:
+                if type(value) is int:
+                    write_number(row, index, value, number_format)
+                else:
+                    other(row, value)
+        else:
+            cell = other
+        return cell
+
+
+def write_xlsx(target, columns: Sequence[Column], rows: Iterable[Sequence[Any]], *, translate: Translate,
+               timezone: str = "Asia/Shanghai", title: str = "Sheet1", layout: SheetLayout | None = None) -> None:
+    """Rows into a one-sheet .xlsx written to `target` (a path or a binary file) in constant memory (XlsxBook)."""
+    with XlsxBook(target, translate=translate, timezone=timezone) as book:
+        book.add_sheet(title, columns, rows, layout=layout)
+
+
 def template_xlsx(columns: Sequence[Column], *, translate: Translate, example_rows: Iterable[Sequence[Any]] = ()) -> bytes:
     """An import template: the header row in the reader's language (bold, frozen), widths, formats, examples."""
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "Sheet1"
-    for index, column in enumerate(columns, start=1):
-        header = translate(column.header)
-        cell = sheet.cell(row=1, column=index, value=header)
-        cell.font, cell.fill = _HEADER_FONT, _HEADER_FILL
-        letter = get_column_letter(index)
-        sheet.column_dimensions[letter].width = _column_width(column, header)
-        sheet.column_dimensions[letter].number_format = column.format
-    for row_index, values in enumerate(example_rows, start=2):
-        for index, (column, value) in enumerate(zip(columns, values, strict=False), start=1):
-            cell = sheet.cell(row=row_index, column=index, value=_excel_value(value, column, translate, None))
-            if column.kind == "text":
-                cell.data_type = "s"
-            cell.number_format = column.format
-    sheet.freeze_panes = "A2"
     out = io.BytesIO()
-    workbook.save(out)
+    with XlsxBook(out, translate=translate) as book:
+        book.add_sheet("Sheet1", columns, example_rows, example_formats=True)
     return out.getvalue()
-
-
-def _excel_value(value: Any, column: Column, translate: Translate, zone: ZoneInfo | None) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, Msg):
-        return translate(value)
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(zone) if zone else value
-            value = value.replace(tzinfo=None)
-        if column.kind in ("date", "month"):
-            return value.date()
-        return value
-    if isinstance(value, str):
-        return ILLEGAL_CHARACTERS_RE.sub("", value)
-    if isinstance(value, bool):
-        return value
-    if column.kind == "text" and isinstance(value, (int, float, Decimal)):
-        return str(value)
-    return value
-
-
-_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
-_CONTENT_TYPES = (
-    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-    '<Default Extension="xml" ContentType="application/xml"/>'
-    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-    '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
-    '</Types>')
-_ROOT_RELS = (
-    f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="{_PKG_REL_NS}">'
-    f'<Relationship Id="rId1" Type="{_REL_NS}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
-_WORKBOOK_RELS = (
-    f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="{_PKG_REL_NS}">'
-    f'<Relationship Id="rId1" Type="{_REL_NS}/worksheet" Target="worksheets/sheet1.xml"/>'
-    f'<Relationship Id="rId2" Type="{_REL_NS}/styles" Target="styles.xml"/></Relationships>')
-_BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "@": 49}
-_EPOCH_DAY = date(1899, 12, 30).toordinal()  # Excel's day 0 (1900 date system, after its 1900-02-29)
-
-
-_NEEDS_ESCAPE = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def _xml_text(text: str) -> str:
-    if _NEEDS_ESCAPE.search(text) is None:
-        return text
-    return escape(ILLEGAL_CHARACTERS_RE.sub("", text))
-
-
-def _styles(formats: list[str], layout: SheetLayout | None = None) -> tuple[str, dict[str, int]]:
-    """styles.xml with cell style 0 (plain), 1 (the bold, shaded header) and one per number format; the style
-    index of each format. With a layout, also "title", "note", "header" (wrapped, centred), "text" (wrapped) and
-    "fill:<rgb>" for each of its fills."""
-    custom = {f: 164 + i for i, f in enumerate(f for f in formats if f not in _BUILTIN_FORMATS)}
-    ids = {f: custom.get(f, _BUILTIN_FORMATS.get(f, 0)) for f in formats}
-    num_fmts = "".join(f'<numFmt numFmtId="{i}" formatCode="{escape(f, {chr(34): "&quot;"})}"/>' for f, i in custom.items())
-    xfs = ['<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>',
-           '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1"/>']
-    index = {}
-    for f in formats:
-        index[f] = len(xfs)
-        xfs.append(f'<xf numFmtId="{ids[f]}" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>')
-    fills = [f.upper() for f in layout.fills] if layout else []
-    if layout is not None:
-        wrap = '<alignment vertical="top" wrapText="1"/>'
-        for name, xf in (
-                ("title", '<xf numFmtId="0" fontId="2" fillId="0" borderId="0" xfId="0" applyFont="1" '
-                          'applyAlignment="1"><alignment horizontal="center" vertical="center"/></xf>'),
-                ("note", '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" applyAlignment="1">'
-                         '<alignment horizontal="right" vertical="center"/></xf>'),
-                ("header", '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1" '
-                           'applyAlignment="1"><alignment horizontal="center" vertical="center" wrapText="1"/></xf>'),
-                ("text", f'<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" applyAlignment="1">{wrap}</xf>')):
-            index[name] = len(xfs)
-            xfs.append(xf)
-        for i, rgb in enumerate(fills):
-            index[f"fill:{rgb}"] = len(xfs)
-            xfs.append(f'<xf numFmtId="0" fontId="0" fillId="{3 + i}" borderId="0" xfId="0" applyFill="1" '
-                       f'applyAlignment="1">{wrap}</xf>')
-    fill_xml = "".join(f'<fill><patternFill patternType="solid"><fgColor rgb="FF{rgb}"/><bgColor indexed="64"/>'
-                       '</patternFill></fill>' for rgb in fills)
-    xml = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<styleSheet xmlns="{_NS}">'
-           + (f'<numFmts count="{len(custom)}">{num_fmts}</numFmts>' if custom else "")
-           + '<fonts count="3"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
-           '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
-           '<font><b/><sz val="16"/><name val="Calibri"/><family val="2"/></font></fonts>'
-           f'<fills count="{3 + len(fills)}"><fill><patternFill patternType="none"/></fill>'
-           '<fill><patternFill patternType="gray125"/></fill>'
-           '<fill><patternFill patternType="solid"><fgColor rgb="FFE8EEF7"/><bgColor indexed="64"/></patternFill></fill>'
-           f'{fill_xml}</fills>'
-           '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
-           '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-           f'<cellXfs count="{len(xfs)}">{"".join(xfs)}</cellXfs>'
-           '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>')
-    return xml, index
-
-
-def _cell_writer(column: Column, letter: str, style: int, translate: Translate, zone: ZoneInfo,
-                 styles: dict[str, int] | None = None) -> Callable[[Any, str], str]:
-    """A function (value, row number) → the <c> element of one column's cell ("" for a blank). The common type of
-    each column kind is tried first: this runs for every cell of an export. `styles`: a layout's (text wrapped,
-    `Filled` cells)."""
-    styles = styles or {}
-    text_style = f' s="{styles["text"]}"' if "text" in styles else ""
-    text_cell = f'<c r="{letter}%s" t="inlineStr"{text_style}><is><t xml:space="preserve">%s</t></is></c>'
-    number_cell = f'<c r="{letter}%s" s="{style}"><v>%s</v></c>'
-    as_date = column.kind in ("date", "month")
-
-    def other(value: Any, row: str) -> str:
-        if isinstance(value, Filled):
-            text = translate(value.text) if isinstance(value.text, Msg) else value.text
-            return (f'<c r="{letter}{row}" t="inlineStr" s="{styles[f"fill:{value.fill.upper()}"]}"><is>'
-                    f'<t xml:space="preserve">{_xml_text(text)}</t></is></c>')
-        if isinstance(value, Msg):
-            value = translate(value)
-        if isinstance(value, str):
-            return text_cell % (row, _xml_text(value)) if value else ""
-        if column.kind == "text":
-            return text_cell % (row, _xml_text(_parse_text(value)))
-        if isinstance(value, bool):
-            return f'<c r="{letter}{row}" t="b"><v>{int(value)}</v></c>'
-        if isinstance(value, datetime):
-            if value.tzinfo is not None:
-                value = value.astimezone(zone).replace(tzinfo=None)
-            if as_date:
-                return number_cell % (row, value.toordinal() - _EPOCH_DAY)
-            seconds = value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6
-            return number_cell % (row, repr(value.toordinal() - _EPOCH_DAY + seconds / 86400))
-        if isinstance(value, date):
-            return number_cell % (row, value.toordinal() - _EPOCH_DAY)
-        if isinstance(value, Decimal):
-            return number_cell % (row, format(value, "f")) if value.is_finite() else ""
-        if isinstance(value, int | float):
-            return number_cell % (row, repr(value))
-        return text_cell % (row, _xml_text(str(value)))
-
-    if column.kind == "text":
-        def cell(value: Any, row: str) -> str:
-            if value is None:
-                return ""
-            if type(value) is str:
-                return text_cell % (row, _xml_text(value)) if value else ""
-            return other(value, row)
-    elif column.kind == "decimal":
-        def cell(value: Any, row: str) -> str:
-            if value is None:
-                return ""
-            if type(value) is Decimal and value.is_finite():
-                return number_cell % (row, format(value, "f"))
-            return other(value, row)
-    elif column.kind == "int":
-        def cell(value: Any, row: str) -> str:
-            if value is None:
-                return ""
-            if type(value) is int:
-                return number_cell % (row, value)
-            return other(value, row)
-    else:
-        def cell(value: Any, row: str) -> str:
-            return "" if value is None else other(value, row)
-    return cell
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -768,91 +1115,6 @@ def csv_row(values: Iterable[Any]) -> list[Any]:
     """A row for `csv.writer`: every cell through `csv_cell`. Every CSV the CRM writes goes through it."""
     return [csv_cell(value) for value in values]
 
-
-def write_xlsx(target, columns: Sequence[Column], rows: Iterable[Sequence[Any]], *, translate: Translate,
-               timezone: str = "Asia/Shanghai", title: str = "Sheet1", layout: SheetLayout | None = None) -> None:
-    """Rows into an .xlsx written to `target` (a path or a binary file) in constant memory: the sheet is serialised
-    row by row straight into the zip (deflated as it goes). openpyxl's write-only mode does the same but, without
-    lxml, spends some 20 s of pure-Python XML building on 50,000 rows of 13 columns; this takes about 2 s.
-    Number formats per column kind (NUMBER_FORMATS), a bold shaded frozen header, column widths; text is always
-    written as text (inline strings), never as a formula. The files are checked by reading them back with openpyxl.
-    With a `layout` (SheetLayout): the title and note rows above the header, print settings (see SheetLayout)."""
-    zone = ZoneInfo(timezone)
-    headers = [translate(c.header) for c in columns]
-    formats = sorted({c.format for c in columns if c.kind != "text"})
-    styles, style_of = _styles(formats, layout)
-    letters = [get_column_letter(i) for i in range(1, len(columns) + 1)]
-    writers = [_cell_writer(c, letter, style_of.get(c.format, 0), translate, zone, style_of if layout else None)
-               for c, letter in zip(columns, letters, strict=True)]
-    cols = "".join(f'<col min="{i}" max="{i}" width="{_column_width(c, h):g}" customWidth="1"/>'
-                   for i, (c, h) in enumerate(zip(columns, headers, strict=True), start=1))
-    sheet_name = _sheet_title(title)
-    header_row = layout.header_row if layout else 1
-    last = letters[-1] if letters else "A"
-    defined = ""
-    if layout is not None:  # the header rows repeated on every printed page
-        quoted = "'" + sheet_name.replace("'", "''") + "'"
-        defined = (f'<definedNames><definedName name="_xlnm.Print_Titles" localSheetId="0">'
-                   f'{_xml_text(quoted)}!${header_row}:${header_row}</definedName></definedNames>')
-    workbook = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<workbook xmlns="{_NS}" xmlns:r="{_REL_NS}">'
-                f'<bookViews><workbookView/></bookViews><sheets><sheet name="{escape(sheet_name, {chr(34): "&quot;"})}" '
-                f'sheetId="1" r:id="rId1"/></sheets>{defined}</workbook>')
-    first = header_row + 1
-    top = ""
-    if layout is not None:
-        above = [(1, layout.title, style_of["title"], 28)]
-        if layout.note:
-            above.append((2, layout.note, style_of["note"], 18))
-        for number, text, style, height in above:
-            text = translate(text) if isinstance(text, Msg) else text
-            top += (f'<row r="{number}" ht="{height}" customHeight="1"><c r="A{number}" t="inlineStr" s="{style}"><is>'
-                    f'<t xml:space="preserve">{_xml_text(text)}</t></is></c></row>')
-    header_style = style_of["header"] if layout else 1
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as package:
-        package.writestr("[Content_Types].xml", _CONTENT_TYPES)
-        package.writestr("_rels/.rels", _ROOT_RELS)
-        package.writestr("xl/workbook.xml", workbook)
-        package.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
-        package.writestr("xl/styles.xml", styles)
-        with package.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
-            sheet.write((
-                f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{_NS}" xmlns:r="{_REL_NS}">'
-                + ('<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>' if layout else "")
-                + f'<sheetViews><sheetView workbookViewId="0"><pane ySplit="{header_row}" topLeftCell="A{first}" '
-                f'activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft" activeCell="A{first}" '
-                f'sqref="A{first}"/></sheetView></sheetViews>'
-                f'<sheetFormatPr defaultRowHeight="15"/><cols>{cols}</cols><sheetData>{top}<row r="{header_row}">'
-                + "".join(f'<c r="{letter}{header_row}" t="inlineStr" s="{header_style}"><is><t xml:space="preserve">'
-                          f'{_xml_text(h)}</t></is></c>' for letter, h in zip(letters, headers, strict=True))
-                + "</row>").encode())
-            buffer: list[str] = []
-            append = buffer.append
-            for number, values in enumerate(rows, start=first):
-                row = str(number)
-                append(f'<row r="{row}">')
-                for write, value in zip(writers, values, strict=False):
-                    if value is not None:
-                        append(write(value, row))
-                append("</row>")
-                if len(buffer) > 20_000:
-                    sheet.write("".join(buffer).encode())
-                    buffer.clear()
-            buffer.append("</sheetData>")
-            if layout is not None:
-                merged = [f"A1:{last}1"] + ([f"A2:{last}2"] if layout.note else [])
-                buffer.append(f'<mergeCells count="{len(merged)}">'
-                              + "".join(f'<mergeCell ref="{ref}"/>' for ref in merged) + "</mergeCells>"
-                              '<printOptions horizontalCentered="1" gridLines="1"/>'
-                              '<pageMargins left="0.4" right="0.4" top="0.5" bottom="0.5" header="0.3" footer="0.3"/>'
-                              f'<pageSetup paperSize="9" orientation="{"landscape" if layout.landscape else "portrait"}" '
-                              'fitToWidth="1" fitToHeight="0"/>'
-                              '<headerFooter><oddFooter>&amp;C&amp;P / &amp;N</oddFooter></headerFooter>')
-            buffer.append("</worksheet>")
-            sheet.write("".join(buffer).encode())
-
-
-def _sheet_title(title: str) -> str:
-    return re.sub(r"[\\/*?:\[\]]", " ", title)[:31] or "Sheet1"
 
 
 def content_disposition(filename: str) -> str:

@@ -52,7 +52,7 @@ from crm.web import (
 
 router = Router(prefix="/exports")
 
-IMPORT_TYPES = (".xlsx", ".csv")
+IMPORT_TYPES = (".xlsx", ".xls", ".csv")
 
 
 def _margin(request: Request) -> Decimal:
