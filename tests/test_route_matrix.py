@@ -37,6 +37,7 @@ from crm.organizations.models import IndustryChain
 from crm.parcels.models import LandParcel
 from crm.projects.models import ApprovalItem, ApprovalTemplate, Decision
 from crm.visits.models import TourStop
+from crm.webhooks.models import WebhookSubscription
 from tests.conftest import csrf_from
 from tests.factories import PASSWORD, make_contact, make_org, make_project, make_task, make_user, make_visit
 
@@ -102,7 +103,7 @@ RULES = [
                                                                     officer=HIDDEN, manager=HIDDEN, admin=HIDDEN)),
     rule("GET,POST", r"^/account(/.*)?$", ANY_SIGNED_IN),
     # The administrators' own pages.
-    rule("GET,POST", r"^/admin/(users|industries|approvals|indicators|reminders|scheduling)(/.*)?$", SYSTEM_ADMIN),
+    rule("GET,POST", r"^/admin/(users|industries|approvals|indicators|reminders|scheduling|webhooks)(/.*)?$", SYSTEM_ADMIN),
     rule("GET,POST", r"^/admin/tokens(/.*)?$", SYSTEM_ADMIN),
     rule("GET,POST", r"^/admin/security(/.*)?$", SECURITY_ADMIN),
     rule("GET,POST", r"^/admin/audit(/.*)?$", AUDIT_TRAIL),
@@ -240,6 +241,9 @@ def build_world(session, users, settings) -> World:
                     due_at=datetime(2026, 12, 2, 1, tzinfo=UTC), payload={})
     session.add_all([*decisions.values(), support, briefing, notification, outbox])
     bystander = make_user(session, username="bystander")
+    subscription = WebhookSubscription(url="https://example.com/hook", events=["project.created"],
+                                       owner_id=users["admin"].id, secret="whsec_matrix")
+    session.add(subscription)
     session.add(WebSession(id="b" * 64, user_id=bystander.id, user_agent="matrix"))  # a session that is nobody's here
     indicator_service.ensure_defaults(session)
     session.commit()
@@ -277,6 +281,7 @@ def build_world(session, users, settings) -> World:
         "code": "task_due", "period_key": "2026-11", "year": 2026, "metric": "projects_signed",
         "indicator_id": session.scalar(select(Indicator.id).order_by(Indicator.id)), "token": "no-such-token",
         "session_id": "b" * 64, "report_id": majors[project.id][0].id, "meeting_id": meeting.id,
+        "subscription_id": subscription.id, "delivery_id": subscription.id,  # no such delivery: a POST answers 400
         "department_id": session.scalar(select(ResponsibleDepartment.id).order_by(ResponsibleDepartment.id)),
         "token_id": api_tokens.create(session, user=officer, name="matrix", scope="read", expires_at=None,
                                       actor=officer)[0].id,  # the officer's API token
