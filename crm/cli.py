@@ -89,6 +89,37 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 
 
 
+def cmd_token_create(args: argparse.Namespace) -> int:
+    """Prints a new personal access token for the user (audited, channel cli): for scripts and tests."""
+    from sqlalchemy import select
+
+    from crm.api import tokens
+    from crm.audit import service as audit_service
+    from crm.auth.models import User
+    from crm.db import utcnow
+
+    expires = None
+    if args.expires and args.expires != "never":
+        expires = tokens.parse_duration(args.expires)
+        if expires is None:
+            print("--expires: a number of days or hours, e.g. 90d or 12h, or never", file=sys.stderr)
+            return 2
+    audit_service.current_channel.set("cli")
+    database = _database()
+    try:
+        with database.write_session() as session:
+            user = session.scalar(select(User).where(User.username == args.user.lower()))
+            if user is None or not user.is_active:
+                print(f"no active user {args.user}", file=sys.stderr)
+                return 1
+            _token, secret = tokens.create(session, user=user, name=args.name, scope=args.scope,
+                                           expires_at=utcnow() + expires if expires else None, actor=None)
+        print(secret)
+    finally:
+        database.dispose()
+    return 0
+
+
 def cmd_user_reset_second_factor(args: argparse.Namespace) -> int:
     """For the operator when no security administrator can sign in (their own phone and recovery codes lost)."""
     from sqlalchemy import func, select
@@ -308,6 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
     reset_factor = user.add_parser("reset-second-factor", help="remove a user's second factor (audited)")
     reset_factor.add_argument("username")
     reset_factor.set_defaults(func=cmd_user_reset_second_factor)
+
+    token = commands.add_parser("token", help="API personal access tokens").add_subparsers(dest="token_command",
+                                                                                         required=True)
+    token_create = token.add_parser("create", help="print a new personal access token for a user (shown once)")
+    token_create.add_argument("--user", required=True, help="the user's username")
+    token_create.add_argument("--scope", choices=["read", "write"], default="read")
+    token_create.add_argument("--expires", default="90d", help="e.g. 90d, 12h, or never (default 90d)")
+    token_create.add_argument("--name", default="cli", help="what it is for (shown on /settings/tokens)")
+    token_create.set_defaults(func=cmd_token_create)
 
     demo = commands.add_parser("demo", help="demo data").add_subparsers(dest="demo_command", required=True)
     load = demo.add_parser("load", help="load the demo zone (users officer/manager/admin/security/auditor, "
