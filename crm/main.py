@@ -43,6 +43,7 @@ from crm.exports import routes as export_routes
 from crm.feeds import routes as feed_routes
 from crm.groundbreaking import routes as groundbreaking_routes
 from crm.i18n import Msg
+from crm.imports import routes as import_routes
 from crm.indicators import routes as indicator_routes
 from crm.input_checks import InputCheck
 from crm.major_projects import admin_routes as major_project_admin_routes
@@ -103,6 +104,7 @@ SIGNED_IN_ROUTERS = (
     notification_routes.router,
     notification_admin_routes.router,
     webhook_routes.router,
+    import_routes.router,
     indicator_routes.router,
     indicator_routes.admin_router,
     assessment_routes.router,

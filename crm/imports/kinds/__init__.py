@@ -9,6 +9,9 @@ from crm.imports.kinds.base import ENTITIES, KINDS, ImportKind, kinds_for
 MODULES = (
     "crm.imports.kinds.organizations",
     "crm.imports.kinds.contacts",
+    "crm.imports.kinds.projects",
+    "crm.imports.kinds.visits",
+    "crm.imports.kinds.follow_ups",
 )
 
 

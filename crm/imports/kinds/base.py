@@ -30,7 +30,8 @@ How to add a kind (say, projects) — a module in crm/imports/kinds/, imported i
 
     register(ProjectKind())
     register_entity(Entity("project", Project, label=lambda p: p.name, url=lambda i: f"/projects/{i}",
-                           search_kind="project", owned=(ProjectStageChange.project_id,)))
+                           search_kind="project", owned=(ProjectStageChange.project_id,),
+                           restore=_restore_project))   # see kinds/organizations.py for restore and after_undo
 
 Values: a parser takes one non-blank cell (str, int, float, bool, date or datetime as the file holds it; the
 framework hands blank cells to nobody: they are None, and a required field that is blank is a problem) and the
@@ -122,6 +123,8 @@ class Row:
     values: dict[str, Any]  # field key → parsed value (None when blank); mapped fields only
     raw: dict[str, Any] = field(default_factory=dict)  # field key → the cell as read, for the preview
     note: Msg | None = None  # shown in the preview ("merged into row 3")
+    merged_into: int | None = None  # set by check(): this row names the record of an earlier row, and is written
+    #                                 after it with action "create" (write() adds what it brings: a contact)
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,11 @@ class Entity:
     url: Callable[[int], str]
     search_kind: str | None = None  # the bigram index entries to delete with the record
     owned: tuple[Any, ...] = ()  # FK columns of child rows that belong to the record and go with it
-    after_undo: Callable[[Session, list[int]], None] | None = None  # e.g. refresh a parent's search text
+    # Puts back an updated record's prior values through the domain's service (in the caller's transaction):
+    # restore(session, record, prior, actor). None: the attributes are set back and the row flushed.
+    restore: Callable[[Session, Any, dict[str, Any], User], None] | None = None
+    parent: Any = None  # a column (Contact.organization_id): its values for the undone records go to after_undo
+    after_undo: Callable[[Session, list[int]], Any] | None = None  # after_undo(session, parent ids)
 
 
 KINDS: dict[str, ImportKind] = {}

@@ -1,0 +1,711 @@
+"""The import wizard's use cases: upload → map columns → preview → matching → commit, the history, and undo.
+
+Nothing is written before the commit: the upload is kept on its batch (the sheet as read, compressed, while the
+batch is a draft) and every step reads it again. The commit re-checks every row, then writes in chunks of
+COMMIT_CHUNK rows, each its own short transaction through the domain services (so validation, audit, search
+index and duplicate checks are those of the pages), so a 50,000-row import never holds SQLite's one write lock for
+long: other users' saves go through between chunks. All or nothing: when a chunk fails, the chunks already
+written are taken back (the batch's own undo) before the error is shown, and the batch is marked failed.
+
+Undo runs in one transaction: it deletes what the batch created and puts back what it changed, refused with the
+list when a record was changed since (its version moved on) or a row the batch did not create refers to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import zlib
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from crm import transactions
+from crm.audit import service as audit_service
+from crm.audit.models import AuditAction
+from crm.auth.models import User
+from crm.db import Base, utcnow
+from crm.i18n import Msg
+from crm.imports import sheet as sheets
+from crm.imports.kinds import ENTITIES, load
+from crm.imports.kinds.base import (
+    ACTIONS,
+    UNITS,
+    Entity,
+    ImportKind,
+    Match,
+    ParseContext,
+    Problem,
+    Row,
+    ValueProblem,
+    WriteContext,
+)
+from crm.imports.models import BatchStatus, ImportBatch, ImportMapping, ImportRecord
+from crm.search.models import SearchTerm
+from crm.spreadsheets import SheetProblem
+
+log = logging.getLogger("crm.imports")
+
+COMMIT_CHUNK = 250  # rows written per transaction
+ID_CHUNK = 500  # ids per IN (…) query
+DRAFT_KEPT_HOURS = 24  # a draft nobody committed is deleted after this
+PREVIEW_ROWS = 20
+SHOWN_PROBLEMS = 1000
+
+
+class BatchConflict(Exception):
+    """The batch is being committed or was committed by another request (409)."""
+
+    def __init__(self, message: Msg) -> None:
+        super().__init__(message.msgid)
+        self.message = message
+
+
+@dataclass
+class Blocker:
+    label: str
+    url: str
+    reason: Msg
+
+
+class UndoRefused(Exception):
+    def __init__(self, blockers: list[Blocker], total: int) -> None:
+        super().__init__("undo refused")
+        self.blockers = blockers
+        self.total = total
+
+
+class CommitFailed(Exception):
+    def __init__(self, message: Msg) -> None:
+        super().__init__(message.msgid)
+        self.message = message
+
+
+def kinds() -> dict[str, ImportKind]:
+    return load()
+
+
+def kind_of(name: str) -> ImportKind | None:
+    return load().get(name)
+
+
+# --- reading without the write lock ------------------------------------------------------------------------------
+
+@contextmanager
+def _reading(session: Session) -> Iterator[None]:
+    """Long reads (a 50,000-row check) in a plain read transaction, not the handler's write-locking one."""
+    phase = session.info.get(transactions.PHASE)
+    if session.in_transaction() and not session.connection().info.get("wrote"):
+        session.commit()
+    session.info[transactions.PHASE] = transactions.LOADING
+    try:
+        yield
+    finally:
+        if session.in_transaction() and not session.connection().info.get("wrote"):
+            session.commit()
+        if phase is None:
+            session.info.pop(transactions.PHASE, None)
+        else:
+            session.info[transactions.PHASE] = phase
+
+
+# --- upload --------------------------------------------------------------------------------------------------------
+
+def _variants(kind: ImportKind) -> dict[str, str]:
+    """Normalized header → field key, from each field's label (both languages) and synonyms."""
+    index: dict[str, str] = {}
+    for f in kind.fields:
+        for name in (f.label.msgid, f.label.translate("zh_CN"), f.label.translate("en"), *f.synonyms):
+            index.setdefault(sheets.normalize(name), f.key)
+    index.pop("", None)
+    return index
+
+
+def _guess_one(parent: str, header: str, saved: dict[str, str], variants: dict[str, str]) -> str | None:
+    for candidate in (f"{parent}{header}", header, parent if not header else ""):
+        n = sheets.normalize(candidate)
+        if not n:
+            continue
+        if n in saved:
+            return saved[n] or None
+        if n in variants:
+            return variants[n]
+    return None
+
+
+def header_key(table: sheets.Table, index: int) -> str:
+    return sheets.normalize(f"{table.parents[index]}{table.headers[index]}")
+
+
+def guess(kind: ImportKind, table: sheets.Table, saved: ImportMapping | None) -> tuple[dict[str, str], dict[str, str]]:
+    """({column index: field key}, {column index: unit}) guessed from the headers, the user's saved mapping first."""
+    variants = _variants(kind)
+    known = {f.key for f in kind.fields}
+    remembered = {h: k for h, k in (saved.headers if saved else {}).items() if k in known or k == ""}
+    columns: dict[str, str] = {}
+    units: dict[str, str] = {}
+    used: set[str] = set()
+    for i, (header, parent) in enumerate(zip(table.headers, table.parents, strict=True)):
+        key = _guess_one(parent, header, remembered, variants)
+        if key is None or key in used:
+            continue
+        used.add(key)
+        columns[str(i)] = key
+        if kind.field(key).unit:
+            unit = sheets.unit_in(f"{parent}{header}") or (saved.units.get(header_key(table, i)) if saved else None)
+            if unit in UNITS:
+                units[str(i)] = unit
+    return columns, units
+
+
+def _saved(session: Session, user: User, kind: ImportKind) -> ImportMapping | None:
+    return session.scalar(select(ImportMapping).where(ImportMapping.user_id == user.id, ImportMapping.kind == kind.name))
+
+
+def start(session: Session, *, user: User, kind: ImportKind, file_name: str, data: bytes) -> ImportBatch:
+    """Reads the upload (raises SheetProblem when the file as a whole is unusable) and keeps it as a draft batch,
+    with the columns guessed. Nothing else is written."""
+    with _reading(session):
+        saved = _saved(session, user, kind)
+        variants = _variants(kind)
+        remembered = saved.headers if saved else {}
+        workbook = sheets.read_workbook(data)
+        table = sheets.find_table(workbook[0], lambda h: _guess_one("", h, remembered, variants))
+    if not any(table.headers):
+        raise SheetProblem(Msg("The first row holds no column headers."))
+    if not table.rows:
+        raise SheetProblem(Msg("The file has a header row but no data rows."))
+    columns, units = guess(kind, table, saved)
+    batch = ImportBatch(user_id=user.id, kind=kind.name, file_name=(file_name or "upload")[:255],
+                        file_sha256=hashlib.sha256(data).hexdigest(), status=BatchStatus.DRAFT,
+                        sheet_data=_pack(table), rows_read=len(table.rows),
+                        mapping={"columns": columns, "units": units, "mapped": False, "default_action": "skip",
+                                 "row_actions": {}})
+    session.add(batch)
+    session.commit()
+    return batch
+
+
+def _pack(table: sheets.Table) -> bytes:
+    return zlib.compress(json.dumps(table.to_json(), ensure_ascii=False, default=str).encode(), 6)
+
+
+def table_of(batch: ImportBatch) -> sheets.Table:
+    if batch.sheet_data is None:
+        raise SheetProblem(Msg("This import's file is no longer kept. Upload it again."))
+    return sheets.Table.from_json(json.loads(zlib.decompress(batch.sheet_data)))
+
+
+def drafts_for(session: Session, *, user: User, batch_id: int) -> ImportBatch | None:
+    """The user's own batch (any status); None for another user's."""
+    batch = session.get(ImportBatch, batch_id)
+    return batch if batch is not None and batch.user_id == user.id else None
+
+
+# --- the mapping step ----------------------------------------------------------------------------------------------
+
+@dataclass
+class ColumnInfo:
+    index: int
+    letter: str
+    header: str
+    samples: list[str]
+    field_key: str
+    unit: str
+    unit_in_header: str | None
+    needs_unit: bool
+
+
+def columns_of(kind: ImportKind, batch: ImportBatch, table: sheets.Table) -> list[ColumnInfo]:
+    mapping = batch.mapping or {}
+    out = []
+    for i, (header, parent) in enumerate(zip(table.headers, table.parents, strict=True)):
+        key = mapping.get("columns", {}).get(str(i), "")
+        shown = f"{parent} {header}".strip() if parent else header
+        samples = [str(cells[i]) for _n, cells in table.rows[:3] if i < len(cells) and cells[i] not in (None, "")]
+        in_header = sheets.unit_in(f"{parent}{header}")
+        needs = bool(key) and kind.field(key).unit is not None and in_header is None
+        out.append(ColumnInfo(i, sheets.column_letter(i), shown, samples, key,
+                              mapping.get("units", {}).get(str(i), "") or (in_header or ""), in_header, needs))
+    return out
+
+
+def save_mapping(session: Session, *, batch: ImportBatch, kind: ImportKind, user: User,
+                 chosen: dict[int, str], units: dict[int, str]) -> dict[int, Msg]:
+    """Keeps the user's mapping on the batch and as their mapping for next time; {column index: error} when it
+    cannot be used (a field twice, a required field missing, an amount column without its unit)."""
+    table = table_of(batch)
+    known = {f.key for f in kind.fields}
+    errors: dict[int, Msg] = {}
+    seen: dict[str, int] = {}
+    for i in range(len(table.headers)):
+        key = chosen.get(i, "")
+        if not key:
+            continue
+        if key not in known:
+            errors[i] = Msg("Choose a field from the list.")
+            continue
+        if key in seen:
+            errors[i] = Msg("“%(field)s” is already chosen for column %(column)s.", field=kind.field(key).label,
+                            column=sheets.column_letter(seen[key]))
+            continue
+        seen[key] = i
+        if kind.field(key).unit and not sheets.unit_in(f"{table.parents[i]}{table.headers[i]}") \
+                and units.get(i) not in UNITS:
+            errors[i] = Msg("Say which unit this column's amounts are in: the header does not say.")
+    missing = [f for f in kind.fields if f.required and f.key not in seen]
+    if missing:
+        errors[-1] = Msg("Choose a column for: %(fields)s.", fields="、".join(str(f.label.translate("zh_CN"))
+                                                                             for f in missing))
+    if errors:
+        return errors
+    column_map = {str(i): k for i, k in chosen.items() if k}
+    unit_map = {}
+    for i, k in chosen.items():
+        if k and kind.field(k).unit:
+            unit_map[str(i)] = sheets.unit_in(f"{table.parents[i]}{table.headers[i]}") or units[i]
+    batch.mapping = {**batch.mapping, "columns": column_map, "units": unit_map, "mapped": True}
+    saved = _saved(session, user, kind)
+    if saved is None:
+        saved = ImportMapping(user_id=user.id, kind=kind.name, headers={}, units={})
+        session.add(saved)
+    headers = dict(saved.headers)
+    saved_units = dict(saved.units)
+    for i in range(len(table.headers)):
+        name = header_key(table, i)
+        if not name:
+            continue
+        headers[name] = chosen.get(i, "")
+        if str(i) in unit_map and not sheets.unit_in(f"{table.parents[i]}{table.headers[i]}"):
+            saved_units[name] = unit_map[str(i)]
+    saved.headers, saved.units, saved.updated_at = headers, saved_units, utcnow()
+    session.commit()
+    return {}
+
+
+# --- preview and matching ------------------------------------------------------------------------------------------
+
+@dataclass
+class Preview:
+    kind: ImportKind
+    table: sheets.Table
+    fields: list[tuple[int, Any]]  # (column index, Field) in sheet order
+    rows: list[Row]
+    problems: list[Problem]
+    matches: dict[int, Match]
+    blank_rows: int = 0
+    headers: dict[str, str] = field(default_factory=dict)  # field key → the column's header, for problems
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def build_preview(session: Session, *, batch: ImportBatch, kind: ImportKind, user: User, locale: str,
+                  today: Any = None) -> Preview:
+    """Every row parsed as it would be stored, every problem, and the rows that match existing records.
+    Reads only (in a plain read transaction)."""
+    table = table_of(batch)
+    mapping = batch.mapping or {}
+    fields = sorted(((int(i), kind.field(k)) for i, k in mapping.get("columns", {}).items()), key=lambda p: p[0])
+    units = {int(i): u for i, u in mapping.get("units", {}).items()}
+    with _reading(session):
+        ctx = ParseContext(session=session, actor=user, locale=locale, today=today)
+        rows: list[Row] = []
+        blank = 0
+        for number, cells in table.rows:
+            row = Row(number, {}, {})
+            before = len(ctx.problems)
+            for index, f in fields:
+                cell = cells[index] if index < len(cells) else None
+                row.raw[f.key] = cell
+                if cell is None or (isinstance(cell, str) and not cell.strip()):
+                    row.values[f.key] = None
+                    continue
+                if sheets.is_error(cell):
+                    ctx.problem(number, f.key, Msg("The cell holds a formula error (%(error)s).", error=cell))
+                    row.values[f.key] = None
+                    continue
+                ctx.unit = units.get(index)
+                try:
+                    row.values[f.key] = f.parser(cell, ctx)
+                except ValueProblem as problem:
+                    ctx.problem(number, f.key, problem.message)
+                    row.values[f.key] = None
+            ctx.unit = None
+            flagged = {p.field_key for p in ctx.problems[before:]}
+            if not flagged and all(v is None for v in row.values.values()):
+                blank += 1  # nothing in the mapped columns (a row of notes in other columns)
+                continue
+            for _i, f in fields:
+                if f.required and row.values.get(f.key) in (None, "") and f.key not in flagged:
+                    ctx.problem(number, f.key, Msg("Required: this cell is empty."))
+            rows.append(row)
+        kind.check(session, rows, ctx)
+        matches = kind.match(session, rows, ctx)
+    headers = {f.key: (table.headers[i] if not table.parents[i] else f"{table.parents[i]} {table.headers[i]}")
+               for i, f in fields}
+    problems = sorted(ctx.problems, key=lambda p: (p.row, p.field_key or ""))
+    return Preview(kind, table, fields, rows, problems, matches, blank, headers)
+
+
+def save_actions(session: Session, *, batch: ImportBatch, default_action: str, row_actions: dict[int, str]) -> None:
+    default_action = default_action if default_action in ACTIONS else "skip"
+    batch.mapping = {**batch.mapping, "default_action": default_action,
+                     "row_actions": {str(n): a for n, a in row_actions.items() if a in ACTIONS and a != default_action}}
+    session.commit()
+
+
+def action_for(batch: ImportBatch, row_number: int) -> str:
+    mapping = batch.mapping or {}
+    return mapping.get("row_actions", {}).get(str(row_number)) or mapping.get("default_action", "skip")
+
+
+def plan_counts(batch: ImportBatch, preview: Preview) -> dict[str, int]:
+    counts = {"create": 0, "skip": 0, "fill": 0, "update": 0}
+    for row in preview.rows:
+        if row.note is not None:
+            continue
+        match = preview.matches.get(row.number)
+        counts["create" if match is None else action_for(batch, row.number)] += 1
+    return counts
+
+
+# --- commit --------------------------------------------------------------------------------------------------------
+
+def commit(session: Session, *, batch_id: int, user: User, key: str | None, locale: str, today: Any = None
+           ) -> ImportBatch:
+    """Writes the batch, all or nothing. A second submission of the same key answers with the batch; a commit of
+    a batch another request is committing (or has committed) is a BatchConflict. Raises CommitFailed (nothing
+    written) when a row no longer passes its checks or a write fails."""
+    claimed = session.execute(
+        update(ImportBatch)
+        .where(ImportBatch.id == batch_id, ImportBatch.user_id == user.id, ImportBatch.status == BatchStatus.DRAFT)
+        .values(status=BatchStatus.COMMITTING, submission_key=key)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    batch = session.get(ImportBatch, batch_id)
+    session.refresh(batch)
+    if not claimed:
+        if key and batch.submission_key == key and batch.status != BatchStatus.COMMITTING:
+            return batch  # the same form sent twice: the first did it
+        if batch.status == BatchStatus.COMMITTING:
+            raise BatchConflict(Msg("This import is being committed right now, in another window or by a double click."))
+        raise BatchConflict(Msg("This import was already committed. Its result is on its page."))
+    kind = kind_of(batch.kind)
+    assert kind is not None
+    try:
+        preview = build_preview(session, batch=batch, kind=kind, user=user, locale=locale, today=today)
+    except Exception:
+        _reset(session, batch_id, BatchStatus.DRAFT)
+        raise
+    if preview.problems:
+        _reset(session, batch_id, BatchStatus.DRAFT)
+        raise CommitFailed(Msg("Some rows have problems (see the preview): nothing was written."))
+    try:
+        counts = _write(session, batch_id=batch_id, kind=kind, preview=preview, user=user, locale=locale, today=today)
+    except Exception as error:  # a row the services refused, a busy database: take back what was written
+        session.rollback()
+        log.warning("import %s failed, taking back what it wrote: %r", batch_id, error)
+        message = _failure_message(error)
+        try:
+            _undo_writes(session, batch_id=batch_id, actor=user, check=False)
+            _reset(session, batch_id, BatchStatus.FAILED, message=str(message.translate(locale)))
+        except Exception:
+            session.rollback()
+            log.exception("import %s: taking back a failed commit failed", batch_id)
+            _reset(session, batch_id, BatchStatus.FAILED, message=str(message.translate(locale)))
+        raise CommitFailed(message) from error
+    batch = session.get(ImportBatch, batch_id)
+    batch.status = BatchStatus.COMMITTED
+    batch.committed_at = utcnow()
+    batch.created_count, batch.updated_count, batch.skipped_count = counts["created"], counts["updated"], counts["skipped"]
+    batch.sheet_data = None
+    audit_service.record(session, actor=user, action=AuditAction.CREATE, entity_type="import_batch",
+                         entity_id=batch.id, entity_label=batch.file_name, entity_version=1,
+                         changes={"kind": [None, batch.kind], "file_sha256": [None, batch.file_sha256],
+                                  "rows_read": [None, batch.rows_read], "created": [None, counts["created"]],
+                                  "updated": [None, counts["updated"]], "skipped": [None, counts["skipped"]]})
+    session.commit()
+    return batch
+
+
+def _failure_message(error: Exception) -> Msg:
+    from crm.organizations.service import DuplicateOrganization
+
+    if isinstance(error, DuplicateOrganization):
+        return Msg("While importing, someone else saved an organization that a row names (%(name)s): nothing was "
+                   "written. Check the file again and import it anew.", name=error.existing.name)
+    return Msg("The import could not be written (%(error)s): nothing was written. Try again.",
+               error=type(error).__name__)
+
+
+def _reset(session: Session, batch_id: int, status: str, message: str = "") -> None:
+    session.rollback()
+    session.execute(update(ImportBatch).where(ImportBatch.id == batch_id)
+                    .values(status=status, message=message[:500], submission_key=None)
+                    .execution_options(synchronize_session=False))
+    session.commit()
+
+
+def _write(session: Session, *, batch_id: int, kind: ImportKind, preview: Preview, user: User, locale: str,
+           today: Any) -> dict[str, int]:
+    batch = session.get(ImportBatch, batch_id)
+    counts = {"created": 0, "updated": 0, "skipped": 0}
+    ctx = WriteContext(session=session, actor=user, locale=locale, today=today)
+    rows = preview.rows
+    skipped_rows: set[int] = set()
+    for start in range(0, len(rows), COMMIT_CHUNK):
+        for row in rows[start:start + COMMIT_CHUNK]:
+            match = preview.matches.get(row.number)
+            action = "create" if match is None else action_for(batch, row.number)
+            if row.merged_into is not None:  # a later row of a record named earlier: follows that row
+                if row.merged_into in skipped_rows:
+                    continue
+                action = "create"
+            elif action == "skip":
+                counts["skipped"] += 1
+                skipped_rows.add(row.number)
+                continue
+            before = len(ctx.written)
+            kind.write(session, row, match=match, action=action, ctx=ctx)
+            if row.merged_into is not None:
+                continue
+            mine = [w for w in ctx.written[before:] if w.entity_type == kind.entity_type]
+            if any(w.action == "created" for w in mine):
+                counts["created"] += 1
+            elif mine or len(ctx.written) > before:
+                counts["updated"] += 1
+            else:
+                counts["skipped"] += 1  # matched, and nothing to fill in
+        session.flush()
+        if ctx.written:
+            session.execute(insert(ImportRecord), [
+                {"batch_id": batch_id, "entity_type": w.entity_type, "record_id": w.record_id, "action": w.action,
+                 "prior": w.prior, "version": _version_now(session, w)} for w in ctx.written])
+            ctx.written.clear()
+        session.commit()
+    return counts
+
+
+def _version_now(session: Session, written) -> int | None:
+    entity = ENTITIES.get(written.entity_type)
+    if entity is None or not hasattr(entity.model, "version"):
+        return written.version
+    record = session.get(entity.model, written.record_id)
+    return getattr(record, "version", None) if record is not None else written.version
+
+
+# --- history and undo ----------------------------------------------------------------------------------------------
+
+def history(session: Session, *, user: User, page: int, per_page: int):
+    from crm.listing import Page, clamp_page
+
+    stmt = select(ImportBatch).where(ImportBatch.status != BatchStatus.DRAFT)
+    if not user.is_manager:
+        stmt = stmt.where(ImportBatch.user_id == user.id)
+    from sqlalchemy import func
+
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    page = clamp_page(page, total, per_page)
+    items = list(session.scalars(stmt.order_by(ImportBatch.created_at.desc(), ImportBatch.id.desc())
+                                 .offset((page - 1) * per_page).limit(per_page)))
+    users = dict(session.execute(select(User.id, User.display_name)
+                                 .where(User.id.in_({b.user_id for b in items} or {0}))).all())
+    return Page(items=items, total=total, page=page, per_page=per_page), users
+
+
+def drafts(session: Session, *, user: User) -> list[ImportBatch]:
+    return list(session.scalars(select(ImportBatch).where(ImportBatch.user_id == user.id,
+                                                          ImportBatch.status == BatchStatus.DRAFT)
+                                .order_by(ImportBatch.id.desc()).limit(20)))
+
+
+def can_see(user: User, batch: ImportBatch) -> bool:
+    return batch.user_id == user.id or user.is_manager
+
+
+def written_records(session: Session, *, batch: ImportBatch, limit: int = 50) -> list[tuple[str, str, str]]:
+    """(action, label, url) of the first records the batch wrote, for its page."""
+    out = []
+    records = session.execute(select(ImportRecord.entity_type, ImportRecord.record_id, ImportRecord.action)
+                              .where(ImportRecord.batch_id == batch.id).order_by(ImportRecord.id).limit(limit)).all()
+    for entity_type, record_id, action in records:
+        entity = ENTITIES.get(entity_type)
+        if entity is None:
+            continue
+        record = session.get(entity.model, record_id)
+        if record is not None:
+            out.append((action, entity.label(record), entity.url(record_id)))
+    return out
+
+
+def _records(session: Session, batch_id: int) -> list[ImportRecord]:
+    return list(session.scalars(select(ImportRecord).where(ImportRecord.batch_id == batch_id)
+                                .order_by(ImportRecord.id)))
+
+
+def _chunks(items: list) -> Iterator[list]:
+    for i in range(0, len(items), ID_CHUNK):
+        yield items[i:i + ID_CHUNK]
+
+
+def undo(session: Session, *, batch: ImportBatch, actor: User) -> None:
+    """Takes the batch back, all or nothing; raises UndoRefused with the records in the way."""
+    if batch.status != BatchStatus.COMMITTED:
+        raise BatchConflict(Msg("Only a committed import can be undone."))
+    batch_id = batch.id
+    claimed = session.execute(
+        update(ImportBatch).where(ImportBatch.id == batch_id, ImportBatch.status == BatchStatus.COMMITTED)
+        .values(status=BatchStatus.COMMITTING).execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    if not claimed:
+        raise BatchConflict(Msg("This import is being undone or was undone already."))
+    try:
+        _undo_writes(session, batch_id=batch_id, actor=actor, check=True)
+    except BaseException:
+        session.rollback()
+        _reset(session, batch_id, BatchStatus.COMMITTED)
+        raise
+
+
+def _undo_writes(session: Session, *, batch_id: int, actor: User, check: bool) -> None:
+    records = _records(session, batch_id)
+    expected: dict[tuple[str, int], int | None] = {}
+    created: dict[str, list[int]] = defaultdict(list)
+    updated: dict[str, list[ImportRecord]] = defaultdict(list)
+    order: list[str] = []
+    for r in records:
+        expected[(r.entity_type, r.record_id)] = r.version
+        if r.entity_type not in order:
+            order.append(r.entity_type)
+        if r.action == "created":
+            created[r.entity_type].append(r.record_id)
+        else:
+            updated[r.entity_type].append(r)
+    if check:
+        with _reading(session):
+            blockers = _blockers(session, expected, created)
+        if blockers:
+            raise UndoRefused(blockers[:100], len(blockers))
+    created_ids = {t: set(ids) for t, ids in created.items()}
+    parents: dict[str, set[int]] = defaultdict(set)
+    position = {t.name: i for i, t in enumerate(Base.metadata.sorted_tables)}
+    order.sort(key=lambda t: position[ENTITIES[t].model.__table__.name], reverse=True)  # children first
+    for entity_type in order:
+        entity = ENTITIES[entity_type]
+        for r in reversed(updated.get(entity_type, [])):
+            if r.record_id in created_ids.get(entity_type, set()):
+                continue  # created by the batch too: deleted below
+            record = session.get(entity.model, r.record_id)
+            if record is None:
+                continue
+            if entity.restore is not None:
+                entity.restore(session, record, r.prior or {}, actor)
+            else:
+                for k, v in (r.prior or {}).items():
+                    setattr(record, k, v)
+                session.flush()
+        ids = sorted(created_ids.get(entity_type, set()))
+        if not ids:
+            continue
+        session.flush()
+        table = entity.model.__table__
+        for chunk in _chunks(ids):
+            if entity.parent is not None:
+                parents[entity_type].update(session.scalars(select(entity.parent).where(table.c.id.in_(chunk))))
+            for column in entity.owned:
+                session.execute(delete(column.table).where(column.in_(chunk)))
+            if entity.search_kind:
+                session.execute(delete(SearchTerm).where(SearchTerm.kind == entity.search_kind,
+                                                         SearchTerm.record_id.in_(chunk)))
+            session.execute(delete(table).where(table.c.id.in_(chunk)))
+        session.expire_all()
+    for entity_type, parent_ids in parents.items():
+        entity = ENTITIES[entity_type]
+        target = next(iter(entity.parent.foreign_keys)).column.table
+        gone = {i for t, ids in created_ids.items() if ENTITIES[t].model.__table__ is target for i in ids}
+        alive = sorted(parent_ids - gone)
+        if entity.after_undo and alive:
+            entity.after_undo(session, alive)
+    batch = session.get(ImportBatch, batch_id)
+    if not check:  # a failed commit taken back: it wrote nothing
+        session.execute(delete(ImportRecord).where(ImportRecord.batch_id == batch_id))
+    else:
+        batch.status = BatchStatus.UNDONE
+        batch.undone_at = utcnow()
+        batch.undone_by_id = actor.id
+        audit_service.record(session, actor=actor, action=AuditAction.DELETE, entity_type="import_batch",
+                             entity_id=batch.id, entity_label=batch.file_name, entity_version=2,
+                             changes={"status": [BatchStatus.COMMITTED, BatchStatus.UNDONE],
+                                      "created": [batch.created_count, 0], "updated": [batch.updated_count, 0]})
+    session.commit()
+
+
+def _blockers(session: Session, expected: dict[tuple[str, int], int | None],
+              created: dict[str, list[int]]) -> list[Blocker]:
+    blockers: list[Blocker] = []
+    by_type: dict[str, list[int]] = defaultdict(list)
+    for (entity_type, record_id) in expected:
+        by_type[entity_type].append(record_id)
+    created_sets = {t: set(ids) for t, ids in created.items()}
+    for entity_type, ids in by_type.items():
+        entity = ENTITIES[entity_type]
+        model = entity.model
+        if not hasattr(model, "version"):
+            continue
+        for chunk in _chunks(sorted(ids)):
+            for record in session.scalars(select(model).where(model.id.in_(chunk))):
+                if record.version != expected[(entity_type, record.id)]:
+                    blockers.append(Blocker(entity.label(record), entity.url(record.id),
+                                            Msg("changed since the import")))
+    tables = {ENTITIES[t].model.__table__.name: t for t in created}
+    for entity_type, ids in created.items():
+        entity = ENTITIES[entity_type]
+        target = entity.model.__table__
+        owned = {(c.table.name, c.key) for c in entity.owned}
+        for table in Base.metadata.sorted_tables:
+            for fk in table.foreign_keys:
+                if fk.column.table is not target or (fk.ondelete or "").upper() == "CASCADE":
+                    continue
+                if (table.name, fk.parent.name) in owned:
+                    continue
+                mine = created_sets.get(tables.get(table.name, ""), set())
+                pk = next(iter(table.primary_key.columns))
+                for chunk in _chunks(sorted(ids)):
+                    for ref_id, target_id in session.execute(select(pk, fk.parent).where(fk.parent.in_(chunk))):
+                        if table.name in tables and ref_id in mine:
+                            continue
+                        record = session.get(entity.model, target_id)
+                        blockers.append(Blocker(entity.label(record) if record else str(target_id),
+                                                entity.url(target_id),
+                                                Msg("referred to by a record added since (%(table)s)",
+                                                    table=table.name)))
+    return blockers
+
+
+def purge_drafts(session: Session, *, now=None) -> int:
+    """Drafts nobody committed within DRAFT_KEPT_HOURS, and the kept files of failed batches, are removed."""
+    cutoff = (now or utcnow()) - timedelta(hours=DRAFT_KEPT_HOURS)
+    removed = session.execute(delete(ImportBatch).where(ImportBatch.status.in_([BatchStatus.DRAFT, BatchStatus.FAILED]),
+                                                        ImportBatch.created_at < cutoff)).rowcount
+    session.commit()
+    return removed or 0
+
+
+def discard(session: Session, *, batch: ImportBatch) -> None:
+    if batch.status in (BatchStatus.DRAFT, BatchStatus.FAILED):
+        session.delete(batch)
+        session.commit()
+
+
+def entity_of(entity_type: str) -> Entity | None:
+    return ENTITIES.get(entity_type)
