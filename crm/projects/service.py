@@ -329,6 +329,12 @@ def _check(session: Session, project_input: ProjectInput, typed: dict[str, Any],
     return errors
 
 
+def check_input(session: Session, *, project_input: ProjectInput, existing: Project | None = None) -> dict[str, Msg]:
+    """The form's checks on a project (investors, officers, amounts, dates, source), by form field name, without
+    saving anything: what an import's preview shows before any row is written."""
+    return _check(session, project_input, _typed(project_input.data), existing)
+
+
 def _apply(session: Session, project: Project, project_input: ProjectInput, typed: dict[str, Any]) -> None:
     for key in SCALAR_FIELDS:
         setattr(project, key, typed.get(key))

@@ -169,6 +169,14 @@ def _check(session: Session, visit_input: VisitInput, *, timezone_starts: dateti
     return errors
 
 
+def check_input(session: Session, *, visit_input: VisitInput, timezone: str,
+                existing: Visit | None = None) -> dict[str, Msg]:
+    """The form's checks on a visit (times, status, organizations, members, hosts, industries, tour), by form field
+    name, without saving anything: what an import's preview shows before any row is written."""
+    starts, ends = _times(visit_input.data, timezone)
+    return _check(session, visit_input, timezone_starts=starts, timezone_ends=ends, existing=existing)
+
+
 def check_stop_organizations(session: Session, stops: list[tuple[int, dict[str, Any]]]) -> dict[str, Msg]:
     """A tour stops only at zone enterprises (园区企业)."""
     wanted = {row["organization_id"] for _, row in stops}

@@ -166,11 +166,14 @@ SCALARS = [f.key for f in FIELDS if f.key in project_service.SCALAR_FIELDS]
 FIELD_OF = {"organization_ids": "investors", "officer_ids": "officer_ids", "source_visit_id": "source_note"}
 
 
-def _form(value: Any) -> Any:
+ID_FIELDS = ("industry_chain_id", "owner_id", "parcel_id", "source_visit_id")
+
+
+def _form(value: Any, key: str = "") -> Any:
     """A typed value as the project form posts it (the service reads forms): amounts and dates as text,
-    yes/no as "1"/"", ids as numbers."""
+    yes/no as "1"/"", ids as numbers (None when none)."""
     if value is None:
-        return ""
+        return None if key in ID_FIELDS else ""
     if isinstance(value, bool):
         return "1" if value else ""
     if isinstance(value, (Decimal, date)):
@@ -179,7 +182,7 @@ def _form(value: Any) -> Any:
 
 
 def _current(project: Project) -> dict[str, Any]:
-    data = {k: _form(getattr(project, k)) for k in project_service.SCALAR_FIELDS}
+    data = {k: _form(getattr(project, k), k) for k in project_service.SCALAR_FIELDS}
     data["jobs"] = str(project.jobs) if project.jobs is not None else ""
     return data
 
@@ -245,7 +248,7 @@ def _input(row: Row, ctx: ParseContext, investor_ids: list[int], base: dict[str,
            action: str = "create", officer_ids: list[int] | None = None) -> project_service.ProjectInput:
     """The project form the row amounts to: on a new project its cells; on a matched one its current values with
     the row's cells over them (all of them to update, only over empty ones to fill)."""
-    data = dict(base) if base is not None else {k: "" for k in project_service.SCALAR_FIELDS}
+    data = dict(base) if base is not None else {k: _form(None, k) for k in project_service.SCALAR_FIELDS}
     for key in SCALARS:
         if key not in row.values or row.values[key] is None:
             continue
@@ -300,8 +303,9 @@ class ProjectImport(ImportKind):
 
     def _note_stages(self, session, rows: list[Row], found: dict[int, Match]) -> None:
         """A matched project at another stage than the row's: the import leaves its stage alone, and says so."""
-        stages = dict(session.execute(select(Project.id, Project.stage).where(
-            Project.id.in_([m.record_id for m in found.values()])))) if found else {}
+        ids = sorted({m.record_id for m in found.values()})
+        stages = {i: stage for chunk in _chunks(ids) for i, stage in session.execute(
+            select(Project.id, Project.stage).where(Project.id.in_(chunk)))}
         for row in rows:
             match = found.get(row.number)
             wanted = row.values.get("stage")
