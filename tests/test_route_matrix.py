@@ -29,6 +29,7 @@ from crm.briefings.models import BriefingFile
 from crm.exports import service as export_service
 from crm.exports.models import ExportSupport
 from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
+from crm.imports.models import ImportBatch
 from crm.indicators import service as indicator_service
 from crm.indicators.models import Indicator
 from crm.major_projects.models import ResponsibleDepartment
@@ -153,6 +154,10 @@ RULES = [
     # A notification is its recipient's alone.
     rule("GET,POST", r"^/notifications/\{notification_id\}(/read)?$",
          roles(officer=OK, officer2=HIDDEN, manager=HIDDEN, admin=HIDDEN)),
+    # Imports: a batch is its uploader's; managers see and may undo everyone's; the wizard's steps are the uploader's.
+    rule("GET,POST", r"^/imports/\{batch_id\}(/undo)?$", roles(officer=OK, officer2=HIDDEN, manager=OK, admin=OK)),
+    rule("GET,POST", r"^/imports/\{batch_id\}/.*$", roles(officer=OK, officer2=HIDDEN, manager=HIDDEN, admin=HIDDEN)),
+    rule("GET,POST", r"^/imports(/new|/template/\{kind_name\})?$", BUSINESS),
     # Everything else the zone's staff work with: every officer, manager and the system administrator.
     rule("GET,POST", r"^/(search|organizations|contacts|tasks|visits|reports|projects|parcels|groundbreaking|exports"
                      r"|attachments|notifications|indicators|assessment|scheduling)(/.*)?$", BUSINESS),
@@ -246,6 +251,9 @@ def build_world(session, users, settings) -> World:
     session.add(subscription)
     session.add(WebSession(id="b" * 64, user_id=bystander.id, user_agent="matrix"))  # a session that is nobody's here
     indicator_service.ensure_defaults(session)
+    batch = ImportBatch(user_id=officer.id, kind="organizations", file_name="客商名录.xlsx", file_sha256="0" * 64,
+                        status="committed", mapping={})  # an import the officer committed (it wrote nothing)
+    session.add(batch)
     session.commit()
     files = {entity: attachment_service.create(
         session, entity_type=entity, entity_id=entity_id, filename=name, data=data, actor=officer,
@@ -280,6 +288,7 @@ def build_world(session, users, settings) -> World:
         "attachment_id": files["visit"].id, "notification_id": notification.id, "outbox_id": outbox.id,
         "code": "task_due", "period_key": "2026-11", "year": 2026, "metric": "projects_signed",
         "indicator_id": session.scalar(select(Indicator.id).order_by(Indicator.id)), "token": "no-such-token",
+        "batch_id": batch.id, "kind_name": "organizations",
         "session_id": "b" * 64, "report_id": majors[project.id][0].id, "meeting_id": meeting.id,
         "subscription_id": subscription.id, "delivery_id": subscription.id,  # no such delivery: a POST answers 400
         "department_id": session.scalar(select(ResponsibleDepartment.id).order_by(ResponsibleDepartment.id)),
