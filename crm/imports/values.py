@@ -639,3 +639,18 @@ def chain(value: Any, ctx: Any) -> int:
 def names(value: Any, ctx: Any) -> list[str]:
     """Several names in one cell, split on 、，,；;/ and line breaks."""
     return split_names(value)
+
+
+def choice(labels: dict[Any, str], what: Msg, synonyms: dict[str, Iterable[str]] | None = None):
+    """A field parser for one of a list's codes: by code, by label in either language, or by a synonym."""
+    words = _vocabulary(labels, synonyms or {})
+
+    def parse(value: Any, ctx: Any) -> str:
+        return _raise(_choice(value, words, labels, what))
+
+    return parse
+
+
+def chains(value: Any, ctx: Any) -> list[int]:
+    """Several industry chains in one cell (新能源、新材料)."""
+    return [chain(name, ctx) for name in split_names(value)]

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from crm import search_text
+from crm.contacts.models import Contact
 from crm.db import utcnow
 from crm.i18n import Msg
 from crm.imports import values
@@ -67,6 +68,8 @@ FIELDS = (
         "company"), parser=text(120)),
     Field("credit_code", Msg("Unified social credit code"), synonyms=("统一社会信用代码", "信用代码", "credit code"),
           parser=_credit_codes),
+    Field("contact", Msg("Contact"), synonyms=("联系人", "对接联系人", "联系人姓名", "contact"), parser=text(60),
+          help=Msg("A contact of the row's organization, by name.")),
     Field("project", Msg("Project"), synonyms=("关联项目", "项目名称", "项目", "project"), parser=text(200)),
     Field("assignee_id", Msg("Who"), synonyms=("责任人", "负责人", "承办人", "经办人", "跟进人", "落实人",
                                                "assignee", "who", "owner"), parser=values.officer,
@@ -96,7 +99,7 @@ def _organization_of(row: Row, index) -> tuple[int | None, Msg | None]:
     for code in row.values.get("credit_code") or []:
         if code not in by_code:
             return None, Msg("No organization on file has the credit code %(code)s.", code=code)
-        return by_code[code], None
+        return by_code[code][0], None
     name = row.values.get("organization")
     if not name:
         return None, None
@@ -135,10 +138,28 @@ def _project_of(row: Row, projects: dict[str, list[int]]) -> tuple[int | None, M
     return found[0], None
 
 
+def _contact_of(session, row: Row, org_id: int | None, ctx: ParseContext) -> tuple[int | None, Msg | None]:
+    name = row.values.get("contact")
+    if not name:
+        return None, None
+    if org_id is None:
+        return None, Msg("Give the organization the contact belongs to.")
+    contacts = ctx.cache.setdefault("follow_ups.contacts", {})
+    if (org_id, name) not in contacts:
+        contacts[(org_id, name)] = session.scalar(select(Contact.id).where(
+            Contact.organization_id == org_id, Contact.name == name, Contact.archived_at.is_(None)).limit(1))
+    if contacts[(org_id, name)] is None:
+        return None, Msg("The organization has no contact named “%(name)s”.", name=name)
+    return contacts[(org_id, name)], None
+
+
 def _targets(session, row: Row, ctx: ParseContext) -> tuple[int | None, int | None, list[tuple[str, Msg]]]:
     org_id, org_problem = _organization_of(row, _organizations(session, [row], ctx))
     project_id, project_problem = _project_of(row, _projects(session, [row], ctx))
-    problems = [(k, m) for k, m in (("organization", org_problem), ("project", project_problem)) if m is not None]
+    contact_id, contact_problem = _contact_of(session, row, org_id, ctx) if org_problem is None else (None, None)
+    row.values["_contact_id"] = contact_id
+    problems = [(k, m) for k, m in (("organization", org_problem), ("project", project_problem),
+                                    ("contact", contact_problem)) if m is not None]
     return org_id, project_id, problems
 
 
@@ -208,7 +229,8 @@ class FollowUpImport(ImportKind):
                         "assignee_id": row.values.get("assignee_id") or ctx.actor.id, "due_on": row.values["due_on"],
                         "due_time": row.values.get("due_time") or "",
                         "priority": row.values.get("priority") or TaskPriority.NORMAL.value,
-                        "organization_id": org_id, "contact_id": None, "visit_id": None, "project_id": project_id}
+                        "organization_id": org_id, "contact_id": row.values.get("_contact_id"), "visit_id": None,
+                        "project_id": project_id}
                 task = task_service.add(session, data=data, actor=ctx.actor, timezone=timezone)
                 if status and status != TaskStatus.OPEN:
                     task_service.apply_change(session, task=task, actor=ctx.actor, version=None, values={

@@ -52,10 +52,11 @@ from crm.projects.models import (
     Project,
     ProjectOfficer,
     ProjectOrganization,
+    ProjectSource,
     Stage,
     StageChange,
 )
-from crm.projects.schemas import MAX_JOBS, MAX_LAND_MU, STAGE_LABELS
+from crm.projects.schemas import MAX_JOBS, MAX_LAND_MU, SOURCE_LABELS, STAGE_LABELS
 from crm.validators import check_credit_code, normalize_credit_code
 
 CHUNK = 500
@@ -149,6 +150,11 @@ FIELDS = (
     Field("description", Msg("Description"), synonyms=(
         "备注", "项目简介", "项目内容", "建设内容", "项目概况", "说明", "情况说明", "description", "note", "notes",
         "remarks"), parser=text(10000)),
+    Field("source", Msg("Source"), synonyms=("来源渠道", "项目来源渠道", "渠道", "source"),
+          parser=values.choice(SOURCE_LABELS, Msg("project source"), {
+              ProjectSource.VISIT: ("来访", "来访考察"), ProjectSource.REFERRAL: ("推荐", "介绍", "中介推荐"),
+              ProjectSource.EXHIBITION: ("展会", "推介会", "博览会"), ProjectSource.ONLINE: ("网络", "线上"),
+              ProjectSource.OTHER: ("其他",)})),
     Field("source_note", Msg("Source details"), synonyms=("项目来源", "信息来源", "来源", "source",
                                                           "source details"), parser=text(200)),
     _date("target_signing_on", "Target signing date", "计划签约日期", "预计签约时间", "计划签约时间",
@@ -189,14 +195,16 @@ def _current(project: Project) -> dict[str, Any]:
 
 # Investors, by credit code or name: one query per chunk of distinct values, kept for the pass.
 
-def _investor_index(session, rows: list[Row], ctx: ParseContext) -> tuple[dict[str, int], dict[str, list[int]]]:
-    by_code: dict[str, int] = ctx.cache.setdefault("projects.by_code", {})
+def _investor_index(session, rows: list[Row], ctx: ParseContext) -> tuple[dict[str, tuple[int, str]], dict[str, list[int]]]:
+    by_code: dict[str, tuple[int, str]] = ctx.cache.setdefault("projects.by_code", {})
     by_name: dict[str, list[int]] = ctx.cache.setdefault("projects.by_name", {})
     codes = {c for r in rows for c in (r.values.get("credit_codes") or []) if c not in by_code}
     names = {search_text.normalize_name(n) for r in rows for n in (r.values.get("investors") or [])} - set(by_name)
     for chunk in _chunks(sorted(codes)):
-        by_code.update(session.execute(select(Organization.credit_code, Organization.id)
-                                       .where(Organization.credit_code.in_(chunk))).all())
+        for code, org_id, normalized in session.execute(select(
+                Organization.credit_code, Organization.id, Organization.name_normalized)
+                .where(Organization.credit_code.in_(chunk))):
+            by_code[code] = (org_id, normalized)
     for chunk in _chunks(sorted(names)):
         for key, org_id in session.execute(select(Organization.name_normalized, Organization.id)
                                            .where(Organization.name_normalized.in_(chunk), Organization.archived_at.is_(None))
@@ -207,28 +215,34 @@ def _investor_index(session, rows: list[Row], ctx: ParseContext) -> tuple[dict[s
     return by_code, by_name
 
 
-def _investors(row: Row, by_code: dict[str, int], by_name: dict[str, list[int]]) -> tuple[list[int], list[tuple[str, Msg]]]:
-    """The row's investor ids in order (codes first: the code names the lead), and its problems by column."""
-    ids: list[int] = []
+def _investors(row: Row, by_code: dict[str, tuple[int, str]], by_name: dict[str, list[int]]
+               ) -> tuple[list[int], list[tuple[str, Msg]]]:
+    """The row's investor ids in the order of its names (the first leads), a name resolved by the credit code
+    given beside it when it is ambiguous; codes whose name is not in the names column follow. Problems by column."""
     problems: list[tuple[str, Msg]] = []
+    coded: list[tuple[int, str]] = []
     for code in row.values.get("credit_codes") or []:
         if code in by_code:
-            ids.append(by_code[code])
+            coded.append(by_code[code])
         else:
             problems.append(("credit_codes", Msg(
                 "No organization on file has the credit code %(code)s: import it with the organizations import "
                 "first, or add it.", code=code)))
+    ids: list[int] = []
     for name in row.values.get("investors") or []:
-        found = by_name.get(search_text.normalize_name(name), [])
+        normalized = search_text.normalize_name(name)
+        by_its_code = [org_id for org_id, n in coded if n == normalized]
+        found = by_its_code or by_name.get(normalized, [])
         if len(found) > 1:
             problems.append(("investors", Msg("Several organizations are named “%(name)s”: give the investor's "
                                               "credit code instead.", name=name)))
-        elif not found and not row.values.get("credit_codes"):
+        elif not found:
             problems.append(("investors", Msg(
                 "No organization named “%(name)s” is on file: import it with the organizations import first, or "
                 "add it.", name=name)))
-        elif found:
+        else:
             ids.append(found[0])
+    ids.extend(org_id for org_id, _n in coded)
     return list(dict.fromkeys(ids)), problems
 
 
@@ -260,7 +274,7 @@ def _input(row: Row, ctx: ParseContext, investor_ids: list[int], base: dict[str,
     if base is None:
         data["owner_id"] = row.values.get("owner_id") or ctx.actor.id
         data["stage"] = row.values.get("stage") or Stage.LEAD
-        data["source"] = ""
+        data["source"] = row.values.get("source") or ""
         data["source_visit_id"] = None
     if data.get("foreign_capital_wan_usd") and "is_foreign_invested" not in row.values:
         data["is_foreign_invested"] = "1"  # a ledger's 外资 column: the project is foreign-invested

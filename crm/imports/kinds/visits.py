@@ -43,6 +43,7 @@ from crm.organizations.models import Organization
 from crm.organizations.service import PermissionDenied
 from crm.visits import service as visit_service
 from crm.visits.models import (
+    InterestLevel,
     TourStop,
     Visit,
     VisitHost,
@@ -52,7 +53,7 @@ from crm.visits.models import (
     VisitOrganization,
     VisitStatus,
 )
-from crm.visits.schemas import KIND_LABELS, STATUS_LABELS, to_local_input
+from crm.visits.schemas import INTEREST_LABELS, KIND_LABELS, STATUS_LABELS, to_local_input
 
 DEFAULT_START = time(9, 0)
 DEFAULT_LENGTH = timedelta(hours=2)
@@ -111,6 +112,14 @@ FIELDS = (
         "attendees"), parser=values.officers, help=Msg("Users, by name or username, separated by 、.")),
     Field("status", Msg("Status"), synonyms=("状态", "接待状态", "status"), parser=_status,
           help=Msg("Blank: done once it has started, planned before.")),
+    Field("interest_level", Msg("Stated interest"), synonyms=("意向程度", "投资意向", "意向", "stated interest",
+                                                              "interest"),
+          parser=values.choice(INTEREST_LABELS, Msg("level of interest"), {
+              InterestLevel.NONE: ("无意向", "无"), InterestLevel.EXPLORING: ("了解中", "初步意向", "一般"),
+              InterestLevel.STRONG: ("意向强烈", "强烈", "较强"), InterestLevel.READY: ("准备签约", "拟签约")})),
+    Field("industry_ids", Msg("Industry chains of interest"), synonyms=("关注产业链", "意向产业", "关注产业",
+                                                                        "意向产业链", "industries"),
+          parser=values.chains),
     Field("estimated_investment", Msg("Estimated investment"), synonyms=(
         "意向投资额", "预计投资", "意向投资", "预计投资额", "estimated investment"), parser=values.amount,
           unit="amount"),
@@ -166,7 +175,7 @@ def _data(row: Row, ctx: ParseContext, org_names: dict[int, str], ids: list[int]
         "kind": row.values.get("kind"),
         "status": row.values.get("status"),
         **{k: row.values.get(k) for k in ("title", "purpose", "summary", "outcome", "place", "leaders",
-                                          "officer_id")},
+                                          "officer_id", "interest_level")},
         "estimated_investment": str(row.values["estimated_investment"])
         if row.values.get("estimated_investment") is not None else None,
     }
@@ -180,7 +189,7 @@ def _data(row: Row, ctx: ParseContext, org_names: dict[int, str], ids: list[int]
     data.update({k: v for k, v in given.items() if v is not None})
     data["kind"] = kind
     data["officer_id"] = row.values.get("officer_id") or ctx.actor.id
-    data["interest_level"] = ""
+    data["interest_level"] = row.values.get("interest_level") or ""
     if not data.get("title"):
         lead = org_names.get(ids[0], "") if ids else ""
         data["title"] = f"{lead} {Msg(KIND_LABELS[VisitKind(kind)]).translate(ctx.locale)}".strip()[:200]
@@ -285,7 +294,8 @@ class VisitImport(ImportKind):
         try:
             if match is None:
                 visit_input = visit_service.VisitInput(data=_data(row, ctx, _names(session, ids[:1]), ids),
-                                                       organization_ids=ids, host_ids=row.values.get("host_ids") or [])
+                                                       organization_ids=ids, host_ids=row.values.get("host_ids") or [],
+                                                       industry_ids=row.values.get("industry_ids") or [])
                 visit = visit_service.add(session, visit_input=visit_input, actor=ctx.actor, timezone=timezone)
                 ctx.created("visit", visit)
                 return
