@@ -223,6 +223,15 @@ def test_projects_import_with_ledger_values_problems_matching_and_the_confidenti
     assert session.scalar(select(Project.total_investment_wan_cny).where(Project.name == "新材料项目")) == Decimal("12000.00")
     assert [po.organization_id for po in session.scalars(select(ProjectOrganization).where(
         ProjectOrganization.project_id == park.id))] == [suzhou.id]
+
+    # undo puts the changed projects back through the service and removes the created one with its checklist
+    assert post(client, f"/imports/{batch_id}/undo").status_code == 303
+    session.expire_all()
+    session.refresh(battery)
+    session.refresh(park)
+    assert (battery.total_investment_wan_cny, battery.description) == (Decimal("25000.00"), "一期")
+    assert park.description == "" and session.scalar(select(func.count(Project.id))) == 2
+    assert session.scalar(select(func.count(Project.id)).where(Project.name == "新材料项目")) == 0
     assert fosun.id
 
 
