@@ -213,6 +213,14 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return backup_cli.backup(get_settings(), output=Path(args.output))
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from crm.data_export import cli as export_cli
+
+    return export_cli.export(get_settings(), output=Path(args.output))
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -385,6 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("-o", "--output", help="the backup file to write (.tar.gz)")
     backup.add_argument("--verify", metavar="FILE", help="check a backup without restoring it; exit 1 if it is unsound")
     backup.set_defaults(func=cmd_backup)
+    export = commands.add_parser("export", help="the full export: every record (a workbook) and file in one .zip")
+    export.add_argument("-o", "--output", required=True, help="the .zip file to write")
+    export.set_defaults(func=cmd_export)
     restore = commands.add_parser("restore", help="restore a backup into an empty data directory and database")
     restore.add_argument("file")
     restore.set_defaults(func=cmd_restore)

@@ -929,12 +929,14 @@ class XlsxBook:
     formula; Msg values translated; aware datetimes shown in `timezone`. With a `layout` (SheetLayout): the title
     and note rows above the header and the print settings."""
 
-    def __init__(self, target, *, translate: Translate, timezone: str = "Asia/Shanghai") -> None:
+    def __init__(self, target, *, translate: Translate, timezone: str = "Asia/Shanghai", tmpdir=None) -> None:
         self.translate = translate
         self.zone = ZoneInfo(timezone)
-        self.book = xlsxwriter.Workbook(target, {
-            "constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
-            "strings_to_urls": False, "default_date_format": NUMBER_FORMATS["date"]})
+        options = {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+                   "strings_to_urls": False, "default_date_format": NUMBER_FORMATS["date"]}
+        if tmpdir is not None:  # where each sheet's rows wait until the file is assembled (default: the system's)
+            options["tmpdir"] = str(tmpdir)
+        self.book = xlsxwriter.Workbook(target, options)
         self.titles: set[str] = set()
         self._formats: dict[tuple, Any] = {}
 

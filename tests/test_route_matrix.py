@@ -106,6 +106,7 @@ RULES = [
     # The administrators' own pages.
     rule("GET,POST", r"^/admin/(users|industries|approvals|indicators|reminders|scheduling|webhooks)(/.*)?$", SYSTEM_ADMIN),
     rule("GET,POST", r"^/admin/tokens(/.*)?$", SYSTEM_ADMIN),
+    rule("GET", r"^/admin/export(\.zip)?$", SYSTEM_ADMIN),  # the full export (crm/data_export)
     rule("GET,POST", r"^/admin/security(/.*)?$", SECURITY_ADMIN),
     rule("GET,POST", r"^/admin/audit(/.*)?$", AUDIT_TRAIL),
     # Business pages a manager (or the system administrator) runs.
