@@ -112,10 +112,14 @@ def test_a_change_made_on_a_page_is_delivered_once_signed_with_the_apis_represen
     page = client.get(f"/admin/webhooks/{subscription.id}")
     assert page.status_code == 200 and headers["X-CRM-Delivery"] in page.text
 
-    # A test event, then deactivation: what waits is cancelled, nothing more is sent.
+    # A new secret, shown once; then a test event and deactivation: what waits is cancelled, nothing more is sent.
+    rotated = post(client, f"/admin/webhooks/{subscription.id}/rotate", {"version": "1"})
+    new_secret = re.search(r'id="webhook-secret">([^<]+)<', rotated.text).group(1)
+    session.expire_all()
+    assert new_secret != secret and session.get(WebhookSubscription, subscription.id).secret == new_secret
     assert post(client, f"/admin/webhooks/{subscription.id}/test").status_code == 303
     edit = post(client, f"/admin/webhooks/{subscription.id}",
-                {"url": url, "description": "", "events": ["organization.changed"], "version": "1"})
+                {"url": url, "description": "", "events": ["organization.changed"], "version": "2"})
     assert edit.status_code == 303
     run(db, settings)
     assert len(receiver.received) == 1
@@ -175,11 +179,18 @@ def test_confidential_projects_only_reach_owners_who_may_see_them_and_failures_r
     result = run(db, strict, plan=False)
     assert result.retried == 1 and "refused" in result.errors[0]
 
+    # Deleted (after its confirmation page): the subscription, its log and what still waited in the outbox.
+    assert client.get(f"/admin/webhooks/{subscription_id}/delete").status_code == 200
+    outbox_ids = [r.id for r in rows]
+    assert post(client, f"/admin/webhooks/{subscription_id}/delete", {"version": "1"}).status_code == 303
+    session.expire_all()
+    assert session.get(WebhookSubscription, subscription_id) is None
+    assert session.scalar(select(Outbox.id).where(Outbox.id.in_(outbox_ids))) is None
+
 
 def test_overdue_follow_ups_and_readiness_changes_fire_once(settings, db, session, users, receiver):
     settings = settings.model_copy(update={"webhook_allow_private": True})
-    subscribe(session, users["admin"], f"{receiver.base}/ok",
-                                ["follow_up.overdue", "groundbreaking.readiness_changed"])
+    subscribe(session, users["admin"], f"{receiver.base}/ok", ["follow_up.overdue", "groundbreaking.readiness_changed"])
     now = datetime.now(UTC)
     today = now.astimezone(ZoneInfo(settings.timezone)).date()
     task = make_task(session, actor=users["officer"], due_on=today - timedelta(days=1))
