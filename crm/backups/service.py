@@ -169,8 +169,9 @@ def execute(*, database: Database, settings: Settings, run_id: int) -> Outcome:
     checked: archive.Checked | None = None
     error = ""
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        os.chmod(directory, 0o700)
+        if not directory.is_dir():
+            directory.mkdir(parents=True)
+            os.chmod(directory, 0o700)  # a folder of backups is as private as the data itself
         created = archive.create(database_url=database.url, data_dir=settings.data_dir, output=directory / name)
         checked = archive.verify(created.path)
     except archive.BackupError as failure:
@@ -195,13 +196,15 @@ def execute(*, database: Database, settings: Settings, run_id: int) -> Outcome:
             run.status, run.error = RunStatus.FAILED, error[:5000] or "failed"
             notification_service.write(session, backup_rule.failure_reminders(session, run, fire_at=now),
                                        now=now, zone=zone)
-        session.commit()
+            session.flush()
         _prune(session, directory=directory, keep=current_settings(session).keep)
+        session.commit()  # the outcome and the pruning together: when the slot is free, the old files are gone
     return Outcome(run_id, created is not None, created.summary if created is not None else error)
 
 
 def _prune(session: Session, *, directory: Path, keep: int) -> None:
-    """Deletes the files of successful backups beyond the newest `keep` (their log rows stay, marked removed)."""
+    """Deletes the files of successful backups beyond the newest `keep` (their log rows stay, marked removed), in
+    the caller's transaction."""
     old = list(session.scalars(select(BackupRun).where(BackupRun.status == RunStatus.SUCCEEDED,
                                                        BackupRun.removed_at.is_(None))
                                .order_by(BackupRun.id.desc()).offset(keep)))
@@ -209,7 +212,6 @@ def _prune(session: Session, *, directory: Path, keep: int) -> None:
         if run.file_name:
             (directory / run.file_name).unlink(missing_ok=True)
         run.removed_at = utcnow()
-    session.commit()
 
 
 def in_background(target, /, **kwargs) -> threading.Thread:
