@@ -110,27 +110,27 @@ FIELDS = (
     Field("stage", Msg("Stage"), synonyms=("项目进度", "所处阶段", "阶段", "项目阶段", "进展阶段", "推进阶段",
                                            "项目状态", "进展情况", "stage", "status"), parser=values.stage,
           help=Msg("Blank: lead. 在谈, 已签约, 已开工, 已投产 and the like are understood.")),
-    Field("total_investment_wan_cny", Msg("Total investment"), synonyms=(
+    Field("total_investment_wan_cny", Msg("Total investment (10k CNY)"), synonyms=(
         "计划总投资", "总投资", "项目总投资", "总投资额", "投资额", "投资总额", "计划投资", "total investment"),
           parser=values.amount, unit="amount"),
-    Field("fixed_investment_wan_cny", Msg("Fixed-asset investment"), synonyms=(
+    Field("fixed_investment_wan_cny", Msg("Fixed-asset investment (10k CNY)"), synonyms=(
         "固定资产投资", "固投", "固定资产投资额", "fixed-asset investment", "fixed investment"),
           parser=values.amount, unit="amount"),
     Field("is_foreign_invested", Msg("Foreign-invested"), synonyms=("是否外资", "外资项目", "是否外资项目",
                                                                     "foreign-invested", "foreign invested"),
           parser=values.yes_no),
-    Field("foreign_capital_wan_usd", Msg("Foreign capital"), synonyms=(
+    Field("foreign_capital_wan_usd", Msg("Foreign capital (10k USD)"), synonyms=(
         "外资", "利用外资", "合同外资", "外资金额", "实际使用外资", "foreign capital"),
           parser=values.amount_usd, unit="amount", help=Msg("In US dollars: 万美元, 亿美元.")),
-    Field("registered_capital_wan_cny", Msg("Registered capital"), synonyms=("注册资本", "注册资金",
+    Field("registered_capital_wan_cny", Msg("Registered capital (10k CNY)"), synonyms=("注册资本", "注册资金",
                                                                              "registered capital"),
           parser=values.amount, unit="amount"),
     Field("land_need_mu", Msg("Land needed (mu)"), synonyms=("用地面积", "用地", "用地需求", "占地面积", "占地",
                                                              "用地亩数", "land", "land needed"), parser=_land),
-    Field("annual_output_wan_cny", Msg("Expected annual output"), synonyms=(
+    Field("annual_output_wan_cny", Msg("Expected annual output (10k CNY)"), synonyms=(
         "预计年产值", "年产值", "达产年产值", "预计产值", "annual output", "expected annual output"),
           parser=values.amount, unit="amount"),
-    Field("annual_tax_wan_cny", Msg("Expected annual tax"), synonyms=(
+    Field("annual_tax_wan_cny", Msg("Expected annual tax (10k CNY)"), synonyms=(
         "预计年税收", "年税收", "达产年税收", "预计税收", "年纳税", "annual tax", "expected annual tax"),
           parser=values.amount, unit="amount"),
     Field("jobs", Msg("Jobs"), synonyms=("就业人数", "新增就业", "带动就业", "用工人数", "jobs"), parser=_jobs),

@@ -120,7 +120,7 @@ FIELDS = (
     Field("industry_ids", Msg("Industry chains of interest"), synonyms=("关注产业链", "意向产业", "关注产业",
                                                                         "意向产业链", "industries"),
           parser=values.chains),
-    Field("estimated_investment", Msg("Estimated investment"), synonyms=(
+    Field("estimated_investment", Msg("Estimated investment (10k CNY)"), synonyms=(
         "意向投资额", "预计投资", "意向投资", "预计投资额", "estimated investment"), parser=values.amount,
           unit="amount"),
 )
