@@ -109,6 +109,7 @@ def test_organizations_with_contacts_from_xlsx_and_gb18030_csv(client, users, se
     assert response.status_code == 303 and response.headers["location"] == f"/imports/{batch_id}"
     again = _commit(client, batch_id)  # a double click: the same batch, nothing more
     assert again.status_code == 303
+    assert _commit(client, batch_id, "z" * 20).status_code == 409  # another commit of a committed batch
     session.expire_all()
     orgs = {o.name: o for o in session.scalars(select(Organization))}
     assert set(orgs) == {"苏州星河新材料有限公司", "Acme Robotics GmbH"}
@@ -262,5 +263,5 @@ def test_contacts_kind_and_bad_files(client, users, session):
         assert "form-error" in response.text, name
     assert "打开密码" in _upload(client, bad_files["locked.xlsx"], "locked.xlsx").text
     session.expire_all()
-    assert count_rows(session, ImportBatch) == 1
-    assert service.purge_drafts(session) == 0
+    assert count_rows(session, ImportBatch) == 2  # the two contact files; no bad file made a batch
+    assert service.purge_drafts(session) == 0  # the draft is younger than a day
