@@ -25,6 +25,7 @@ from sqlalchemy import select
 from crm.api import tokens as api_tokens
 from crm.attachments import service as attachment_service
 from crm.auth.models import WebSession
+from crm.backups.models import BackupRun
 from crm.briefings.models import BriefingFile
 from crm.exports import service as export_service
 from crm.exports.models import ExportSupport
@@ -104,6 +105,9 @@ RULES = [
                                                                     officer=HIDDEN, manager=HIDDEN, admin=HIDDEN)),
     rule("GET,POST", r"^/account(/.*)?$", ANY_SIGNED_IN),
     # The administrators' own pages.
+    # The world's backup failed (it has no file): the system administrator finds nothing to check or download.
+    rule("GET,POST", r"^/admin/backups/\{run_id\}/(download|verify)$", roles(admin=HIDDEN)),
+    rule("GET,POST", r"^/admin/backups(/.*)?$", SYSTEM_ADMIN),
     rule("GET,POST", r"^/admin/(users|industries|approvals|indicators|reminders|scheduling|webhooks)(/.*)?$", SYSTEM_ADMIN),
     rule("GET,POST", r"^/admin/tokens(/.*)?$", SYSTEM_ADMIN),
     rule("GET", r"^/admin/export(\.zip)?$", SYSTEM_ADMIN),  # the full export (crm/data_export)
@@ -245,7 +249,8 @@ def build_world(session, users, settings) -> World:
     outbox = Outbox(rule="task_due", entity_type="task", entity_id=task.id, occasion="due:2026-12-02",
                     recipient_id=officer.id, channel="email", status="failed", fire_at=datetime(2026, 12, 2, 1, tzinfo=UTC),
                     due_at=datetime(2026, 12, 2, 1, tzinfo=UTC), payload={})
-    session.add_all([*decisions.values(), support, briefing, notification, outbox])
+    backup = BackupRun(kind="scheduled", status="failed", error="disk full", finished_at=datetime(2026, 12, 2, tzinfo=UTC))
+    session.add_all([*decisions.values(), support, briefing, notification, outbox, backup])
     bystander = make_user(session, username="bystander")
     subscription = WebhookSubscription(url="https://example.com/hook", events=["project.created"],
                                        owner_id=users["admin"].id, secret="whsec_matrix")
@@ -290,7 +295,7 @@ def build_world(session, users, settings) -> World:
         "code": "task_due", "period_key": "2026-11", "year": 2026, "metric": "projects_signed",
         "indicator_id": session.scalar(select(Indicator.id).order_by(Indicator.id)), "token": "no-such-token",
         "batch_id": batch.id, "kind_name": "organizations",
-        "session_id": "b" * 64, "report_id": majors[project.id][0].id, "meeting_id": meeting.id,
+        "session_id": "b" * 64, "run_id": backup.id, "report_id": majors[project.id][0].id, "meeting_id": meeting.id,
         "subscription_id": subscription.id, "delivery_id": subscription.id,  # no such delivery: a POST answers 400
         "department_id": session.scalar(select(ResponsibleDepartment.id).order_by(ResponsibleDepartment.id)),
         "token_id": api_tokens.create(session, user=officer, name="matrix", scope="read", expires_at=None,

@@ -23,7 +23,7 @@ from crm.auth.models import Role, User
 # Changes to these are the administrators' business (accounts, settings, reference data): the audit administrator's.
 ADMIN_ENTITY_TYPES = frozenset({"user", "reminder_rule", "outbox", "approval_template", "industry_chain",
                                 "password_policy", "economic_indicator", "sign_in_policy", "security_policy",
-                                "scheduling_setting", "responsible_department"})
+                                "scheduling_setting", "responsible_department", "webhook_subscription"})
 
 _VISIBLE: dict[str, Callable[[User], Select]] = {}
 

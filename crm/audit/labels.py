@@ -39,14 +39,16 @@ ENTITY_LABELS = {"organization": N_("organization"), "contact": N_("contact"), "
                  "project": N_("project"), "project_decision": N_("collective decision"), "land_parcel": N_("land parcel"),
                  "groundbreaking_event": N_("groundbreaking event"), "export_enterprise": N_("export pool member"),
                  "export_figures": N_("export figures"), "export_support": N_("export support"),
-                 "approval_template": N_("approval template item"), "industry_chain": N_("industry chain")}
+                 "approval_template": N_("approval template item"), "industry_chain": N_("industry chain"),
+                 "webhook_subscription": N_("webhook subscription")}
 ENTITY_URLS = {"organization": "/organizations/{id}", "contact": "/contacts/{id}", "user": "/admin/users/{id}/edit",
                "task": "/tasks/{id}", "visit": "/visits/{id}", "reminder_rule": "/admin/reminders",
                "outbox": "/admin/reminders/outbox", "project": "/projects/{id}",
                "project_decision": "/projects/decisions/{id}", "land_parcel": "/parcels/{id}",
                "groundbreaking_event": "/groundbreaking/{id}", "export_enterprise": "/exports",
                "export_figures": "/exports/{id}", "export_support": "/exports",
-               "approval_template": "/admin/approvals/{id}/edit", "industry_chain": "/admin/industries/{id}/edit"}
+               "approval_template": "/admin/approvals/{id}/edit", "industry_chain": "/admin/industries/{id}/edit",
+               "webhook_subscription": "/admin/webhooks/{id}"}
 
 FIELD_LABELS = {
     "name": N_("Name"),
@@ -61,6 +63,10 @@ FIELD_LABELS = {
     "website": N_("Website"),
     "tags": N_("Tags"),
     "description": N_("Description"),
+    "url": N_("Address (URL)"),
+    "events": N_("Events"),
+    "active": N_("Active"),
+    "secret": N_("Signing secret"),
     "owner_id": N_("Owning officer"),
     "archived_at": N_("Archived"),
     "organization_id": N_("Organization"),
