@@ -29,6 +29,7 @@ from crm.audit import web as audit_web
 from crm.auth import account_routes, second_factor_routes, security_admin_routes, sign_in_admin_routes
 from crm.auth import admin_routes as user_admin_routes
 from crm.auth import routes as auth_routes
+from crm.backups import routes as backup_routes
 from crm.auth.deps import CsrfFailed, Forbidden, NotAuthenticated, current_user, require_business_user, verify_csrf
 from crm.auth.gate import AccountStepRequired
 from crm.auth.middleware import SessionMiddleware
@@ -103,6 +104,7 @@ SIGNED_IN_ROUTERS = (
     attachment_routes.router,
     notification_routes.router,
     notification_admin_routes.router,
+    backup_routes.router,
     webhook_routes.router,
     import_routes.router,
     indicator_routes.router,
