@@ -14,6 +14,7 @@ from crm.audit import jobs as audit_jobs
 from crm.auth import jobs as auth_jobs
 from crm.backups import jobs as backup_jobs
 from crm.config import Settings
+from crm.imports import jobs as import_jobs
 from crm.notifications import jobs as notification_jobs
 from crm.scheduling.service import JobContext
 from crm.submissions import jobs as submission_jobs
@@ -42,6 +43,9 @@ JOBS: tuple[Job, ...] = (
     Job("submissions.purge", submission_jobs.purge_keys,
         lambda s, zone: CronTrigger(hour=3, minute=27, timezone=zone),
         lambda s: "daily at 03:27"),
+    Job("imports.purge", import_jobs.purge_drafts,
+        lambda s, zone: CronTrigger(hour=3, minute=32, timezone=zone),
+        lambda s: "daily at 03:32"),
     Job("audit.seal", audit_jobs.seal,
         lambda s, zone: IntervalTrigger(seconds=60, timezone=zone),
         lambda s: "every 60 s", at_start=True),

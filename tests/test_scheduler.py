@@ -77,8 +77,8 @@ def test_crm_scheduler_once_runs_every_job_whatever_the_machines_time_zone(sessi
     occasions = sorted(session.scalars(select(Notification.occasion)))
     assert occasions == [f"before:{today + timedelta(days=1)}", f"due:{today}"]
     jobs = {job.name: job for job in session.scalars(select(SchedulerJob))}
-    assert set(jobs) == {"reminders.plan", "reminders.deliver", "sessions.purge", "submissions.purge", "audit.seal",
-                         "audit.archive", "webhooks.plan", "webhooks.deliver"}
+    assert set(jobs) == {"reminders.plan", "reminders.deliver", "sessions.purge", "submissions.purge", "imports.purge", "audit.seal",
+                         "audit.archive", "webhooks.plan", "webhooks.deliver", "backups.daily"}
     assert all(job.runs == 1 and not job.last_error for job in jobs.values())
     assert "2 in-app" in jobs["reminders.deliver"].last_result
 
