@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2_fragments import render_block
+from starlette.routing import Match, get_route_path
 
 from crm import formatting, transactions
 from crm.audit import labels as audit_labels
@@ -80,9 +81,43 @@ def _make_environment() -> Environment:
 
 
 
+class _Router(APIRouter):
+    """FastAPI matches a request against every route of every included router in turn, a regular expression each:
+    for a route late in the list (the bell's), most of a request's fixed cost (issue 17). A router whose routes all
+    begin with a literal first path segment (`/organizations/…`) answers "no match" at once for a request whose first
+    segment is none of them; otherwise it matches as FastAPI does. Routers are included without a prefix of their own
+    (crm.main), so a route's path here is the path it answers."""
+
+    _segments: frozenset[str] | None = None
+    _segments_of: int = -1  # len(routes) when _segments was computed
+
+    def matches(self, scope):  # type: ignore[override]
+        if scope["type"] == "http":
+            if self._segments_of != len(self.routes):
+                self._segments = _first_segments(self.routes)
+                self._segments_of = len(self.routes)
+            if self._segments is not None and get_route_path(scope)[1:].partition("/")[0] not in self._segments:
+                return Match.NONE, {}
+        return super().matches(scope)
+
+
+def _first_segments(routes: list[Any]) -> frozenset[str] | None:
+    """The literal first path segments of `routes`, or None when one of them begins with a parameter."""
+    segments = set()
+    for route in routes:
+        path = getattr(route, "path", None)
+        if not isinstance(path, str) or not path.startswith("/"):
+            return None
+        first = path[1:].partition("/")[0]
+        if "{" in first:
+            return None
+        segments.add(first)
+    return frozenset(segments)
+
+
 def Router(**kwargs: Any) -> APIRouter:
     """Every router of the app: its routes run each endpoint as one write step (crm/transactions.py)."""
-    return APIRouter(route_class=transactions.WriteStepRoute, **kwargs)
+    return _Router(route_class=transactions.WriteStepRoute, **kwargs)
 
 
 def local_now(request: Request) -> datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Connection, delete, func, or_, select
+from sqlalchemy import Connection, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm.audit import labels as audit_labels
@@ -97,6 +97,9 @@ _SESSION_QUERY = (
     select(WebSession.id.label("session_id"), WebSession.last_seen_at, WebSession.created_at.label("signed_in_at"),
            *_SESSION_USER_COLUMNS)
     .join(User, User.id == WebSession.user_id)
+    # Built once with its parameter: SQLAlchemy memoizes a statement's cache key, so each request only binds the
+    # digest (building `WebSession.id == digest` anew cost a third of the lookup: the operator and the cache key).
+    .where(WebSession.id == bindparam("digest"))
 )
 
 
@@ -107,7 +110,7 @@ def resolve_session(connection: Connection, *, token: str, settings: Settings) -
     back as a detached User holding no password hash."""
     if not token or len(token) > 100:
         return None
-    row = connection.execute(_SESSION_QUERY.where(WebSession.id == token_digest(token))).first()
+    row = connection.execute(_SESSION_QUERY, {"digest": token_digest(token)}).first()
     if row is None:
         return None
     now = utcnow()

@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from markupsafe import escape
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
@@ -663,9 +663,19 @@ class InboxItem:
     rendered: Rendered
 
 
+# Built once (its cache key is memoized): the bell asks for it every minute from every open tab.
+_UNREAD = select(func.count(Notification.id)).where(Notification.user_id == bindparam("user_id"),
+                                                    Notification.read_at.is_(None))
+
+
 def unread_count(session: Session, *, user_id: int) -> int:
-    return session.scalar(select(func.count(Notification.id)).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None))) or 0
+    return session.scalar(_UNREAD, {"user_id": user_id}) or 0
+
+
+def unread_count_on(connection: Connection, *, user_id: int) -> int:
+    """The same count on a Core connection: the bell reads it on the event loop, from the index
+    ix_notification_user_read (user_id, read_at, id), as the session lookup does."""
+    return connection.execute(_UNREAD, {"user_id": user_id}).scalar() or 0
 
 
 def inbox_page(session: Session, *, user_id: int, locale: str, page: int, per_page: int,
