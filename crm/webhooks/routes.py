@@ -80,7 +80,7 @@ def show(request: Request, session: SessionDep, admin: RequireAdmin, subscriptio
                                          status=status)
     return render(request, "admin/webhooks/show.html", {
         "subscription": subscription, "page": deliveries, "status": status,
-        "params": {"status": status} if status else {}, "events": service.EVENTS,
+        "params": {"status": status} if status else {}, "events": service.EVENT_LABELS,
         "status_labels": notification_schemas.STATUS_LABELS}, block="deliveries")
 
 

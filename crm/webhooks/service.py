@@ -83,6 +83,7 @@ EVENTS: dict[str, str] = {
     "groundbreaking.readiness_changed": N_("Groundbreaking readiness changed"),
 }
 TEST_EVENT = "ping"
+EVENT_LABELS = {**EVENTS, TEST_EVENT: N_("Test event")}  # what the delivery log shows
 AUDITED_FIELDS = ["url", "description", "events", "active"]
 # audit entity type → the API's kind of record
 KINDS = {"organization": "organization", "visit": "visit", "project": "project", "task": "follow_up"}
