@@ -32,7 +32,9 @@ ACTION_LABELS = {"create": N_("created"), "update": N_("changed"), "archive": N_
                  "second_factor_failed": N_("second-factor code refused"),
                  "second_factor_reset": N_("second factor reset"), "recovery_code_used": N_("recovery code used"),
                  "permission_refused": N_("permission refused"), "download": N_("list downloaded"),
-                 "pdf": N_("PDF generated or downloaded")}
+                 "pdf": N_("PDF generated or downloaded"),
+                 # backups (crm/backups): one started by an administrator, one checked
+                 "backup": N_("backup started"), "backup_verify": N_("backup checked")}
 OUTCOME_LABELS = {"success": N_("succeeded"), "failure": N_("failed"), "refused": N_("refused")}
 ENTITY_LABELS = {"organization": N_("organization"), "contact": N_("contact"), "user": N_("user"), "task": N_("task"),
                  "visit": N_("visit"), "reminder_rule": N_("reminder rule"), "outbox": N_("reminder delivery"),
@@ -40,7 +42,8 @@ ENTITY_LABELS = {"organization": N_("organization"), "contact": N_("contact"), "
                  "groundbreaking_event": N_("groundbreaking event"), "export_enterprise": N_("export pool member"),
                  "export_figures": N_("export figures"), "export_support": N_("export support"),
                  "approval_template": N_("approval template item"), "industry_chain": N_("industry chain"),
-                 "webhook_subscription": N_("webhook subscription")}
+                 "webhook_subscription": N_("webhook subscription"), "backup": N_("backup"),
+                 "backup_setting": N_("backup schedule")}
 ENTITY_URLS = {"organization": "/organizations/{id}", "contact": "/contacts/{id}", "user": "/admin/users/{id}/edit",
                "task": "/tasks/{id}", "visit": "/visits/{id}", "reminder_rule": "/admin/reminders",
                "outbox": "/admin/reminders/outbox", "project": "/projects/{id}",
@@ -48,7 +51,8 @@ ENTITY_URLS = {"organization": "/organizations/{id}", "contact": "/contacts/{id}
                "groundbreaking_event": "/groundbreaking/{id}", "export_enterprise": "/exports",
                "export_figures": "/exports/{id}", "export_support": "/exports",
                "approval_template": "/admin/approvals/{id}/edit", "industry_chain": "/admin/industries/{id}/edit",
-               "webhook_subscription": "/admin/webhooks/{id}"}
+               "webhook_subscription": "/admin/webhooks/{id}", "backup": "/admin/backups",
+               "backup_setting": "/admin/backups"}
 
 FIELD_LABELS = {
     "name": N_("Name"),
