@@ -8,7 +8,9 @@ export CRM_PORT ?= 8000
 export CRM_DATA_DIR ?= ./var
 # Debian packages: the CJK font, its fallback for CJK Extension B and later (HanaMinB) and HarfBuzz subsetting for
 # PDFs; Chromium for browser tests; wrk for benchmarks.
-RUN_DEBS := fonts-noto-cjk fonts-hanazono libharfbuzz-subset0
+# pg_dump and pg_restore for backups of a PostgreSQL database (crm/backups): Debian 12's client, the server's
+# version 15 (pg_dump must be at least the server's major version; with another server, install its client).
+RUN_DEBS := fonts-noto-cjk fonts-hanazono libharfbuzz-subset0 postgresql-client-15
 BROWSER_DEBS := chromium chromium-driver
 # The tests read PDFs back with poppler (pdftotext, pdffonts, pdftoppm) and render them with RUN_DEBS' font.
 TEST_DEBS := poppler-utils
