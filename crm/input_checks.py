@@ -236,5 +236,10 @@ class InputCheck:
 def _error_page(scope: Scope, message: Msg):
     from crm.web import render  # crm.web imports this module for its form parser
 
+    if scope["path"].startswith("/api/v1/"):  # the API answers in problem details, not pages (crm/api/problems.py)
+        from crm.api.problems import problem_response
+
+        return problem_response(400, locale=scope.get("state", {}).get("locale", "zh_CN"), instance=scope["path"],
+                                detail=message)
     request = Request({**scope, "query_string": b""})  # the page's own links must not carry the refused query
     return render(request, "errors/error.html", {"status": 400, "message": message}, status_code=400)

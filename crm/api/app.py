@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request as StarletteRequest
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm.api import common, openapi_doc
@@ -91,7 +92,8 @@ def _register_handlers(api: FastAPI) -> None:
         if exc.status_code == 404:
             return _problem(request, 404, Msg("There is no such record."))
         if exc.status_code == 405:
-            return _problem(request, 405, Msg("This address does not accept that kind of request."))
+            return _problem(request, 405, Msg("This address does not accept that kind of request."),
+                            headers={"Allow": _allowed_methods(request)})
         return _problem(request, exc.status_code, str(exc.detail) if exc.detail else None)
 
     @api.exception_handler(StaleEdit)
@@ -110,6 +112,16 @@ def _register_handlers(api: FastAPI) -> None:
                             headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
         return _problem(request, 500, Msg("Something went wrong on our side. The error was logged; nothing was half-saved."))
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this address (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in (route for router in (public_router, *ROUTERS) for route in router.routes):
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 def _replay_after_conflict(request: Request) -> Response:

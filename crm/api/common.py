@@ -62,12 +62,24 @@ def list_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Records per page (at most 200).")] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9_-]+$",
                                         description="The `next` link's cursor: the page after the previous one.")] = None,
-    updated_since: Annotated[datetime | None, Query(
-        description="Only records changed at or after this time (ISO 8601 with a UTC offset), for synchronisation.")] = None,
+    updated_since: Annotated[str | None, Query(
+        max_length=40, json_schema_extra={"format": "date-time"},
+        description="Only records changed at or after this time (ISO 8601, e.g. 2026-12-01T00:00:00Z; without an "
+                    "offset, UTC), for synchronisation.")] = None,
 ) -> ListParams:
-    if updated_since is not None and updated_since.tzinfo is None:
-        updated_since = updated_since.replace(tzinfo=UTC)
-    return ListParams(limit=limit, cursor=_decode_cursor(cursor) if cursor else None, updated_since=updated_since)
+    return ListParams(limit=limit, cursor=_decode_cursor(cursor) if cursor else None,
+                      updated_since=_moment(updated_since) if updated_since is not None else None)
+
+
+def _moment(raw: str) -> datetime:
+    try:
+        if len(raw) < 10 or not raw[:4].isdigit():
+            raise ValueError
+        moment = datetime.fromisoformat(raw.replace("z", "Z"))
+    except ValueError:
+        message = Msg("“%(value)s” is not a date and time: use ISO 8601, e.g. 2026-12-01T00:00:00Z.", value=raw[:40])
+        raise ApiProblem(400, message, errors=[{"pointer": "#/query/updated_since", "detail": message}]) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 ListDep = Annotated[ListParams, Depends(list_params)]

@@ -86,7 +86,7 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             statuses = ["400", "422", "503"] if public else ["400", "401", "403", "404", "422", "429", "503"]
             if method in ("post", "patch", "put", "delete") and not public:
-                statuses += ["409"] if method == "post" else ["412", "428"]
+                statuses += ["409", "412"] if method == "post" else ["412", "428"]
             for status in statuses:
                 responses[status] = _problem(status)
             for status, response in responses.items():
@@ -97,13 +97,14 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
             else:
                 operation["security"] = [{"bearerAuth": []}]
             parameters = operation.setdefault("parameters", [])
-            if method == "post" and not public:
+            if method == "post" and not public and "{" not in path:  # creating: a retry must not create twice
                 parameters.append({"name": "Idempotency-Key", "in": "header", "required": False,
                                    "description": "Any unique string (e.g. a UUID): a retry with the same key and body answers with the first result.",
                                    "schema": {"type": "string", "maxLength": 200}})
             if method in ("patch", "put", "delete") and not public:
-                parameters.append({"name": "If-Match", "in": "header", "required": True,
-                                   "description": "The record's ETag as last read.",
+                parameters.append({"name": "If-Match", "in": "header", "required": False,
+                                   "description": "The record's ETag as last read. Needed to change a record: "
+                                                  "without it the answer is 428, with an older one 412.",
                                    "schema": {"type": "string", "examples": ['"3"']}})
             if not parameters:
                 operation.pop("parameters")

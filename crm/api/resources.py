@@ -543,14 +543,12 @@ def get_project(session: SessionDep, user: ApiUser, project_id: RecordId) -> JSO
     return _project_response(session, project_id, user)
 
 
-def _project_input(session: Session, body: s.ProjectIn, *, project: Project | None,
+def _project_input(session: Session, body: s.ProjectIn | s.ProjectUpdate, *, project: Project | None,
                    user) -> tuple[Any, project_service.ProjectInput]:
     current = project_routes._values_of(project) if project else {"stage": "lead", "owner_id": str(user.id)}
     values = body_values(body, current=current)
     values.pop("organization_ids", None)
     values.pop("officer_ids", None)
-    if project is not None and body.stage is not None:
-        raise invalid({"stage": Msg("Move a project with POST /api/v1/projects/{id}/moves.")})
     form = parsed(project_routes._fields(session, creating=project is None, project=project), values)
     original = project_routes._input_of(project) if project else project_service.ProjectInput(data={})
     return form, project_service.ProjectInput(
@@ -580,7 +578,7 @@ def create_project(request: Request, session: SessionDep, user: ApiUser, body: s
 @router.patch("/projects/{project_id}", tags=["projects"], summary="Change a project (not its stage: see moves)",
               response_model=None, responses={200: {"model": s.ProjectOut, "description": "Saved"}})
 def update_project(request: Request, session: SessionDep, user: ApiUser, project_id: RecordId,
-                   body: s.ProjectIn) -> JSONResponse:
+                   body: s.ProjectUpdate) -> JSONResponse:
     found = _found(project_service.get_visible(session, project_id, user))
     if not project_service.can_edit(user, found):
         raise _forbidden()

@@ -9,8 +9,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm.organizations.models import OrganizationKind, Ownership
+from crm.projects.models import ALL_STAGES, ProjectSource
+from crm.projects.schemas import START_STAGES
+from crm.tasks.models import TaskPriority
+from crm.visits.models import InterestLevel, VisitKind, VisitStatus
+
 Amount = str | int | float  # a decimal: "1234.50" or 1234.5
 Text = str
+
+
+def choice(values, description: str = "") -> Any:
+    """A text field whose allowed values the page's form checks (listed here for clients; null leaves it blank)."""
+    return Field(None, description=description or None,
+                 json_schema_extra={"enum": [*(str(v.value if hasattr(v, "value") else v) for v in values), None]})
 
 
 def _body(required: list[str], example: dict[str, Any]) -> ConfigDict:
@@ -25,9 +37,9 @@ class OrganizationIn(BaseModel):
     name: Text | None = None
     name_en: Text | None = None
     credit_code: Text | None = None
-    kind: Text | None = Field(None, description="investor, zone_enterprise, government, platform or intermediary")
+    kind: Text | None = choice(OrganizationKind)
     industry_chain_id: int | None = None
-    ownership: Text | None = None
+    ownership: Text | None = choice(Ownership)
     country_region: Text | None = None
     city: Text | None = None
     address: Text | None = None
@@ -57,16 +69,11 @@ class FollowUpIn(BaseModel):
     assignee_id: int | None = None
     due_on: Text | None = Field(None, description="YYYY-MM-DD")
     due_time: Text | None = Field(None, description="HH:MM")
-    priority: Text | None = Field(None, description="low, normal or high")
+    priority: Text | None = choice(TaskPriority)
     organization_id: int | None = None
     contact_id: int | None = None
     visit_id: int | None = None
     project_id: int | None = None
-
-
-class FollowUpStatusIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "done"}]})
-    status: Text = Field(description="done, open or cancelled")
 
 
 class TourStopIn(BaseModel):
@@ -84,8 +91,8 @@ class VisitIn(BaseModel):
                           "starts_at": "2026-12-10T09:30:00+08:00", "ends_at": "2026-12-10T11:30:00+08:00",
                           "officer_id": 2, "organization_ids": [1], "host_ids": [2]})
     title: Text | None = None
-    kind: Text | None = None
-    status: Text | None = None
+    kind: Text | None = choice(VisitKind)
+    status: Text | None = choice(VisitStatus)
     starts_at: Text | None = Field(None, description="ISO 8601; without an offset, the zone's local time")
     ends_at: Text | None = None
     place: Text | None = None
@@ -93,7 +100,7 @@ class VisitIn(BaseModel):
     purpose: Text | None = None
     summary: Text | None = None
     outcome: Text | None = None
-    interest_level: Text | None = None
+    interest_level: Text | None = choice(InterestLevel)
     estimated_investment_wan_cny: Amount | None = None
     officer_id: int | None = None
     organization_ids: list[int] | None = Field(None, max_length=50)
@@ -103,7 +110,7 @@ class VisitIn(BaseModel):
     tour_stops: list[TourStopIn] | None = Field(None, max_length=50, description="On create only")
 
 
-class ProjectIn(BaseModel):
+class _ProjectFields(BaseModel):
     model_config = _body(["name", "owner_id", "stage"],
                          {"name": "华鑫年产5万吨新材料项目", "owner_id": 2, "stage": "lead", "organization_ids": [1],
                           "total_investment_wan_cny": "50000"})
@@ -119,7 +126,7 @@ class ProjectIn(BaseModel):
     annual_output_wan_cny: Amount | None = None
     annual_tax_wan_cny: Amount | None = None
     jobs: int | None = None
-    source: Text | None = None
+    source: Text | None = choice(ProjectSource)
     source_visit_id: int | None = None
     source_note: Text | None = None
     owner_id: int | None = None
@@ -132,16 +139,23 @@ class ProjectIn(BaseModel):
     signed_on: Text | None = None
     groundbreaking_on: Text | None = None
     operation_on: Text | None = None
-    stage: Text | None = Field(None, description="On create only: lead, contact or negotiating")
-    gate_override_reason: Text | None = Field(None, description="On update only (managers)")
     organization_ids: list[int] | None = Field(None, max_length=30, description="Investors, the lead first")
     officer_ids: list[int] | None = Field(None, max_length=30)
+
+
+class ProjectIn(_ProjectFields):
+    stage: Text | None = choice(START_STAGES, "The stage it starts at")
+
+
+class ProjectUpdate(_ProjectFields):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"total_investment_wan_cny": "60000"}]})
+    gate_override_reason: Text | None = Field(None, description="A manager's reason to keep it past a gate it no longer meets")
 
 
 class MoveIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "required": ["stage"], "examples": [{"stage": "signed", "note": "签约仪式已举行"}]})
-    stage: Text | None = None
+    stage: Text | None = choice(ALL_STAGES, "The stage to move to")
     note: Text | None = None
     reason: Text | None = Field(None, description="Why, when moving to on_hold or dropped")
     override_reason: Text | None = Field(None, description="A manager's reason to pass a gate not met")
