@@ -33,7 +33,7 @@ from crm.imports.kinds.base import (
     register_entity,
     text,
 )
-from crm.imports.kinds.projects import _chunks, _credit_codes, _investor_index, settings_of
+from crm.imports.kinds.projects import _chunks, _credit_codes, _every_organization, _investor_index, settings_of
 from crm.organizations.service import PermissionDenied
 from crm.projects import service as project_service
 from crm.projects.models import Project
@@ -154,7 +154,8 @@ def _contact_of(session, row: Row, org_id: int | None, ctx: ParseContext) -> tup
 
 
 def _targets(session, row: Row, ctx: ParseContext) -> tuple[int | None, int | None, list[tuple[str, Msg]]]:
-    org_id, org_problem = _organization_of(row, _organizations(session, [row], ctx))
+    index = _every_organization(session, ctx) if isinstance(ctx, WriteContext) else _organizations(session, [row], ctx)
+    org_id, org_problem = _organization_of(row, index)
     project_id, project_problem = _project_of(row, _projects(session, [row], ctx))
     contact_id, contact_problem = _contact_of(session, row, org_id, ctx) if org_problem is None else (None, None)
     row.values["_contact_id"] = contact_id

@@ -38,7 +38,7 @@ from crm.imports.kinds.base import (
     register_entity,
     text,
 )
-from crm.imports.kinds.projects import _chunks, settings_of
+from crm.imports.kinds.projects import _chunks, _every_organization, settings_of
 from crm.organizations.models import Organization
 from crm.organizations.service import PermissionDenied
 from crm.visits import service as visit_service
@@ -287,7 +287,7 @@ class VisitImport(ImportKind):
                 ctx.problem(row, FIELD_OF.get(key, key if key in KEYS else "organizations"), message)
 
     def write(self, session, row: Row, *, match: Match | None, action: str, ctx: WriteContext) -> None:
-        ids, problems = _organizations(row, _organization_index(session, [row], ctx))
+        ids, problems = _organizations(row, _every_organization(session, ctx))
         if problems:
             raise ValueProblem(problems[0][1])
         timezone = _timezone(ctx)
