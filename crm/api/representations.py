@@ -16,7 +16,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Date, DateTime, Numeric, select
 from sqlalchemy.orm import Session
 
 from crm.auth.models import User
@@ -152,9 +152,34 @@ PROJECT_SCALARS = (
 )
 
 
+def _decimal(value: Any) -> Any:
+    return None if value is None else format(value, "f")
+
+
+def _isoformat(value: Any) -> Any:
+    return None if value is None else value.isoformat()
+
+
+def _converter(name: str) -> Any:
+    """How a project column becomes JSON: decided once per column, not per value (a list renders 200 rows)."""
+    kind = Project.__table__.c[name].type
+    kind = getattr(kind, "impl", kind)  # UTCDateTime: a DateTime
+    if isinstance(kind, Numeric):
+        return _decimal
+    if isinstance(kind, (Date, DateTime)):
+        return _isoformat
+    return None
+
+
+_PROJECT_COLUMNS = tuple((name, _converter(name)) for name in PROJECT_SCALARS)
+
+
 def project_row(row: Any) -> dict[str, Any]:
     """A project in a list: a plain row of its own columns (no relations loaded)."""
-    data = {"id": row.id, **{name: plain(getattr(row, name)) for name in PROJECT_SCALARS}}
+    data: dict[str, Any] = {"id": row.id}
+    for name, convert in _PROJECT_COLUMNS:
+        value = getattr(row, name)
+        data[name] = convert(value) if convert is not None else value
     data["archived"] = row.archived_at is not None
     data["version"] = row.version
     return data
