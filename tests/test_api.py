@@ -139,3 +139,74 @@ def test_openapi_document_lists_every_path(client, users):
         assert path in doc["paths"], path
     assert "Problem" in doc["components"]["schemas"]
     assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+def test_every_resource_reads_and_visits_and_contacts_write(client, session, users):
+    from datetime import date
+
+    from crm.exports.models import ExportEnterprise, ExportFigure
+    from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
+    from crm.indicators import service as indicator_service
+    from crm.parcels.models import LandParcel
+
+    officer, other = users["officer"], users["officer2"]
+    org = factories.make_org(session, actor=officer, name="玉皇新能源")
+    secret = factories.make_project(session, actor=officer, organizations=[org], name="绝密项目", is_confidential="1")
+    session.add(LandParcel(code="P-1", name="纱厂地块"))
+    event = GroundbreakingEvent(name="集中开工", held_on=date(2026, 12, 20))
+    session.add(event)
+    session.flush()
+    session.add(SlatedProject(event_id=event.id, project_id=secret.id))
+    session.add(ExportEnterprise(organization_id=org.id, tier="leader", officer_id=officer.id))
+    session.add(ExportFigure(organization_id=org.id, year=2026, month=3, value_wan_usd="12.50"))
+    session.commit()
+    indicator_service.ensure_defaults(session)
+    session.commit()
+    read, write = _token(session, other, "read"), _token(session, officer)
+
+    for path in ("/api/v1/parcels", "/api/v1/groundbreaking-events", "/api/v1/export-members", "/api/v1/indicators",
+                 "/api/v1/contacts", "/api/v1/visits"):
+        assert client.get(path, headers=read).status_code == 200, path
+    indicator = client.get("/api/v1/indicators?limit=1", headers=read).json()
+    assert indicator["next"] and "cursor=" in indicator["next"]
+    second = client.get(indicator["next"].removeprefix("http://testserver"), headers=read)
+    assert second.status_code == 200 and second.json()["items"][0]["id"] != indicator["items"][0]["id"]
+    values = client.get(f"/api/v1/indicators/{indicator['items'][0]['id']}/values?year=2026", headers=read)
+    assert values.status_code == 200 and values.json()["year"] == 2026
+    figures = client.get(f"/api/v1/export-members/{org.id}/figures?year=2026", headers=read).json()
+    assert figures["months"] == [{"year": 2026, "month": 3, "value_wan_usd": "12.50"}]
+    # The slate shows the confidential project to its officer only.
+    assert client.get(f"/api/v1/groundbreaking-events/{event.id}", headers=read).json()["slate"] == []
+    slate = client.get(f"/api/v1/groundbreaking-events/{event.id}", headers=write).json()["slate"]
+    assert slate[0]["name"] == "绝密项目" and slate[0]["ready"] is False and slate[0]["gates"]
+    assert client.get("/api/v1/projects?updated_since=yesterday", headers=read).status_code == 400
+    assert client.get("/api/v1/projects?cursor=bogus", headers=read).status_code == 400
+
+    plant = factories.make_org(session, actor=officer, name="园区工厂", kind="zone_enterprise")
+    contact = client.post("/api/v1/contacts", headers=write, json={"organization_id": org.id, "name": "王伟",
+                                                                    "mobile": "12"})
+    assert contact.status_code == 422 and contact.json()["errors"][0]["pointer"] == "/mobile"
+    contact = client.post("/api/v1/contacts", headers=write, json={"organization_id": org.id, "name": "王伟"})
+    assert contact.status_code == 201
+    visit = client.post("/api/v1/visits", headers=write, json={
+        "title": "玉皇新能源来访", "kind": "inbound", "status": "planned", "starts_at": "2026-12-01T09:30:00+08:00",
+        "ends_at": "2026-12-01T11:30:00+08:00", "officer_id": officer.id, "organization_ids": [org.id],
+        "member_ids": [contact.json()["id"]], "host_ids": [officer.id],
+        "tour_stops": [{"organization_id": org.id, "host": "李总"}]})
+    assert visit.status_code == 422 and visit.json()["errors"][0]["pointer"] == "/tour_stops/0/organization_id"
+    visit = client.post("/api/v1/visits", headers=write, json={
+        "title": "玉皇新能源来访", "kind": "inbound", "status": "planned", "starts_at": "2026-12-01T09:30:00+08:00",
+        "ends_at": "2026-12-01T11:30:00+08:00", "officer_id": officer.id, "organization_ids": [org.id],
+        "member_ids": [contact.json()["id"]], "host_ids": [officer.id],
+        "tour_stops": [{"organization_id": plant.id, "host": "李总"}]})
+    assert visit.status_code == 201, visit.text
+    shown = visit.json()
+    assert shown["starts_at"].startswith("2026-12-01T01:30") and shown["members"][0]["name"] == "王伟"
+    assert shown["hosts"][0]["user_id"] == officer.id and shown["tour_stops"][0]["host"] == "李总"
+    changed = client.patch(f"/api/v1/visits/{shown['id']}", headers={**write, "If-Match": visit.headers["etag"]},
+                           json={"status": "done", "outcome": "达成意向"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["status"] == "done" and changed.json()["members"] == shown["members"]
+    refused = client.patch(f"/api/v1/visits/{shown['id']}", headers={**read, "If-Match": changed.headers["etag"]},
+                           json={"status": "planned"})
+    assert refused.status_code == 403

@@ -106,7 +106,7 @@ def list_response(request: Request, params: ListParams, rows: Sequence[Any], ren
         last = rows[-1]
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
         query.append(("cursor", encode_cursor(last.updated_at, last.id)))
-        next_link = f"{request.scope.get('root_path', '')}{request.url.path}?{urlencode(query)}"
+        next_link = f"{request.scope['path']}?{urlencode(query)}"  # the whole path: /api/v1/…
     body: dict[str, Any] = {"items": [render(row) for row in rows], "next": next_link}
     if total is not None:
         body["total"] = total

@@ -53,8 +53,9 @@ def field_error(pointer: str, message: Msg | str) -> dict[str, Any]:
 
 
 def pointer_for(name: str) -> str:
-    """A form field's name as a JSON pointer into the request body ("owner_id" → "/owner_id")."""
-    return "/" + name.replace("~", "~0").replace("/", "~1")
+    """A form field's name as a JSON pointer into the request body ("owner_id" → "/owner_id"); a row's field is
+    named by its path ("tour_stops/0/organization_id")."""
+    return "/" + "/".join(part.replace("~", "~0") for part in name.split("/"))
 
 
 def problem_response(status: int, *, locale: str, instance: str, detail: Msg | str | None = None,
