@@ -177,6 +177,44 @@ def add(session: Session, *, data: dict[str, Any], actor: User) -> Contact:
     return contact
 
 
+def add_many(session: Session, *, items: list[dict[str, Any]], actor: User,
+             organizations_indexed: bool = False) -> list[Contact]:
+    """add() for many contacts at once, in the caller's transaction (the import's path): the same checks, stored
+    values, search index, organizations' search text and audit entries, written in bulk. `organizations_indexed`:
+    the organizations were just created with these contacts' names in their search text (organization_service.
+    add_many(contact_names=…)), so it is not built again."""
+    org_ids = sorted({d["organization_id"] for d in items})
+    orgs: dict[int, Organization] = {}
+    for start in range(0, len(org_ids), 500):
+        orgs.update({o.id: o for o in session.scalars(
+            select(Organization).where(Organization.id.in_(org_ids[start:start + 500])))})
+    contacts = []
+    for data in items:
+        org = orgs.get(data["organization_id"])
+        if org is None or org.is_archived:
+            raise InvalidOrganization(Msg("Choose an organization that exists and is not archived."))
+        contact = Contact()
+        for key in EDITABLE_FIELDS:
+            if key in data:
+                setattr(contact, key, data[key])
+        contact.search_text = _search_text(contact, org.name)
+        contacts.append(contact)
+    session.add_all(contacts)
+    session.flush()
+    search_service.reindex_many(session, kind=SEARCH_KIND, texts={c.id: c.search_text for c in contacts})
+    for contact in contacts:
+        org = orgs[contact.organization_id]
+        audit_service.record(
+            session, actor=actor, action=AuditAction.CREATE, entity_type="contact", entity_id=contact.id,
+            entity_label=f"{contact.name} · {org.name}", entity_version=contact.version,
+            changes=audit_service.diff({}, {k: v for k, v in audit_service.snapshot(contact, AUDITED_FIELDS).items()
+                                            if v not in (None, "")}),
+            organization_id=org.id)
+    if not organizations_indexed:
+        organization_service.refresh_search_texts(session, organization_ids=org_ids)
+    return contacts
+
+
 def update(session: Session, *, contact: Contact, data: dict[str, Any], version: int | None, actor: User) -> Contact:
     require_version(session, record=contact, entity_type="contact", version=version)
     if not change(session, contact=contact, data=data, actor=actor, version=version):

@@ -464,6 +464,7 @@ def _write(session: Session, *, batch_id: int, kind: ImportKind, preview: Previe
     rows = preview.rows
     skipped_rows: set[int] = set()
     for start in range(0, len(rows), COMMIT_CHUNK):
+        items = []
         for row in rows[start:start + COMMIT_CHUNK]:
             match = preview.matches.get(row.number)
             action = "create" if match is None else action_for(batch, row.number)
@@ -475,14 +476,18 @@ def _write(session: Session, *, batch_id: int, kind: ImportKind, preview: Previe
                 counts["skipped"] += 1
                 skipped_rows.add(row.number)
                 continue
-            before = len(ctx.written)
-            kind.write(session, row, match=match, action=action, ctx=ctx)
+            items.append((row, match, action))
+        kind.write_many(session, items, ctx)
+        by_row: dict[int | None, list] = defaultdict(list)
+        for w in ctx.written:
+            by_row[w.row].append(w)
+        for row, _match, _action in items:
             if row.merged_into is not None:
                 continue
-            mine = [w for w in ctx.written[before:] if w.entity_type == kind.entity_type]
+            mine = [w for w in by_row.get(row.number, []) if w.entity_type == kind.entity_type]
             if any(w.action == "created" for w in mine):
                 counts["created"] += 1
-            elif mine or len(ctx.written) > before:
+            elif mine or by_row.get(row.number):
                 counts["updated"] += 1
             else:
                 counts["skipped"] += 1  # matched, and nothing to fill in
@@ -490,18 +495,10 @@ def _write(session: Session, *, batch_id: int, kind: ImportKind, preview: Previe
         if ctx.written:
             session.execute(insert(ImportRecord), [
                 {"batch_id": batch_id, "entity_type": w.entity_type, "record_id": w.record_id, "action": w.action,
-                 "prior": w.prior, "version": _version_now(session, w)} for w in ctx.written])
+                 "prior": w.prior, "version": w.version} for w in ctx.written])
             ctx.written.clear()
         session.commit()
     return counts
-
-
-def _version_now(session: Session, written) -> int | None:
-    entity = ENTITIES.get(written.entity_type)
-    if entity is None or not hasattr(entity.model, "version"):
-        return written.version
-    record = session.get(entity.model, written.record_id)
-    return getattr(record, "version", None) if record is not None else written.version
 
 
 # --- history and undo ----------------------------------------------------------------------------------------------

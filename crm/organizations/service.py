@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, select
+from sqlalchemy import Select, bindparam, delete, insert, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session, defer, joinedload, selectinload
 
@@ -314,6 +314,74 @@ def add(session: Session, *, data: dict[str, Any], actor: User) -> Organization:
         organization_id=org.id,
     )
     return org
+
+
+BULK_CHUNK = 500  # values per IN (…) query of the bulk use cases
+
+
+def add_many(session: Session, *, items: list[dict[str, Any]], actor: User,
+             contact_names: list[list[str]] | None = None) -> list[Organization]:
+    """add() for many organizations at once, in the caller's transaction (the import's path): the same duplicate
+    check (by credit code, then normalized name; a query per 500, and within the list), the same stored values,
+    tags, search index and audit entries, written in bulk. `contact_names[i]`: the names of the contacts the
+    caller adds to organization i next (contacts.add_many(..., organizations_indexed=True)), indexed with it now."""
+    codes = [d["credit_code"] for d in items if d.get("credit_code")]
+    names = [search_text.normalize_name(d["name"]) for d in items]
+    if len(set(codes)) < len(codes) or len(set(names)) < len(names):
+        raise ValueError("add_many: the same organization twice in one call")
+    for start in range(0, max(len(codes), len(names)), BULK_CHUNK):
+        for column, values, field in ((Organization.credit_code, codes, "credit_code"),
+                                      (Organization.name_normalized, names, "name")):
+            chunk = values[start:start + BULK_CHUNK]
+            existing = session.scalar(select(Organization).where(column.in_(chunk)).limit(1)) if chunk else None
+            if existing is not None:
+                raise DuplicateOrganization(field, existing)
+    orgs = []
+    for index, data in enumerate(items):
+        org = Organization()
+        _apply(org, data)
+        org.search_text = search_text.build(org.name, org.name_en, *(contact_names[index] if contact_names else ()))
+        orgs.append(org)
+    session.add_all(orgs)
+    session.flush()
+    for org in orgs:
+        if org.tags:
+            _sync_tags(session, org)
+    search_service.reindex_many(session, kind=SEARCH_KIND, texts={org.id: org.search_text for org in orgs})
+    for org in orgs:
+        audit_service.record(
+            session, actor=actor, action=AuditAction.CREATE, entity_type="organization", entity_id=org.id,
+            entity_label=org.name, entity_version=org.version,
+            changes=audit_service.diff({}, {k: v for k, v in audit_service.snapshot(org, AUDITED_FIELDS).items()
+                                            if v not in (None, "")}),
+            organization_id=org.id)
+    return orgs
+
+
+def refresh_search_texts(session: Session, *, organization_ids: list[int]) -> None:
+    """refresh_search_text() for many organizations at once (after contacts were added in bulk)."""
+    from crm.contacts.models import Contact
+
+    session.flush()
+    table = Organization.__table__
+    for start in range(0, len(organization_ids), BULK_CHUNK):
+        chunk = organization_ids[start:start + BULK_CHUNK]
+        names: dict[int, list[str]] = {i: [] for i in chunk}
+        for organization_id, name in session.execute(
+                select(Contact.organization_id, Contact.name)
+                .where(Contact.organization_id.in_(chunk), Contact.archived_at.is_(None)).order_by(Contact.id)):
+            names[organization_id].append(name)
+        texts = {row.id: search_text.build(row.name, row.name_en, *names[row.id]) for row in session.execute(
+            select(Organization.id, Organization.name, Organization.name_en).where(Organization.id.in_(chunk)))}
+        session.execute(
+            sql_update(table).where(table.c.id == bindparam("b_id")).values(search_text=bindparam("b_text"))
+            .execution_options(synchronize_session=False),
+            [{"b_id": i, "b_text": t} for i, t in texts.items()])
+        search_service.reindex_many(session, kind=SEARCH_KIND, texts=texts)
+        for organization_id in chunk:  # a loaded copy reads the new text again when asked
+            loaded = session.identity_map.get(session.identity_key(Organization, organization_id))
+            if loaded is not None:
+                session.expire(loaded, ["search_text"])
 
 
 def update(session: Session, *, org: Organization, data: dict[str, Any], version: int | None, actor: User) -> Organization:

@@ -29,6 +29,17 @@ def reindex(session: Session, *, kind: str, record_id: int, text: str) -> None:
         session.execute(insert(SearchTerm), rows)
 
 
+def reindex_many(session: Session, *, kind: str, texts: dict[int, str]) -> None:
+    """reindex() for many records at once (an import): one delete and one insert per 500 records."""
+    ids = list(texts)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        session.execute(delete(SearchTerm).where(SearchTerm.kind == kind, SearchTerm.record_id.in_(chunk)))
+        rows = [{"term": t, "kind": kind, "record_id": i} for i in chunk for t in terms(texts[i])]
+        if rows:
+            session.execute(insert(SearchTerm.__table__), rows)  # Core: no ORM bookkeeping for 100,000s of rows
+
+
 def candidate_ids(kind: str, query: str) -> Select | CompoundSelect | None:
     """Ids of records that contain every bigram of the query, or None for a one-character query (no bigram:
     the caller then relies on the substring match alone)."""

@@ -92,13 +92,16 @@ class WriteContext(ParseContext):
     """A kind's write() reports what it wrote here; the batch keeps it for undo and the result page."""
 
     written: list[Written] = field(default_factory=list)
+    row: int | None = None  # the row being written (set by write_many around each write())
 
-    def created(self, entity_type: str, record: Any) -> None:
-        self.written.append(Written(entity_type, record.id, "created", None, getattr(record, "version", None)))
+    def created(self, entity_type: str, record: Any, *, row: int | None = None) -> None:
+        self.written.append(Written(entity_type, record.id, "created", None, getattr(record, "version", None),
+                                    row if row is not None else self.row))
 
-    def updated(self, entity_type: str, record: Any, prior: dict[str, Any]) -> None:
+    def updated(self, entity_type: str, record: Any, prior: dict[str, Any], *, row: int | None = None) -> None:
         """`prior`: {attribute: value before the import} for each attribute the row changed (JSON-able values)."""
-        self.written.append(Written(entity_type, record.id, "updated", prior, getattr(record, "version", None)))
+        self.written.append(Written(entity_type, record.id, "updated", prior, getattr(record, "version", None),
+                                    row if row is not None else self.row))
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class Written:
     action: str  # "created" | "updated"
     prior: dict[str, Any] | None
     version: int | None  # the record's version after the import: undo refuses when it moved on
+    row: int | None = None  # the sheet row that wrote it (counts on the result page)
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,15 @@ class ImportKind:
 
     def write(self, session: Session, row: Row, *, match: Match | None, action: str, ctx: WriteContext) -> None:
         raise NotImplementedError
+
+    def write_many(self, session: Session, items: list[tuple[Row, Match | None, str]], ctx: WriteContext) -> None:
+        """Writes one chunk of rows (row, match, action) in order. The default calls write() for each; a kind with
+        large files overrides it to write in bulk through its service's bulk use case (organizations do), passing
+        `row=` to ctx.created/updated so each record is counted under its row."""
+        for row, match, action in items:
+            ctx.row = row.number
+            self.write(session, row, match=match, action=action, ctx=ctx)
+        ctx.row = None
 
 
 @dataclass(frozen=True)

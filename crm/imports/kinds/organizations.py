@@ -217,17 +217,36 @@ class OrganizationKindImport(ImportKind):
                 if not row.values.get("contact_name") and any(row.values.get(k) for k in CONTACT_KEYS):
                     ctx.problem(row, "contact_name", Msg("Give the contact's name with their details."))
 
+    def write_many(self, session, items: list[tuple[Row, Match | None, str]], ctx: WriteContext) -> None:
+        """New organizations (and their contacts) in bulk through the services' bulk use cases; rows that match
+        a record, or repeat one named earlier, one by one after them."""
+        orgs: dict[str, int] = ctx.cache.setdefault("organizations.written", {})
+        new = [(row, m, a) for row, m, a in items if m is None and row.merged_into is None and _key(row) not in orgs]
+        if new:
+            names = [[row.values["contact_name"]] if row.values.get("contact_name") else [] for row, _m, _a in new]
+            created = organization_service.add_many(session, items=[_new_data(row) for row, _m, _a in new],
+                                                    actor=ctx.actor, contact_names=names)
+            contacts = []
+            for (row, _m, _a), org in zip(new, created, strict=True):
+                ctx.created("organization", org, row=row.number)
+                orgs[_key(row)] = org.id
+                if row.values.get("contact_name"):
+                    contacts.append((row, {**_contact_data(row), "organization_id": org.id}))
+            if contacts:
+                added = contact_service.add_many(session, items=[d for _r, d in contacts], actor=ctx.actor,
+                                                 organizations_indexed=True)
+                for (row, _d), contact in zip(contacts, added, strict=True):
+                    ctx.created("contact", contact, row=row.number)
+        done = {row.number for row, _m, _a in new}
+        super().write_many(session, [item for item in items if item[0].number not in done], ctx)
+
     def write(self, session, row: Row, *, match: Match | None, action: str, ctx: WriteContext) -> None:
         orgs: dict[str, int] = ctx.cache.setdefault("organizations.written", {})
         key = _key(row)
         if row.merged_into is not None and key in orgs:  # a later row of the same organization: only its contact
             org = session.get(Organization, orgs[key])
         elif match is None:
-            data = {k: row.values.get(k) for k in ORG_KEYS}
-            data = {k: ("" if v is None and k not in ("industry_chain_id", "owner_id", "credit_code") else v)
-                    for k, v in data.items()}
-            data["kind"] = data["kind"] or OrganizationKind.INVESTOR.value
-            org = organization_service.add(session, data=data, actor=ctx.actor)
+            org = organization_service.add(session, data=_new_data(row), actor=ctx.actor)
             ctx.created("organization", org)
         else:
             org = session.get(Organization, match.record_id)
@@ -249,9 +268,7 @@ class OrganizationKindImport(ImportKind):
         name = row.values.get("contact_name")
         if not name:
             return
-        data = {attr: (row.values.get(k) or "") for k, attr in CONTACT_KEYS.items() if k in row.values}
-        if data.get("phone") and check_mobile(data["phone"]) is None and not data.get("mobile"):
-            data["mobile"], data["phone"] = data["phone"], ""
+        data = _contact_data(row)
         existing = session.scalar(select(Contact).where(Contact.organization_id == org.id, Contact.name == name,
                                                         Contact.archived_at.is_(None)).limit(1))
         if existing is None:
@@ -267,6 +284,21 @@ class OrganizationKindImport(ImportKind):
         prior = {k: before[k] for k in fields if new[k] != before[k]}
         if prior and contact_service.change(session, contact=existing, data=new, actor=ctx.actor):
             ctx.updated("contact", existing, prior)
+
+
+def _new_data(row: Row) -> dict[str, Any]:
+    data = {k: row.values.get(k) for k in ORG_KEYS}
+    data = {k: ("" if v is None and k not in ("industry_chain_id", "owner_id", "credit_code") else v)
+            for k, v in data.items()}
+    data["kind"] = data["kind"] or OrganizationKind.INVESTOR.value
+    return data
+
+
+def _contact_data(row: Row) -> dict[str, Any]:
+    data = {attr: (row.values.get(k) or "") for k, attr in CONTACT_KEYS.items() if k in row.values}
+    if data.get("phone") and check_mobile(data["phone"]) is None and not data.get("mobile"):
+        data["mobile"], data["phone"] = data["phone"], ""  # a mobile number in the 联系电话 column
+    return data
 
 
 def _editable(org: Organization, key: str) -> Any:
