@@ -243,10 +243,10 @@ def test_the_backups_page_is_the_system_administrators(client_as, db, users, ses
     assert manager.get("/admin/backups").status_code == 403
     admin = client_as("admin")
     page = admin.get("/admin/backups")
-    assert page.status_code == 200 and "No backup has been taken yet" in page.text
+    assert page.status_code == 200 and "还没有备份" in page.text  # the empty state
 
     refused = post(admin, "/admin/backups/settings", {"hour": "24", "keep": "0", "enabled": "1", "version": "0"})
-    assert refused.status_code == 422 and "from 0 to 23" in refused.text and "from 1 to 90" in refused.text
+    assert refused.status_code == 422 and "0 至 23 点" in refused.text and "1 至 90 之间" in refused.text
     saved = post(admin, "/admin/backups/settings", {"hour": "3", "keep": "2", "enabled": "1", "version": "0"})
     assert saved.status_code == 303
     stale = post(admin, "/admin/backups/settings", {"hour": "4", "keep": "2", "enabled": "1", "version": "0"})
@@ -284,7 +284,8 @@ def test_the_backups_page_is_the_system_administrators(client_as, db, users, ses
     _wait_until(lambda: (session.expire_all(), session.get(BackupRun, latest.id).verify_status)[1] == "ok")
     actions = set(session.scalars(select(AuditEntry.action).where(AuditEntry.entity_type.in_(["backup", "backup_setting"]))))
     assert {"backup", "backup_verify", "download", "update"} <= actions
-    assert "Backups" in admin.get("/admin/backups").text
+    listed = admin.get("/admin/backups").text
+    assert "完好" in listed and "下载" in listed and 'href="/admin/backups"' in listed  # checked; linked in the menu
 
 
 def test_a_failed_backup_reminds_the_administrators_once(db, session, users, settings, tmp_path):

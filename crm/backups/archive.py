@@ -71,12 +71,21 @@ class Created:
     manifest: dict[str, Any]
 
     @property
+    def rows(self) -> int:
+        return sum(self.manifest["tables"].values())
+
+    @property
+    def files(self) -> int:
+        return sum(1 for name in self.manifest["members"] if name.startswith(FILES))
+
+    @property
+    def missing(self) -> int:
+        return len(self.manifest["missing_files"])
+
+    @property
     def summary(self) -> str:
-        rows = sum(self.manifest["tables"].values())
-        files = sum(1 for name in self.manifest["members"] if name.startswith(FILES))
-        missing = len(self.manifest["missing_files"])
-        return f"{rows} rows in {len(self.manifest['tables'])} tables, {files} files" + (
-            f", {missing} referenced files missing" if missing else "")
+        return f"{self.rows} rows in {len(self.manifest['tables'])} tables, {self.files} files" + (
+            f", {self.missing} referenced files missing" if self.missing else "")
 
 
 @dataclass

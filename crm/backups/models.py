@@ -57,10 +57,12 @@ class BackupRun(Base):
     file_name: Mapped[str] = mapped_column(String(255), default="")  # in the backup directory
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), default="")  # of the archive file
-    summary: Mapped[str] = mapped_column(String(500), default="")  # rows and files in it
-    error: Mapped[str] = mapped_column(Text, default="")
+    row_count: Mapped[int | None] = mapped_column(BigInteger)  # rows in all tables, as the manifest counts them
+    file_count: Mapped[int | None] = mapped_column(Integer)
+    missing_count: Mapped[int | None] = mapped_column(Integer)  # files rows name that were not on the disk
+    error: Mapped[str] = mapped_column(Text, default="")  # crm/backups/messages.py
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # its file deleted (keep the last N)
     verify_status: Mapped[str] = mapped_column(String(20), default=VerifyStatus.NONE)
     verify_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    verify_error: Mapped[str] = mapped_column(Text, default="")
+    verify_error: Mapped[str] = mapped_column(Text, default="")  # crm/backups/messages.py

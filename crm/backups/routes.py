@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, Response
 from crm.audit import web as audit_web
 from crm.audit.models import AuditAction
 from crm.auth.deps import RequireAdmin, require_admin
-from crm.backups import schemas, service
+from crm.backups import messages, schemas, service
 from crm.backups.models import RunStatus, VerifyStatus
 from crm.db import RecordId, SessionDep
 from crm.errors import BadRequest, NotFound
@@ -46,7 +46,8 @@ def _context(request: Request, session, *, page: int = 1, form: FormResult | Non
     return {"page": runs, "form": form, "schedule": stored, "stale": stale, "busy": busy, "size": _size,
             "directory": str(settings.resolved_backup_dir), "last_success": service.last_success(session),
             "hours": [(str(h), f"{h:02d}:00") for h in range(24)], "RunStatus": RunStatus,
-            "VerifyStatus": VerifyStatus, "keep_min": schemas.KEEP_MIN, "keep_max": schemas.KEEP_MAX}
+            "VerifyStatus": VerifyStatus, "keep_min": schemas.KEEP_MIN, "keep_max": schemas.KEEP_MAX,
+            "readable": lambda text: messages.readable(text, getattr(request.state, "locale", "zh_CN"))}
 
 
 @router.get("")

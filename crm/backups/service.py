@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session, selectinload
 from crm import migrate
 from crm.audit import service as audit_service
 from crm.auth.models import User
-from crm.backups import archive
+from crm.backups import archive, messages
 from crm.backups.models import BackupRun, BackupSetting, RunStatus, VerifyStatus
 from crm.config import Settings
 from crm.db import Database, utcnow
+from crm.i18n import Msg
 from crm.listing import Page, clamp_page
 from crm.notifications import service as notification_service
 from crm.notifications.rules import backups as backup_rule
@@ -37,7 +38,8 @@ log = logging.getLogger("crm.backups")
 HOURS = range(24)
 KEEP_MIN, KEEP_MAX = 1, 90
 STALE_AFTER = timedelta(hours=12)  # a run still "running" this long after it started is taken for dead
-INTERRUPTED = "interrupted: the process running it stopped before it finished"
+INTERRUPTED = messages.dump([Msg("Interrupted: the process making it stopped before it finished.")])
+GONE = Msg("The backup file is no longer in the backup folder.")
 AUDIT_ENTITY = "backup"
 
 
@@ -127,7 +129,7 @@ def start(session: Session, *, kind: str, actor: User | None, client_address: st
         session.commit()
         return None
     run = BackupRun(kind=kind, status=RunStatus.RUNNING, slot=1, started_at=now, runner=runner_id(),
-                    requested_by_id=actor.id if actor else None, file_name="", sha256="", summary="", error="",
+                    requested_by_id=actor.id if actor else None, file_name="", sha256="", error="",
                     verify_status=VerifyStatus.NONE, verify_error="")
     session.add(run)
     try:
@@ -175,7 +177,7 @@ def execute(*, database: Database, settings: Settings, run_id: int) -> Outcome:
         created = archive.create(database_url=database.url, data_dir=settings.data_dir, output=directory / name)
         checked = archive.verify(created.path)
     except archive.BackupError as failure:
-        error = failure.message.translate("en")
+        error = messages.dump([failure.message])
     except Exception as failure:  # a disk full, a folder not writable …: recorded and reported, never lost
         log.exception("backup %s failed", run_id)
         error = f"{type(failure).__name__}: {failure}"
@@ -187,19 +189,20 @@ def execute(*, database: Database, settings: Settings, run_id: int) -> Outcome:
         if created is not None:
             run.status = RunStatus.SUCCEEDED
             run.file_name, run.size_bytes, run.sha256 = name, created.size_bytes, created.sha256
-            run.summary = created.summary[:500]
+            run.row_count, run.file_count, run.missing_count = created.rows, created.files, created.missing
             if checked is not None:
                 run.verify_started_at, run.verified_at = now, now
                 run.verify_status = VerifyStatus.OK if checked.ok else VerifyStatus.FAILED
-                run.verify_error = "; ".join(p.translate("en") for p in checked.problems)[:5000]
+                run.verify_error = messages.dump(checked.problems) if checked.problems else ""
         else:
-            run.status, run.error = RunStatus.FAILED, error[:5000] or "failed"
+            run.status, run.error = RunStatus.FAILED, error[:20000] or "failed"
             notification_service.write(session, backup_rule.failure_reminders(session, run, fire_at=now),
                                        now=now, zone=zone)
             session.flush()
         _prune(session, directory=directory, keep=current_settings(session).keep)
         session.commit()  # the outcome and the pruning together: when the slot is free, the old files are gone
-    return Outcome(run_id, created is not None, created.summary if created is not None else error)
+    return Outcome(run_id, created is not None,
+                   created.summary if created is not None else messages.readable(error, "en"))
 
 
 def _prune(session: Session, *, directory: Path, keep: int) -> None:
@@ -296,8 +299,7 @@ def verify_run(*, database: Database, settings: Settings, run_id: int) -> bool:
         ok = checked is not None and checked.ok
         run.verify_status = VerifyStatus.OK if ok else VerifyStatus.FAILED
         run.verified_at = utcnow()
-        run.verify_error = ("; ".join(p.translate("en") for p in checked.problems) if checked is not None
-                            else "the backup file is gone")[:5000]
+        run.verify_error = messages.dump(checked.problems if checked is not None else [GONE]) if not ok else ""
         session.commit()
         return ok
 

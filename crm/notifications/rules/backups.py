@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm.auth.models import Role, User
+from crm.backups import messages
 from crm.backups.models import BackupRun, BackupSetting, RunStatus
 from crm.i18n import N_, Msg
 from crm.notifications.rules.base import Reminder, Rendered, Rule, RuleConfig
@@ -32,7 +33,7 @@ def failure_reminders(session: Session, run: BackupRun, *, fire_at: datetime,
                       recipients: Collection[int] | None = None) -> list[Reminder]:
     when = run.finished_at or run.started_at
     return [Reminder(RULE.code, ENTITY, run.id, f"failed:{run.id}", admin_id, fire_at,
-                     {"kind": "failed", "at": when.isoformat(), "error": (run.error or "")[:500]})
+                     {"kind": "failed", "at": when.isoformat(), "error": (run.error or "")[:4000]})
             for admin_id in administrators(session, recipients)]
 
 
@@ -89,7 +90,8 @@ class BackupProblems(Rule):
         at = str(payload.get("at", ""))[:16].replace("T", " ")
         return Rendered(subject=Msg("Backup failed").translate(locale),
                         lines=[Msg("The backup started at %(at)s (UTC) failed: %(error)s", at=at,
-                                   error=payload.get("error", "")).translate(locale)], url="/admin/backups")
+                                   error=messages.readable(str(payload.get("error", "")), locale)).translate(locale)],
+                        url="/admin/backups")
 
 
 RULE = BackupProblems()
