@@ -157,6 +157,13 @@ def test_organizations_with_contacts_from_xlsx_and_gb18030_csv(client, users, se
     csv_batch = session.get(ImportBatch, csv_id)
     assert (csv_batch.created_count, csv_batch.updated_count) == (1, 1)
 
+    # skip: the same file again, both rows now match (by credit code); skipping them writes nothing
+    _walk_to_confirm(client, third)
+    assert post(client, f"/imports/{third}/matching", {"default_action": "skip"}).status_code == 303
+    assert _commit(client, third, "s" * 20).status_code == 303
+    session.expire_all()
+    assert (session.get(ImportBatch, third).skipped_count, count_rows(session, Organization)) == (2, 3)
+
     # undo of the first batch is refused: a later batch added a contact to an organization it created
     refused = post(client, f"/imports/{batch_id}/undo")
     assert refused.status_code == 409 and "苏州星河新材料有限公司" in refused.text
