@@ -1,0 +1,95 @@
+"""Property-based checks of the REST API from its own OpenAPI document (issue 15): Schemathesis generates requests
+for every operation — valid and invalid ones — and sends them to a real `crm serve` process on the test's
+database (SQLite and PostgreSQL) with a read token (GETs) and a write token (the rest). Not one answer may be a
+5xx, and not one may contradict the document: an undeclared status code, content type or header, or a body its
+schema does not describe.
+
+Each operation is tried with generated ids and with the ids of existing records (tests/api_world.py), and the
+changes also with `If-Match: *`, so that the 200/201 answers are checked too, not only the 404s and 428s. In the
+suite the number of examples is small and fixed (derandomized: the same requests every run); `make api-fuzz` runs
+the same test with CRM_API_FUZZ_EXAMPLES=150 and prints what it sent and what came back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests import api_world
+from tests.server_process import ServerProcess
+
+EXAMPLES = int(os.environ.get("CRM_API_FUZZ_EXAMPLES", "3"))
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
+          response_schema_conformance]
+
+
+@pytest.fixture
+def served(database_url, session, users, tmp_path) -> Iterator[tuple[ServerProcess, api_world.World]]:
+    world = api_world.build(session, users)
+    process = ServerProcess(database_url=database_url, data_dir=tmp_path, workers=1)
+    try:
+        yield process.wait_ready(), world
+    finally:
+        assert process.stop() == 0, process.output()
+
+
+def test_every_operation_answers_as_its_document_says(served):
+    server, world = served
+    base = f"http://127.0.0.1:{server.port}/api/v1"
+    schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
+    failures: list[str] = []
+    sent: Counter[tuple[str, int]] = Counter()
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 30, [op.label for op in operations]
+
+    for operation in operations:
+        token = world.read if operation.method.upper() == "GET" else world.write
+        changes = operation.method.upper() in ("PATCH", "PUT", "DELETE")
+        known = api_world.path_ids(world, operation.path)
+        strategies = [operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+                      operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)]
+        if known:
+            strategies.append(operation.as_strategy(path_parameters=known,
+                                                    headers={"If-Match": "*"} if changes else None))
+
+        for strategy in strategies:
+            _run(strategy, base=base, label=operation.label, token=token, sent=sent, failures=failures)
+
+    if os.environ.get("CRM_API_FUZZ_EXAMPLES"):  # make api-fuzz: what was sent, by operation and status
+        by_operation: dict[str, Counter[int]] = {}
+        for (label, status), n in sorted(sent.items()):
+            by_operation.setdefault(label, Counter())[status] += n
+        print(f"\n{sum(sent.values())} requests to {len(operations)} operations, {len(failures)} failures")
+        for label, statuses in by_operation.items():
+            print(f"  {label:<55} " + ", ".join(f"{status}×{n}" for status, n in sorted(statuses.items())))
+    output = server.output()
+    assert "Traceback" not in output, output
+    assert not failures, "\n\n".join(failures[:10]) + f"\n\n({len(failures)} failures in all)"
+
+
+def _run(strategy, *, base: str, label: str, token: str, sent: Counter, failures: list[str]) -> None:
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+    @given(case=strategy)
+    def call(case) -> None:
+        try:
+            response = case.call_and_validate(base_url=base, headers={"Authorization": f"Bearer {token}"},
+                                              checks=CHECKS)
+            sent[(label, response.status_code)] += 1
+        except Exception as error:  # every failure is collected, then reported together
+            failures.append(f"{label}: {error}"[:3000])
+
+    call()
