@@ -259,6 +259,7 @@ def test_contacts_kind_and_bad_files(client, users, session):
     bad_files = {
         "empty.xlsx": b"",
         "header.csv": "企业名称,统一社会信用代码\r\n".encode(),
+        "twice.csv": "企业名称,城市,企业名称\r\n甲公司,苏州,乙公司\r\n".encode("gb18030"),
         "notes.txt.pdf": b"%PDF-1.4 ...",
         "broken.xlsx": b"PK\x03\x04 not really a zip",
         "locked.xlsx": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "EncryptedPackage".encode("utf-16-le") + b"\x00" * 64,

@@ -159,10 +159,8 @@ def show(request: Request, session: SessionDep, user: CurrentUser, batch: BatchD
 
 def _map_context(kind: ImportKind, batch: ImportBatch, **extra: Any) -> dict[str, Any]:
     table = service.table_of(batch)
-    from crm.imports import sheet as sheets
-
     return {"batch": batch, "kind": kind, "columns": service.columns_of(kind, batch, table), "table": table,
-            "duplicates": sheets.duplicate_headers(table), "unit_labels": UNIT_LABELS, "errors": {}, **extra}
+            "unit_labels": UNIT_LABELS, "errors": {}, **extra}
 
 
 @router.get("/{batch_id}/map")

@@ -174,14 +174,10 @@ def start(session: Session, *, user: User, kind: ImportKind, file_name: str, dat
     with the columns guessed. Nothing else is written."""
     with _reading(session):
         saved = _saved(session, user, kind)
-        variants = _variants(kind)
-        remembered = saved.headers if saved else {}
-        workbook = sheets.read_workbook(data)
-        table = sheets.find_table(workbook[0], lambda h: _guess_one("", h, remembered, variants))
-    if not any(table.headers):
-        raise SheetProblem(Msg("The first row holds no column headers."))
-    if not table.rows:
-        raise SheetProblem(Msg("The file has a header row but no data rows."))
+    known = [name for f in kind.fields
+             for name in (f.label.msgid, f.label.translate("zh_CN"), f.label.translate("en"), *f.synonyms)]
+    known += [h for h, k in (saved.headers if saved else {}).items() if k]
+    table = sheets.read(data, file_name, known)
     columns, units = guess(kind, table, saved)
     batch = ImportBatch(user_id=user.id, kind=kind.name, file_name=(file_name or "upload")[:255],
                         file_sha256=hashlib.sha256(data).hexdigest(), status=BatchStatus.DRAFT,
@@ -329,8 +325,12 @@ def build_preview(session: Session, *, batch: ImportBatch, kind: ImportKind, use
                 if cell is None or (isinstance(cell, str) and not cell.strip()):
                     row.values[f.key] = None
                     continue
-                if sheets.is_error(cell):
-                    ctx.problem(number, f.key, Msg("The cell holds a formula error (%(error)s).", error=cell))
+                error = sheets.cell_error(cell)
+                if error:
+                    ctx.problem(number, f.key, Msg(
+                        "The cell holds a formula whose value was never calculated: open the file in Excel or WPS, "
+                        "save it again and upload that copy.") if error == "uncalculated" else Msg(
+                        "The cell holds a formula error (%(error)s).", error=error))
                     row.values[f.key] = None
                     continue
                 ctx.unit = units.get(index)
