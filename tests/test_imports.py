@@ -30,10 +30,14 @@ CODE_A = _code("91320594MA1XYW123")
 CODE_B = _code("91320594MA1XYW456")
 
 
-def _xlsx(rows, *, title: str | None = None, sheets=None) -> bytes:
+def _xlsx(rows, *, title: str | None = None, second=None) -> bytes:
     out = io.BytesIO()
     book = xlsxwriter.Workbook(out)
     sheet = book.add_worksheet("客商名录")
+    if second:
+        contacts = book.add_worksheet("联系人")
+        for r, row in enumerate(second):
+            contacts.write_row(r, 0, row)
     r = 0
     if title:
         sheet.merge_range(0, 0, 0, 3, title)
@@ -52,8 +56,8 @@ def _xlsx(rows, *, title: str | None = None, sheets=None) -> bytes:
     return out.getvalue()
 
 
-def _upload(client, data: bytes, name: str, kind: str = "organizations"):
-    return client.post("/imports/new", data={"csrf_token": client.csrf, "kind": kind},
+def _upload(client, data: bytes, name: str, kind: str = "organizations", sheet: int = 1):
+    return client.post("/imports/new", data={"csrf_token": client.csrf, "kind": kind, "sheet": str(sheet)},
                        files={"file": (name, data, "application/octet-stream")})
 
 
@@ -250,7 +254,9 @@ def test_contacts_kind_and_bad_files(client, users, session):
     assert post(client, f"/imports/{batch_id}/map", _mapping_form(client.get(f"/imports/{batch_id}/map").text)
                 ).status_code == 303
     assert "不存在的公司" in client.get(f"/imports/{batch_id}/preview").text
-    batch_id = _batch_id(_upload(client, _xlsx(rows[:2]), "contacts.xlsx", kind="contacts"))
+    # the contacts on the second sheet of a 客商名录 workbook
+    workbook = _xlsx([("企业名称", "城市"), ("常州示例电池有限公司", "常州")], second=rows[:2])
+    batch_id = _batch_id(_upload(client, workbook, "客商名录.xlsx", kind="contacts", sheet=2))
     _walk_to_confirm(client, batch_id)
     assert _commit(client, batch_id).status_code == 303
     session.expire_all()

@@ -123,8 +123,12 @@ def upload(request: Request, session: SessionDep, user: Importer, posted: Upload
     if len(posted.data) > upload_limit_bytes(request):
         return render(request, "imports/new.html", {**context, "message": upload_too_large_message(request)},
                       status_code=413)
+    sheet = posted.fields.get("sheet", "1").strip() or "1"
+    if not sheet.isdigit() or not 1 <= int(sheet) <= 50:
+        return render(request, "imports/new.html", {**context, "message": Msg(
+            "Give the sheet's number: 1 for the first sheet, 2 for the second …")}, status_code=422)
     try:
-        batch = service.start(session, user=user, kind=kind, file_name=name, data=posted.data)
+        batch = service.start(session, user=user, kind=kind, file_name=name, data=posted.data, sheet=int(sheet) - 1)
     except SheetProblem as problem:
         return render(request, "imports/new.html", {**context, "message": problem.message}, status_code=422)
     return redirect(request, f"/imports/{batch.id}/map")

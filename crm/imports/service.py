@@ -169,7 +169,8 @@ def _saved(session: Session, user: User, kind: ImportKind) -> ImportMapping | No
     return session.scalar(select(ImportMapping).where(ImportMapping.user_id == user.id, ImportMapping.kind == kind.name))
 
 
-def start(session: Session, *, user: User, kind: ImportKind, file_name: str, data: bytes) -> ImportBatch:
+def start(session: Session, *, user: User, kind: ImportKind, file_name: str, data: bytes, sheet: int = 0
+          ) -> ImportBatch:
     """Reads the upload (raises SheetProblem when the file as a whole is unusable) and keeps it as a draft batch,
     with the columns guessed. Nothing else is written."""
     with _reading(session):
@@ -177,7 +178,7 @@ def start(session: Session, *, user: User, kind: ImportKind, file_name: str, dat
     known = [name for f in kind.fields
              for name in (f.label.msgid, f.label.translate("zh_CN"), f.label.translate("en"), *f.synonyms)]
     known += [h for h, k in (saved.headers if saved else {}).items() if k]
-    table = sheets.read(data, file_name, known)
+    table = sheets.read(data, file_name, known, sheet=sheet)
     columns, units = guess(kind, table, saved)
     batch = ImportBatch(user_id=user.id, kind=kind.name, file_name=(file_name or "upload")[:255],
                         file_sha256=hashlib.sha256(data).hexdigest(), status=BatchStatus.DRAFT,

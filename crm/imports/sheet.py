@@ -24,15 +24,18 @@ class Table:
     parents: list[str]  # the row above a two-row header (merged group titles), "" where none
     rows: list[tuple[int, list[Any]]]
     totals_rows: list[int] = field(default_factory=list)  # totals rows left out ("合计")
+    sheet_names: list[str] = field(default_factory=list)  # every sheet of the workbook (none for a CSV)
 
     def to_json(self) -> dict[str, Any]:
         return {"sheet": self.sheet, "header_row": self.header_row, "headers": self.headers,
-                "parents": self.parents, "rows": self.rows, "totals_rows": self.totals_rows}
+                "parents": self.parents, "rows": self.rows, "totals_rows": self.totals_rows,
+                "sheet_names": self.sheet_names}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Table:
         return cls(data["sheet"], data["header_row"], data["headers"], data["parents"],
-                   [(n, cells) for n, cells in data["rows"]], data.get("totals_rows", []))
+                   [(n, cells) for n, cells in data["rows"]], data.get("totals_rows", []),
+                   data.get("sheet_names", []))
 
 
 def normalize(text: Any) -> str:
@@ -66,21 +69,23 @@ def column_letter(index: int) -> str:
     return letters
 
 
-def read(data: bytes, filename: str, known_headers: list[str], *, max_rows: int = DEFAULT_MAX_ROWS) -> Table:
+def read(data: bytes, filename: str, known_headers: list[str], *, sheet: int = 0,
+         max_rows: int = DEFAULT_MAX_ROWS) -> Table:
     """The first sheet as the wizard keeps it, read by crm.spreadsheets.read_table (which finds the header among
     title rows, joins a two-row or merged header, fills merged cells, drops blank and totals rows, keeps the
     sheet's row numbers, and raises SheetProblem for an unusable file: empty, header only, duplicate headers, not
     a spreadsheet, damaged, password-protected, over `max_rows`)."""
     from crm.spreadsheets import read_table
 
-    table = read_table(data, filename, known_headers=known_headers, max_rows=max_rows)
+    table = read_table(data, filename, sheet=sheet, known_headers=known_headers, max_rows=max_rows)
     headers, parents = [], []
     for parts in table.header_parts:
         headers.append(parts[-1] if parts else "")
         parents.append(" ".join(parts[:-1]))
     width = len(headers)
     rows = [(row.number, [_cell(v) for v in row.values[:width]]) for row in table.rows]
-    return Table("", table.header_rows[-1], headers, parents, rows, list(table.skipped_rows))
+    name = table.sheet_names[sheet] if sheet < len(table.sheet_names) else ""
+    return Table(name, table.header_rows[-1], headers, parents, rows, list(table.skipped_rows), table.sheet_names)
 
 
 def _cell(value: Any) -> Any:
