@@ -11,7 +11,6 @@ import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
@@ -30,7 +29,7 @@ from crm.auth import account_routes, second_factor_routes, security_admin_routes
 from crm.auth import admin_routes as user_admin_routes
 from crm.auth import routes as auth_routes
 from crm.backups import routes as backup_routes
-from crm.auth.deps import CsrfFailed, Forbidden, NotAuthenticated, current_user, require_business_user, verify_csrf
+from crm.auth.deps import CsrfFailed, Forbidden, NotAuthenticated, require_business_user, verify_csrf
 from crm.auth.gate import AccountStepRequired
 from crm.auth.middleware import SessionMiddleware
 from crm.briefings import generation as briefing_generation
@@ -66,7 +65,7 @@ from crm.tasks import routes as task_routes
 from crm.versioning import StaleEdit
 from crm.visits import calendar_routes as visit_calendar_routes
 from crm.visits import routes as visit_routes
-from crm.web import STATIC_DIR, SUBMITTED_BEFORE, URL_SAFE, is_htmx, redirect, render
+from crm.web import STATIC_DIR, SUBMITTED_BEFORE, URL_SAFE, CachedStaticFiles, is_htmx, redirect, render
 from crm.webhooks import routes as webhook_routes
 
 log = logging.getLogger("crm")
@@ -273,7 +272,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_middleware(InputCheck)  # query, path and headers: inside SessionMiddleware (its error page has the language)
     app.add_middleware(SessionMiddleware)
     app.add_middleware(SecurityHeaders)  # added last: the outermost, so every response passes it
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", CachedStaticFiles(directory=STATIC_DIR), name="static")
     # The API: its own application (Bearer tokens, problem details, no CSRF or HTML error pages), crm/api/app.py
     app.mount("/api/v1", create_api(app.state), name="api")
 
@@ -289,8 +288,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     for router in SIGNED_IN_ROUTERS:
-        # require_business_user: the security and audit administrators are refused every business route (403).
-        app.include_router(router, dependencies=[Depends(current_user), Depends(require_business_user)])
+        # require_business_user (which depends on current_user: signed in first, then the role): the security and
+        # audit administrators are refused every business route (403). One dependency, not two: FastAPI solves each
+        # on every request (issue 17).
+        app.include_router(router, dependencies=[Depends(require_business_user)])
 
     _register_error_pages(app)
     return app

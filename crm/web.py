@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2_fragments import render_block
 from starlette.routing import Match, get_route_path
@@ -50,6 +51,21 @@ _STATIC_VERSIONS = _static_versions()
 
 def static_url(path: str) -> str:
     return f"/static/{path}?v={_STATIC_VERSIONS.get(path, '0')}"
+
+
+class CachedStaticFiles(StaticFiles):
+    """/static/: a versioned URL (static_url(): `?v=` the file's hash, which changes with the file) is cached by the
+    browser for a year without asking again (`immutable`); any other static URL is revalidated (its ETag answers 304).
+    A returning browser then fetches a page and its bell, not the page's stylesheet and scripts again (issue 17)."""
+
+    IMMUTABLE = "public, max-age=31536000, immutable"
+
+    async def get_response(self, path: str, scope) -> Response:  # type: ignore[override]
+        response = await super().get_response(path, scope)
+        if response.status_code in (200, 304):
+            versioned = any(part.startswith(b"v=") for part in scope.get("query_string", b"").split(b"&"))
+            response.headers["Cache-Control"] = self.IMMUTABLE if versioned else "no-cache"
+        return response
 
 
 def _make_environment() -> Environment:

@@ -62,7 +62,7 @@ class SessionMiddleware:
         api = scope["path"].startswith("/api/v1/")  # the API reads no cookie: a Bearer token only (crm/api/auth.py)
         token = None if api else request.cookies.get(SESSION_COOKIE)
         if token:
-            with database.loop_engine.connect() as connection:
+            with database.loop_read() as connection:
                 resolved = service.resolve_session(connection, token=token, settings=settings)
             if resolved is None:
                 extra_cookies.append(_cookie_header(SESSION_COOKIE, "", secure=secure, max_age=0))

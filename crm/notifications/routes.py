@@ -44,7 +44,7 @@ async def bell(request: Request, user: CurrentUser) -> Response:
     costs what a request must and no more (issue 17): an async route (no thread hand-off) reading one indexed count on
     the event loop's own connection, as the session lookup does, and the fragment kept per (language, count) — the
     count is this user's, read on every request; nothing else in it depends on who reads it."""
-    with request.app.state.database.loop_engine.connect() as connection:
+    with request.app.state.database.loop_read() as connection:
         unread = service.unread_count_on(connection, user_id=user.id)
     return HTMLResponse(_bell_html(request.state.locale, unread),
                         headers={"Cache-Control": "no-store", "Vary": "HX-Request"})

@@ -68,7 +68,7 @@ def _choices(session, org: Organization | None = None) -> dict[str, Any]:
         "kind_labels": KIND_LABELS,
         "ownership_labels": OWNERSHIP_LABELS,
         "industries": service.industry_chains(session, keep_id=org.industry_chain_id if org else None),
-        "owners": auth_service.active_users(session),
+        "owners": auth_service.user_choices(session),
     }
 
 

@@ -86,7 +86,7 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     context = {"page": page, "flt": flt, "params": params, **_labels(),
                "organization": organization_service.get(session, flt.organization_id) if flt.organization_id else None}
     if not is_htmx(request):
-        context["officers"] = auth_service.active_users(session)
+        context["officers"] = auth_service.user_choices(session)
     return render(request, "visits/index.html", context, block="results")
 
 
