@@ -546,9 +546,12 @@ def written_records(session: Session, *, batch: ImportBatch, limit: int = 50) ->
     return out
 
 
-def _records(session: Session, batch_id: int) -> list[ImportRecord]:
-    return list(session.scalars(select(ImportRecord).where(ImportRecord.batch_id == batch_id)
-                                .order_by(ImportRecord.id)))
+def _records(session: Session, batch_id: int) -> list:
+    """The batch's records as plain rows (entity_type, record_id, action, prior, version): 100,000 of them load
+    in a fraction of the time ORM objects take."""
+    return list(session.execute(
+        select(ImportRecord.entity_type, ImportRecord.record_id, ImportRecord.action, ImportRecord.prior,
+               ImportRecord.version).where(ImportRecord.batch_id == batch_id).order_by(ImportRecord.id)))
 
 
 def _chunks(items: list) -> Iterator[list]:
@@ -579,7 +582,7 @@ def _undo_writes(session: Session, *, batch_id: int, actor: User, check: bool) -
     records = _records(session, batch_id)
     expected: dict[tuple[str, int], int | None] = {}
     created: dict[str, list[int]] = defaultdict(list)
-    updated: dict[str, list[ImportRecord]] = defaultdict(list)
+    updated: dict[str, list] = defaultdict(list)
     order: list[str] = []
     for r in records:
         expected[(r.entity_type, r.record_id)] = r.version
@@ -661,10 +664,12 @@ def _blockers(session: Session, expected: dict[tuple[str, int], int | None],
         if not hasattr(model, "version"):
             continue
         for chunk in _chunks(sorted(ids)):
-            for record in session.scalars(select(model).where(model.id.in_(chunk))):
-                if record.version != expected[(entity_type, record.id)]:
-                    blockers.append(Blocker(entity.label(record), entity.url(record.id),
-                                            Msg("changed since the import")))
+            moved = [record_id for record_id, version in session.execute(
+                select(model.id, model.version).where(model.id.in_(chunk)))
+                if version != expected[(entity_type, record_id)]]
+            for record in session.scalars(select(model).where(model.id.in_(moved))) if moved else ():
+                blockers.append(Blocker(entity.label(record), entity.url(record.id),
+                                        Msg("changed since the import")))
     tables = {ENTITIES[t].model.__table__.name: t for t in created}
     for entity_type, ids in created.items():
         entity = ENTITIES[entity_type]
