@@ -174,7 +174,7 @@ def create_organization(request: Request, session: SessionDep, user: ApiUser, bo
 @router.patch("/organizations/{organization_id}", tags=["organizations"], summary="Change an organization",
               response_model=None, responses={200: {"model": s.OrganizationOut, "description": "Saved"}})
 def update_organization(request: Request, session: SessionDep, user: ApiUser, organization_id: RecordId,
-                        body: s.OrganizationIn) -> JSONResponse:
+                        body: s.OrganizationUpdate) -> JSONResponse:
     org = _found(organization_service.get(session, organization_id))
     version = common.required_version(request, org.version)
     form = parsed(organization_routes._fields(session, org),
@@ -242,7 +242,7 @@ def create_contact(request: Request, session: SessionDep, user: ApiUser, body: s
 @router.patch("/contacts/{contact_id}", tags=["contacts"], summary="Change a contact", response_model=None,
               responses={200: {"model": s.ContactOut, "description": "Saved"}})
 def update_contact(request: Request, session: SessionDep, user: ApiUser, contact_id: RecordId,
-                   body: s.ContactIn) -> JSONResponse:
+                   body: s.ContactUpdate) -> JSONResponse:
     found = _found(contact_service.get(session, contact_id))
     version = common.required_version(request, found.version)
     form = parsed(contact_fields(), body_values(body, current=contact_routes._values_of(found)))
@@ -369,7 +369,7 @@ def create_visit(request: Request, session: SessionDep, user: ApiUser, body: s.V
 @router.patch("/visits/{visit_id}", tags=["visits"], summary="Change a visit (its tour stops are kept)",
               response_model=None, responses={200: {"model": s.VisitOut, "description": "Saved"}})
 def update_visit(request: Request, session: SessionDep, user: ApiUser, visit_id: RecordId,
-                 body: s.VisitIn) -> JSONResponse:
+                 body: s.VisitUpdate) -> JSONResponse:
     found = _found(visit_service.get(session, visit_id))
     if not visit_service.can_change(user, found):
         raise _forbidden()
@@ -455,7 +455,7 @@ def create_follow_up(request: Request, session: SessionDep, user: ApiUser, body:
 @router.patch("/follow-ups/{follow_up_id}", tags=["follow-ups"], summary="Change a follow-up", response_model=None,
               responses={200: {"model": s.FollowUpOut, "description": "Saved"}})
 def update_follow_up(request: Request, session: SessionDep, user: ApiUser, follow_up_id: RecordId,
-                     body: s.FollowUpIn) -> JSONResponse:
+                     body: s.FollowUpUpdate) -> JSONResponse:
     found = _found(task_service.get(session, follow_up_id))
     if not task_service.can_change(user, found):
         raise _forbidden()

@@ -27,13 +27,14 @@ def choice(values, description: str = "") -> Any:
 
 def _body(required: list[str], example: dict[str, Any]) -> ConfigDict:
     # `required` is documented for clients; a missing field is refused by the page's form check (its message).
+    # Left out on a create: kind → investor, owner/assignee → the token's user, priority → normal, stage → lead.
     return ConfigDict(extra="forbid", json_schema_extra={"required": required, "examples": [example]})
 
 
 # Request bodies
 
 class OrganizationIn(BaseModel):
-    model_config = _body(["name", "kind"], {"name": "华鑫新材料科技有限公司", "kind": "investor", "city": "苏州"})
+    model_config = _body(["name"], {"name": "华鑫新材料科技有限公司", "kind": "investor", "city": "苏州"})
     name: Text | None = None
     name_en: Text | None = None
     credit_code: Text | None = None
@@ -62,7 +63,7 @@ class ContactIn(BaseModel):
 
 
 class FollowUpIn(BaseModel):
-    model_config = _body(["title", "assignee_id", "due_on", "priority"],
+    model_config = _body(["title", "due_on"],
                          {"title": "回访华鑫：报送项目建议书", "assignee_id": 2, "due_on": "2026-12-20", "priority": "normal"})
     title: Text | None = None
     description: Text | None = None
@@ -111,7 +112,7 @@ class VisitIn(BaseModel):
 
 
 class _ProjectFields(BaseModel):
-    model_config = _body(["name", "owner_id", "stage"],
+    model_config = _body(["name"],
                          {"name": "华鑫年产5万吨新材料项目", "owner_id": 2, "stage": "lead", "organization_ids": [1],
                           "total_investment_wan_cny": "50000"})
     name: Text | None = None
@@ -159,6 +160,27 @@ class MoveIn(BaseModel):
     note: Text | None = None
     reason: Text | None = Field(None, description="Why, when moving to on_hold or dropped")
     override_reason: Text | None = Field(None, description="A manager's reason to pass a gate not met")
+
+
+def _patch(example: dict[str, Any]) -> ConfigDict:
+    # A PATCH sends only what it changes: nothing is required.
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [example]})
+
+
+class OrganizationUpdate(OrganizationIn):
+    model_config = _patch({"city": "苏州", "tags": ["新材料"]})
+
+
+class ContactUpdate(ContactIn):
+    model_config = _patch({"mobile": "13800138000"})
+
+
+class FollowUpUpdate(FollowUpIn):
+    model_config = _patch({"due_on": "2026-12-24"})
+
+
+class VisitUpdate(VisitIn):
+    model_config = _patch({"status": "done", "outcome": "达成投资意向"})
 
 
 # Documented responses
