@@ -87,15 +87,20 @@ def test_a_backup_restores_into_an_empty_instance_and_only_there(session, users,
     visit = make_visit(session, title="备份测试来访", officer=officer, organizations=[org])
     attachment_service.create(session, entity_type="visit", entity_id=visit.id, filename="现场照片.png",
                               data=_png(1), actor=officer, data_dir=settings.data_dir, max_bytes=10**6)
+    lost = attachment_service.create(session, entity_type="visit", entity_id=visit.id, filename="丢失的文件.pdf",
+                                     data=b"%PDF-1.4 lost", actor=officer, data_dir=settings.data_dir, max_bytes=10**6)
+    lost_path = f"attachments/{lost.sha256[:2]}/{lost.sha256[2:]}"
+    (settings.data_dir / lost_path).unlink()  # lost from the disk before the backup: noted, and no reason to fail
     pdf = b"%PDF-1.4 briefing"
     (settings.data_dir / "briefings" / "7").mkdir(parents=True)
     (settings.data_dir / "briefings" / "7" / "1-internal.pdf").write_bytes(pdf)
     output = tmp_path / "out" / "backup.tar.gz"
     created = archive.create(database_url=database_url, data_dir=settings.data_dir, output=output)
-    assert created.manifest["missing_files"] == [] and created.manifest["database"] == archive.database_kind(database_url)
+    assert created.manifest["missing_files"] == [lost_path]
+    assert created.manifest["database"] == archive.database_kind(database_url)
     assert created.manifest["tables"]["organization"] == 1 and created.manifest["migration_head"]
     assert oct(output.stat().st_mode & 0o777) == "0o600"  # it holds everything
-    assert backup_cli.verify(output) == 0
+    assert backup_cli.verify(output) == 0 and lost_path in archive.verify(output).warnings[0].translate("en")
 
     target_dir = tmp_path / "restored"
     with fresh_database(database_url, tmp_path) as target_url:

@@ -91,7 +91,10 @@ class Created:
 @dataclass
 class Checked:
     manifest: dict[str, Any] | None
-    problems: list[Msg] = field(default_factory=list)
+    problems: list[Msg] = field(default_factory=list)  # the backup is unsound: it must not be relied on
+    # Files the database names that were already missing from the data directory: the backup holds what there was
+    # (restoring it loses nothing more), but the instance it came from had lost them.
+    warnings: list[Msg] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -473,10 +476,10 @@ def verify(path: Path) -> Checked:
                     _check_sqlite_copy(copy, manifest, problems)
                 else:
                     _check_pg_dump(copy, problems)
-            for missing in manifest.get("missing_files") or []:
-                problems.append(Msg("A file the database names was not in the data directory when the backup was "
-                                    "made: %(name)s", name=str(missing)[:200]))
-            return Checked(manifest=manifest, problems=problems)
+            warnings = [Msg("A file the database names was not in the data directory when the backup was "
+                            "made: %(name)s", name=str(missing)[:200])
+                        for missing in (manifest.get("missing_files") or [])[:100]]
+            return Checked(manifest=manifest, problems=problems, warnings=warnings)
     except BackupError as error:
         return Checked(manifest=None, problems=[*problems, error.message])
 

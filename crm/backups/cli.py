@@ -34,6 +34,8 @@ def verify(path: Path) -> int:
             print(f"  {problem.translate('en')}", file=sys.stderr)
         return 1
     manifest = checked.manifest or {}
+    for warning in checked.warnings:
+        print(f"warning: {warning.translate('en')}", file=sys.stderr)
     print(f"{path}: sound. {manifest['database']} database at revision {manifest['migration_head']}, made "
           f"{manifest['created_at']}; {sum(manifest['tables'].values())} rows, "
           f"{sum(1 for n in manifest['members'] if n.startswith(archive.FILES))} files; every checksum matches")
