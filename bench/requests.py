@@ -15,7 +15,8 @@ Goals (issue 17), shares of the bare endpoint's req/s: the bell ≥ 20%; the lis
 visits, my tasks, the project table, an organization's page) ≥ 2% with p99 < 100 ms for 16 clients offering 2% of it;
 the board, the readiness board, the header search and the dashboard ≥ 1% with p99 < 150 ms at 1% of it; one worker
 per core ≥ 1.8 times one worker. A page that saturates below its goal load misses its p99 goal without being run at
-it. BENCH_ONLY=<text>: only the pages whose names contain it. BENCH_SMOKE=1: 1% of the data, one-second
+it. BENCH_ONLY=<text>: only the pages whose names contain it; BENCH_DATABASE=<path>: measure that database
+(bench.dashboard's, say) as it is, to compare two revisions of the app on one database. BENCH_SMOKE=1: 1% of the data, one-second
 measurements, nothing judged. Results in var/bench-requests/results.json; see docs/performance.md.
 """
 
@@ -29,6 +30,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -48,6 +50,7 @@ BELL_SHARE = 0.20
 LIST_SHARE, LIST_P99_MS = 0.02, 100.0
 HEAVY_SHARE, HEAVY_P99_MS = 0.01, 150.0
 SCALING_GOAL = 1.8  # one worker per core, against one worker
+SMOKE_WORKER_PAGES = ("/notifications/bell", "/organizations")  # a smoke run's worker pass: the code path, quickly
 
 
 @dataclass
@@ -102,15 +105,18 @@ def _database() -> tuple:
         facts = project_bench.build(path, log=lambda line: print(line, flush=True))
     migrate.upgrade(f"sqlite:///{path}")
     dashboard._add_zone_figures(path, today=datetime.now(ZoneInfo("Asia/Shanghai")).date())
+    return path, facts, _busiest_organization(path)
+
+
+def _busiest_organization(path: Path) -> int:
+    """The organization with the most visits: its page is measured."""
     database = Database(f"sqlite:///{path}")
     try:
         with database.read_sessions() as session:
-            organization_id = session.scalar(text(
-                "SELECT organization_id FROM visit_organization GROUP BY organization_id "
-                "ORDER BY count(*) DESC LIMIT 1"))
+            return session.scalar(text("SELECT organization_id FROM visit_organization GROUP BY organization_id "
+                                       "ORDER BY count(*) DESC LIMIT 1"))
     finally:
         database.dispose()
-    return path, facts, organization_id
 
 
 def _measure(server: Server, page: Page, headers: dict[str, str], *, seconds: int, warm_up: int) -> wrk.Result:
@@ -132,7 +138,13 @@ def main() -> int:
     shutil.rmtree(BENCH_DIR, ignore_errors=True)
     BENCH_DIR.mkdir(parents=True)
     started = time.monotonic()
-    path, facts, organization_id = _database()
+    if given := os.environ.get("BENCH_DATABASE"):  # before/after comparisons on one database, as it is
+        path, facts = Path(given), project_bench.Facts(**json.loads(project_bench.BENCH_DIR.joinpath("facts.json")
+                                                                     .read_text()))
+        organization_id = _busiest_organization(path)
+        print(f"measuring {path} as it is (BENCH_DATABASE)", flush=True)
+    else:
+        path, facts, organization_id = _database()
     print(f"  database ready in {time.monotonic() - started:.0f} s", flush=True)
     only = os.environ.get("BENCH_ONLY", "")
     measured = [page for page in pages(facts, organization_id) if only in page.name]
@@ -174,7 +186,7 @@ def main() -> int:
         officer = {"Cookie": f"crm_session={sign_in(server.port, generate.USERNAME, generate.PASSWORD)}"}
         manager = {"Cookie": f"crm_session={sign_in(server.port, project_bench.MANAGER, project_bench.MANAGER_PASSWORD)}"}
         print(f"{workers} workers (make run's shape: one per core), saturated", flush=True)
-        for page in measured:
+        for page in measured if not settings.SMOKE else [p for p in measured if p.path in SMOKE_WORKER_PAGES]:
             headers = {**(manager if page.as_manager else officer), **({"HX-Request": "true"} if page.htmx else {})}
             many[page.path] = _measure(server, page, headers, seconds=seconds, warm_up=warm_up)
             print(f"  {page.name}: {many[page.path].rps:,.0f} req/s "
@@ -183,7 +195,7 @@ def main() -> int:
     ceiling_rps = one.get(CEILING_PATH).rps if CEILING_PATH in one else None
     report, misses = [], []
     for page in measured:
-        r, loaded, m = one[page.path], at_load[page.path], many[page.path]
+        r, loaded, m = one[page.path], at_load[page.path], many.get(page.path, one[page.path])
         entry = {"name": page.name, "path": page.path, "rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
                  "bare_rps": bare.rps, "share_of_bare": r.rps / bare.rps, "ceiling_rps": ceiling_rps,
                  "share_of_ceiling": r.rps / ceiling_rps if ceiling_rps else None,
