@@ -210,3 +210,23 @@ def test_every_resource_reads_and_visits_and_contacts_write(client, session, use
     refused = client.patch(f"/api/v1/visits/{shown['id']}", headers={**read, "If-Match": changed.headers["etag"]},
                            json={"status": "planned"})
     assert refused.status_code == 403
+
+
+def test_managers_keep_parcels_and_groundbreaking_events(client, session, users):
+    officer, manager = _token(session, users["officer"]), _token(session, users["manager"])
+    body = {"code": "P-9", "name": "纱厂地块", "status": "expropriating", "households_total": 557}
+    assert client.post("/api/v1/parcels", headers=officer, json=body).status_code == 403
+    created = client.post("/api/v1/parcels", headers=manager, json=body)
+    assert created.status_code == 201, created.text
+    over = client.patch(f"/api/v1/parcels/{created.json()['id']}", headers={**manager, "If-Match": created.headers["etag"]},
+                        json={"households_signed": 600})
+    assert over.status_code == 422 and over.json()["errors"][0]["pointer"] == "/households_signed"
+    signed = client.patch(f"/api/v1/parcels/{created.json()['id']}",
+                          headers={**manager, "If-Match": created.headers["etag"]}, json={"households_signed": 120})
+    assert signed.status_code == 200 and signed.json()["households_signed"] == 120
+    event = client.post("/api/v1/groundbreaking-events", headers=manager, json={"name": "集中开工", "held_on": "2026-12-20"})
+    assert event.status_code == 201 and event.json()["held_on"] == "2026-12-20"
+    moved = client.patch(f"/api/v1/groundbreaking-events/{event.json()['id']}",
+                         headers={**manager, "If-Match": event.headers["etag"]}, json={"held_on": "2026-12-27"})
+    assert moved.status_code == 200 and moved.json()["held_on"] == "2026-12-27"
+    assert client.get("/api/v1/groundbreaking-events", headers=officer).json()["items"][0]["name"] == "集中开工"

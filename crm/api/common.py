@@ -97,15 +97,17 @@ def keyset(stmt: Select, params: ListParams, updated_col: Any, id_col: Any) -> S
 
 
 def list_response(request: Request, params: ListParams, rows: Sequence[Any], render: Callable[[Any], dict],
-                  *, total: int | None = None, extra: Mapping[str, Any] | None = None) -> JSONResponse:
-    """{"items": [...], "next": <link or null>, "total": <n, on the first page>}: rows as read by `keyset`."""
+                  *, total: int | None = None, extra: Mapping[str, Any] | None = None,
+                  position: Callable[[Any], tuple[datetime, int]] | None = None) -> JSONResponse:
+    """{"items": [...], "next": <link or null>, "total": <n, on the first page>}: rows as read by `keyset`;
+    `position` gives a row's (time, id) in the order, (updated_at, id) by default."""
     more = len(rows) > params.limit
     rows = rows[:params.limit]
     next_link = None
     if more and rows:
-        last = rows[-1]
+        at, last_id = position(rows[-1]) if position else (rows[-1].updated_at, rows[-1].id)
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
-        query.append(("cursor", encode_cursor(last.updated_at, last.id)))
+        query.append(("cursor", encode_cursor(at, last_id)))
         next_link = f"{request.scope['path']}?{urlencode(query)}"  # the whole path: /api/v1/…
     body: dict[str, Any] = {"items": [render(row) for row in rows], "next": next_link}
     if total is not None:

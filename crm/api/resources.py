@@ -29,6 +29,7 @@ from crm.exports.models import ExportEnterprise
 from crm.forms import parse
 from crm.groundbreaking import service as groundbreaking_service
 from crm.groundbreaking.models import GroundbreakingEvent
+from crm.groundbreaking.schemas import event_fields
 from crm.i18n import Msg
 from crm.indicators import service as indicator_service
 from crm.indicators.models import Indicator, IndicatorTarget, IndicatorValue
@@ -36,8 +37,10 @@ from crm.organizations import routes as organization_routes
 from crm.organizations import service as organization_service
 from crm.organizations.models import Organization
 from crm.organizations.service import PermissionDenied
+from crm.parcels import routes as parcel_routes
 from crm.parcels import service as parcel_service
 from crm.parcels.models import LandParcel
+from crm.parcels.schemas import parcel_fields
 from crm.projects import filters as project_filters
 from crm.projects import pipeline
 from crm.projects import routes as project_routes
@@ -634,7 +637,54 @@ def list_parcels(request: Request, session: SessionDep, user: ApiUser, params: L
 @router.get("/parcels/{parcel_id}", tags=["parcels"], summary="A land parcel", response_model=None,
             responses={200: {"model": s.ParcelOut, "description": "The parcel"}})
 def get_parcel(session: SessionDep, user: ApiUser, parcel_id: RecordId) -> JSONResponse:
-    return record_response(rep.parcel(_found(parcel_service.get(session, parcel_id))))
+    return _parcel_response(session, parcel_id)
+
+
+def _parcel_response(session: Session, parcel_id: int, *, status: int = 200) -> JSONResponse:
+    session.expire_all()
+    found = _found(parcel_service.get(session, parcel_id))
+    return record_response(rep.parcel(found), status=status,
+                           location=f"/api/v1/parcels/{found.id}" if status == 201 else None)
+
+
+@router.post("/parcels", tags=["parcels"], summary="Add a land parcel (managers)", status_code=201,
+             response_model=None, responses={201: {"model": s.ParcelOut, "description": "Created"}})
+def create_parcel(request: Request, session: SessionDep, user: ApiUser, body: s.ParcelIn) -> JSONResponse:
+    if not parcel_service.can_edit(user):
+        raise _forbidden()
+
+    def again(session: Session, record_id: int) -> JSONResponse:
+        return _parcel_response(session, record_id, status=201)
+
+    if (earlier := common.replay_or_claim(request, session, body=body, kind="parcel", creates=LandParcel,
+                                          render=again)) is not None:
+        return earlier
+    form = parsed(parcel_fields(), body_values(body, current={"status": "expropriating"}))
+    try:
+        found = parcel_service.create(session, data=form.data, actor=user)
+    except parcel_service.InvalidParcel as bad:
+        session.rollback()
+        raise invalid(bad.errors) from None
+    return again(session, found.id)
+
+
+@router.patch("/parcels/{parcel_id}", tags=["parcels"], summary="Change a land parcel (managers)", response_model=None,
+              responses={200: {"model": s.ParcelOut, "description": "Saved"}})
+def update_parcel(request: Request, session: SessionDep, user: ApiUser, parcel_id: RecordId,
+                  body: s.ParcelUpdate) -> JSONResponse:
+    found = _found(parcel_service.get(session, parcel_id))
+    if not parcel_service.can_edit(user):
+        raise _forbidden()
+    version = common.required_version(request, found.version)
+    form = parsed(parcel_fields(), body_values(body, current=parcel_routes._values_of(found)))
+    try:
+        parcel_service.update(session, parcel=found, data=form.data, version=version, actor=user)
+    except StaleEdit:
+        raise _stale() from None
+    except parcel_service.InvalidParcel as bad:
+        session.rollback()
+        raise invalid(bad.errors) from None
+    return _parcel_response(session, parcel_id)
 
 
 # Groundbreaking events (with readiness)
@@ -644,9 +694,8 @@ def get_parcel(session: SessionDep, user: ApiUser, parcel_id: RecordId) -> JSONR
 def list_groundbreaking_events(request: Request, session: SessionDep, user: ApiUser, params: ListDep) -> JSONResponse:
     rows = list(session.scalars(keyset(select(GroundbreakingEvent), params, GroundbreakingEvent.created_at,
                                        GroundbreakingEvent.id)))
-    for row in rows:
-        row.updated_at = row.created_at  # the cursor's time: an event's list order is its creation
-    return list_response(request, params, rows, rep.groundbreaking_event)
+    return list_response(request, params, rows, rep.groundbreaking_event,  # in the order they were added
+                         position=lambda event: (event.created_at, event.id))
 
 
 @router.get("/groundbreaking-events/{event_id}", tags=["groundbreaking"],
@@ -661,6 +710,52 @@ def get_groundbreaking_event(request: Request, session: SessionDep, user: ApiUse
     locale = request.state.locale
     return record_response(rep.groundbreaking_event(event, slate=[rep.readiness_row(row, locale=locale)
                                                                   for row in board.rows]))
+
+
+def _event_response(session: Session, event_id: int, *, status: int = 200) -> JSONResponse:
+    session.expire_all()
+    found = _found(groundbreaking_service.get(session, event_id))
+    return record_response(rep.groundbreaking_event(found), status=status,
+                           location=f"/api/v1/groundbreaking-events/{found.id}" if status == 201 else None)
+
+
+@router.post("/groundbreaking-events", tags=["groundbreaking"], summary="Add a groundbreaking event (managers)",
+             status_code=201, response_model=None,
+             responses={201: {"model": s.GroundbreakingEventOut, "description": "Created"}})
+def create_groundbreaking_event(request: Request, session: SessionDep, user: ApiUser,
+                                body: s.GroundbreakingEventIn) -> JSONResponse:
+    if not groundbreaking_service.can_edit(user):
+        raise _forbidden()
+
+    def again(session: Session, record_id: int) -> JSONResponse:
+        return _event_response(session, record_id, status=201)
+
+    if (earlier := common.replay_or_claim(request, session, body=body, kind="groundbreaking_event",
+                                          creates=GroundbreakingEvent, render=again)) is not None:
+        return earlier
+    form = parsed(event_fields(), body_values(body))
+    found = groundbreaking_service.create(session, data=form.data, actor=user)
+    return again(session, found.id)
+
+
+@router.patch("/groundbreaking-events/{event_id}", tags=["groundbreaking"],
+              summary="Change a groundbreaking event (managers)", response_model=None,
+              responses={200: {"model": s.GroundbreakingEventOut, "description": "Saved"}})
+def update_groundbreaking_event(request: Request, session: SessionDep, user: ApiUser, event_id: RecordId,
+                                body: s.GroundbreakingEventUpdate) -> JSONResponse:
+    found = _found(groundbreaking_service.get(session, event_id))
+    if not groundbreaking_service.can_edit(user):
+        raise _forbidden()
+    version = common.required_version(request, found.version)
+    current = {"name": found.name, "held_on": found.held_on.isoformat(), "place": found.place, "note": found.note}
+    form = parsed(event_fields(), body_values(body, current=current))
+    try:
+        groundbreaking_service.update(session, event=found, data=form.data, version=version, actor=user)
+    except StaleEdit:
+        raise _stale() from None
+    except PermissionDenied:
+        raise _forbidden() from None
+    return _event_response(session, event_id)
 
 
 # The export pool: members and their monthly figures
@@ -678,23 +773,8 @@ def list_export_members(
     if officer:
         stmt = stmt.where(ExportEnterprise.officer_id == officer)
     rows = session.execute(keyset(stmt, params, ExportEnterprise.updated_at, ExportEnterprise.id)).all()
-    members = [_Named(member, name) for member, name in rows]
-    return list_response(request, params, members, lambda m: rep.export_member(m.member, organization_name=m.name))
-
-
-class _Named:
-    __slots__ = ("member", "name")
-
-    def __init__(self, member: ExportEnterprise, name: str) -> None:
-        self.member, self.name = member, name
-
-    @property
-    def updated_at(self) -> datetime:
-        return self.member.updated_at
-
-    @property
-    def id(self) -> int:
-        return self.member.id
+    return list_response(request, params, rows, lambda row: rep.export_member(row[0], organization_name=row[1]),
+                         position=lambda row: (row[0].updated_at, row[0].id))
 
 
 @router.get("/export-members/{organization_id}/figures", tags=["exports"],

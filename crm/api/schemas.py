@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm.organizations.models import OrganizationKind, Ownership
+from crm.parcels.models import ParcelStatus
 from crm.projects.models import ALL_STAGES, ProjectSource
 from crm.projects.schemas import START_STAGES
 from crm.tasks.models import TaskPriority
@@ -162,6 +163,35 @@ class MoveIn(BaseModel):
     override_reason: Text | None = Field(None, description="A manager's reason to pass a gate not met")
 
 
+class ParcelIn(BaseModel):
+    model_config = _body(["code", "name", "status"], {"code": "菏泽市2019-2", "name": "纱厂地块", "status": "expropriating",
+                                                      "land_area_m2": "212958.00"})
+    code: Text | None = None
+    name: Text | None = None
+    location: Text | None = None
+    bounds: Text | None = None
+    land_area_m2: Amount | None = None
+    building_area_m2: Amount | None = None
+    planned_use: Text | None = None
+    status: Text | None = choice(ParcelStatus)
+    households_total: int | None = None
+    households_signed: int | None = None
+    signing_starts_on: Text | None = None
+    signing_ends_on: Text | None = None
+    compensation_cash: bool | None = None
+    compensation_swap: bool | None = None
+    public_facilities: Text | None = None
+    notes: Text | None = None
+
+
+class GroundbreakingEventIn(BaseModel):
+    model_config = _body(["name", "held_on"], {"name": "12月项目集中开工", "held_on": "2026-12-20", "place": "园区"})
+    name: Text | None = None
+    held_on: Text | None = Field(None, description="YYYY-MM-DD")
+    place: Text | None = None
+    note: Text | None = None
+
+
 def _patch(example: dict[str, Any]) -> ConfigDict:
     # A PATCH sends only what it changes: nothing is required.
     return ConfigDict(extra="forbid", json_schema_extra={"examples": [example]})
@@ -177,6 +207,14 @@ class ContactUpdate(ContactIn):
 
 class FollowUpUpdate(FollowUpIn):
     model_config = _patch({"due_on": "2026-12-24"})
+
+
+class ParcelUpdate(ParcelIn):
+    model_config = _patch({"households_signed": 120})
+
+
+class GroundbreakingEventUpdate(GroundbreakingEventIn):
+    model_config = _patch({"place": "园区北区"})
 
 
 class VisitUpdate(VisitIn):
