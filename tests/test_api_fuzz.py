@@ -111,6 +111,9 @@ def _run(strategy, *, base: str, label: str, token: str, sent: Counter, failures
 
 def test_the_worked_examples_work(served, tmp_path, monkeypatch):
     server, world = served
+    documented = (ROOT / "docs/api.md").read_text()
+    for example in ("mirror_projects.py", "webhook_receiver.py"):  # docs/api.md shows the files as they are
+        assert (ROOT / "docs/examples" / example).read_text() in documented, example
     mirror = tmp_path / "mirror.sqlite3"
     env = {**os.environ, "CRM_URL": f"http://127.0.0.1:{server.port}", "CRM_TOKEN": world.read}
 
