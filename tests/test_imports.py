@@ -193,8 +193,11 @@ def test_preview_problems_update_and_all_or_nothing(client, users, session, monk
            ("好公司", "", "https://example.com", "张晓明"),
            ("", "91320594MA1XYZ12X", "not a url", "nobody")]
     batch_id = _batch_id(_upload(client, _xlsx(bad), "bad.xlsx"))
-    assert post(client, f"/imports/{batch_id}/map", _mapping_form(client.get(f"/imports/{batch_id}/map").text)
-                ).status_code == 303
+    guessed = _mapping_form(client.get(f"/imports/{batch_id}/map").text)
+    twice = post(client, f"/imports/{batch_id}/map", {**guessed, "col_2": "name"})  # a field for two columns
+    assert twice.status_code == 422 and 'aria-invalid="true"' in twice.text
+    assert post(client, f"/imports/{batch_id}/map", {**guessed, "col_0": ""}).status_code == 422  # name missing
+    assert post(client, f"/imports/{batch_id}/map", guessed).status_code == 303
     preview = client.get(f"/imports/{batch_id}/preview").text
     problems = re.findall(r"<tr><td data-label=\"[^\"]+\">(\d+)</td><td data-label=\"[^\"]+\">([^<]+)</td>", preview)
     assert {(row, col) for row, col in problems} >= {("3", "企业名称"), ("3", "统一社会信用代码"), ("3", "网址"),
