@@ -191,11 +191,12 @@ def map_save(request: Request, session: SessionDep, user: CurrentUser, batch: Ba
         elif name.startswith("unit_") and name[5:].isdigit() and value in UNITS:
             units[int(name[5:])] = str(value)
     errors = service.save_mapping(session, batch=batch, kind=kind, user=user, chosen=chosen, units=units)
-    if errors:
+    if errors:  # shown with the choices as posted; nothing saved
         session.rollback()
-        batch.mapping = {**batch.mapping, "columns": {str(i): k for i, k in chosen.items() if k},
-                         "units": {str(i): u for i, u in units.items()}}
-        context = _map_context(kind, batch, errors=errors)
+        table = service.table_of(batch)
+        context = _map_context(kind, batch, errors=errors, columns=service.columns_of(
+            kind, batch, table, chosen={str(i): k for i, k in chosen.items() if k},
+            units={str(i): u for i, u in units.items()}))
         return render(request, "imports/map.html", context, status_code=422)
     return redirect(request, f"/imports/{batch.id}/preview")
 

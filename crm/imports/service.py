@@ -220,8 +220,12 @@ class ColumnInfo:
     needs_unit: bool
 
 
-def columns_of(kind: ImportKind, batch: ImportBatch, table: sheets.Table) -> list[ColumnInfo]:
-    mapping = batch.mapping or {}
+def columns_of(kind: ImportKind, batch: ImportBatch, table: sheets.Table, *, chosen: dict[str, str] | None = None,
+               units: dict[str, str] | None = None) -> list[ColumnInfo]:
+    """The mapping page's rows: the batch's mapping, or `chosen`/`units` as posted (a form shown again)."""
+    mapping = dict(batch.mapping or {})
+    if chosen is not None:
+        mapping["columns"], mapping["units"] = chosen, units or {}
     out = []
     for i, (header, parent) in enumerate(zip(table.headers, table.parents, strict=True)):
         key = mapping.get("columns", {}).get(str(i), "")
