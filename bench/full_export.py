@@ -6,8 +6,10 @@ runs the export — the same function as `crm export -o FILE.zip` and /admin/exp
 reports:
 
 - the time to write the whole zip (goal: under 2 minutes),
-- the child's peak memory above what it held once the application was imported (VmHWM − VmRSS, goal: under
-  300 MB): the rows are read a batch at a time and the workbook is written by xlsxwriter in constant-memory mode,
+- the child's peak memory above what it held once the application was imported (goal: under 300 MB): its anonymous
+  memory (RssAnon) sampled every 0.1 s, and for reference VmHWM − VmRSS, which also counts the SQLite file's pages
+  mapped into the process (the kernel's cache, dropped under pressure); the rows are read a batch at a time and the
+  workbook is written by xlsxwriter in constant-memory mode,
 - the zip's size and the row count of its largest sheets.
 
 BENCH_FULL_EXPORT_PROJECTS changes the number of projects; BENCH_SMOKE=1 builds 1% of the data and judges nothing
@@ -89,32 +91,46 @@ def _status() -> dict[str, int]:
     values = {}
     for line in Path("/proc/self/status").read_text().splitlines():
         key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
+        if key in ("VmRSS", "VmHWM", "RssAnon"):
             values[key] = int(rest.split()[0])  # kB
     return values
 
 
 def _child(url: str, data_dir: str, output: str) -> int:
-    """In the child: import the app, reset the high-water mark, export, print the figures as JSON."""
+    """In the child: import the app, then export while a thread samples the process's anonymous memory (its own
+    heap: VmHWM would also count the pages of the SQLite file it maps, CRM_SQLITE mmap, which the kernel may drop at
+    any time), and print the figures as JSON."""
+    import threading
+
     from crm.config import Settings
     from crm.data_export import cli as export_cli
 
     Path("/proc/self/clear_refs").write_text("5")
-    before = _status()["VmRSS"]
+    before = _status()
+    peak = [before["RssAnon"]]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.1):
+            peak[0] = max(peak[0], _status()["RssAnon"])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     started = time.perf_counter()
     code = export_cli.export(Settings(env="test", database_url=url, data_dir=Path(data_dir), secret_key="b" * 40),
                              output=Path(output))
     seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "peak_mb": (_status()["VmHWM"] - before) / 1024}))
+    done.set()
+    sampler.join()
+    after = _status()
+    print(json.dumps({"seconds": seconds, "peak_mb": (peak[0] - before["RssAnon"]) / 1024,
+                      "hwm_mb": (after["VmHWM"] - before["VmRSS"]) / 1024}))
     return code
 
 
-def main() -> int:
-    if len(sys.argv) == 5 and sys.argv[1] == "--child":
-        return _child(*sys.argv[2:])
+def _build(url: str) -> None:
     shutil.rmtree(BENCH_DIR, ignore_errors=True)
     BENCH_DIR.mkdir(parents=True)
-    url = f"sqlite:///{BENCH_DIR / 'crm.sqlite3'}"
     print(f"bench.full_export: building the data set ({PROJECTS:,} projects) in {BENCH_DIR}")
     built = time.monotonic()
     generate.generate(url)
@@ -126,6 +142,16 @@ def main() -> int:
         database.dispose()
     _add_projects(url, generate.ORGANIZATIONS, owner_id)
     print(f"  built in {time.monotonic() - built:.0f} s")
+
+
+def main() -> int:
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        return _child(*sys.argv[2:])
+    url = f"sqlite:///{BENCH_DIR / 'crm.sqlite3'}"
+    if os.environ.get("BENCH_FULL_EXPORT_REUSE") and (BENCH_DIR / "crm.sqlite3").exists():
+        print(f"bench.full_export: the data set built before in {BENCH_DIR} (BENCH_FULL_EXPORT_REUSE)")
+    else:
+        _build(url)
     output = BENCH_DIR / "export.zip"
     child = subprocess.run([sys.executable, "-m", "bench.full_export", "--child", url, str(BENCH_DIR), str(output)],
                            capture_output=True, text=True, check=False)
@@ -136,12 +162,14 @@ def main() -> int:
     manifest = json.loads(zipfile.ZipFile(output).read("manifest.json"))
     counts = {s["key"]: s["rows"] for s in manifest["sheets"]}
     result = {"seconds": round(figures["seconds"], 1), "peak_mb": round(figures["peak_mb"], 1),
+              "peak_with_mapped_file_mb": round(figures["hwm_mb"], 1),
               "zip_mb": round(output.stat().st_size / 2**20, 1), "rows": sum(counts.values()),
               "projects": counts["projects"], "visits": counts["visits"], "tour_stops": counts["tour_stops"],
               "follow_ups": counts["follow_ups"], "contacts": counts["contacts"]}
     met = result["seconds"] < GOAL_SECONDS and result["peak_mb"] < GOAL_MB
     print(f"  full export: {result['seconds']} s (goal < {GOAL_SECONDS:.0f} s), peak +{result['peak_mb']} MB "
-          f"(goal < {GOAL_MB:.0f} MB), {result['zip_mb']} MB zip, {result['rows']:,} rows "
+          f"(goal < {GOAL_MB:.0f} MB; +{result['peak_with_mapped_file_mb']} MB with the mapped database file), "
+          f"{result['zip_mb']} MB zip, {result['rows']:,} rows "
           f"({result['projects']:,} projects, {result['visits']:,} visits, {result['tour_stops']:,} tour stops, "
           f"{result['follow_ups']:,} follow-ups)" + ("" if settings.SMOKE else f" — goal {'met' if met else 'MISSED'}"))
     (BENCH_DIR / "results.json").write_text(json.dumps(result, indent=2) + "\n")
