@@ -71,7 +71,7 @@ lint: $(STAMP)
 # The benchmark modules, run in this order (python -m <module>) by both `make bench` and `make bench-smoke`; each
 # honours BENCH_SMOKE (docs/performance.md, "Smoke mode"). A new benchmark is one more name here.
 BENCH_MODULES := bench bench.export_import bench.pdf bench.xlsx_export bench.reminders bench.projects bench.dashboard \
-                 bench.concurrency bench.major_projects bench.requests
+                 bench.concurrency bench.major_projects bench.requests bench.imports
 # A module's own environment: the dashboard measures the database bench.projects has just built (BENCH_REUSE=1 copies
 # it, when its key matches, instead of building it again).
 BENCH_ENV_bench.dashboard := BENCH_REUSE=1
