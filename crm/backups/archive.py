@@ -326,7 +326,7 @@ def create(*, database_url: str, data_dir: Path, output: Path, exclude: tuple[Pa
         }
         manifest_bytes = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode()
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds everything: owner only
-        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=1) as tar:
             now = created_at.timestamp()
             tar.addfile(_tar_info(MANIFEST, len(manifest_bytes), now), io.BytesIO(manifest_bytes))
             with open(database_file, "rb") as handle:
