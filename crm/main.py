@@ -37,6 +37,7 @@ from crm.briefings import routes as briefing_routes
 from crm.config import Settings, get_settings
 from crm.contacts import routes as contact_routes
 from crm.dashboard import routes as dashboard_routes
+from crm.data_export import routes as data_export_routes
 from crm.db import Database, is_busy
 from crm.errors import BadRequest, NotFound
 from crm.exports import routes as export_routes
@@ -104,6 +105,7 @@ SIGNED_IN_ROUTERS = (
     notification_routes.router,
     notification_admin_routes.router,
     backup_routes.router,
+    data_export_routes.router,  # /admin/export and /admin/export.zip
     webhook_routes.router,
     import_routes.router,
     indicator_routes.router,
