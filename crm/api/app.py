@@ -113,6 +113,12 @@ def _register_handlers(api: FastAPI) -> None:
         log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
         return _problem(request, 500, Msg("Something went wrong on our side. The error was logged; nothing was half-saved."))
 
+    @api.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> Response:
+        # Starlette's ServerErrorMiddleware (the API app's outermost layer) answers with this, then re-raises: the
+        # error is logged, and the client gets a problem document, not its plain-text "Internal Server Error".
+        return _problem(request, 500, Msg("Something went wrong on our side. The error was logged; nothing was half-saved."))
+
 
 def _allowed_methods(request: Request) -> str:
     """Every method some route serves at this address (Starlette names only the first route's)."""

@@ -5,7 +5,7 @@ page would, in the token user's language, by JSON pointer."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,8 @@ from crm.visits.models import InterestLevel, VisitKind, VisitStatus
 
 Amount = str | int | float  # a decimal: "1234.50" or 1234.5
 Text = str
+# A record id in a list: within the databases' integer range (a larger one never reaches a query).
+RecordRef = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 
 def choice(values, description: str = "") -> Any:
@@ -105,10 +107,10 @@ class VisitIn(BaseModel):
     interest_level: Text | None = choice(InterestLevel)
     estimated_investment_wan_cny: Amount | None = None
     officer_id: int | None = None
-    organization_ids: list[int] | None = Field(None, max_length=50)
-    member_ids: list[int] | None = Field(None, max_length=200)
-    host_ids: list[int] | None = Field(None, max_length=50)
-    industry_chain_ids: list[int] | None = Field(None, max_length=50)
+    organization_ids: list[RecordRef] | None = Field(None, max_length=50)
+    member_ids: list[RecordRef] | None = Field(None, max_length=200)
+    host_ids: list[RecordRef] | None = Field(None, max_length=50)
+    industry_chain_ids: list[RecordRef] | None = Field(None, max_length=50)
     tour_stops: list[TourStopIn] | None = Field(None, max_length=50, description="On create only")
 
 
@@ -141,8 +143,8 @@ class _ProjectFields(BaseModel):
     signed_on: Text | None = None
     groundbreaking_on: Text | None = None
     operation_on: Text | None = None
-    organization_ids: list[int] | None = Field(None, max_length=30, description="Investors, the lead first")
-    officer_ids: list[int] | None = Field(None, max_length=30)
+    organization_ids: list[RecordRef] | None = Field(None, max_length=30, description="Investors, the lead first")
+    officer_ids: list[RecordRef] | None = Field(None, max_length=30)
 
 
 class ProjectIn(_ProjectFields):
