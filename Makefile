@@ -71,11 +71,12 @@ lint: $(STAMP)
 # The benchmark modules, run in this order (python -m <module>) by both `make bench` and `make bench-smoke`; each
 # honours BENCH_SMOKE (docs/performance.md, "Smoke mode"). A new benchmark is one more name here.
 BENCH_MODULES := bench bench.export_import bench.pdf bench.xlsx_export bench.reminders bench.projects bench.dashboard \
-                 bench.concurrency bench.major_projects bench.requests bench.imports
+                 bench.concurrency bench.major_projects bench.requests bench.imports bench.api
 # A module's own environment: the dashboard measures the database bench.projects has just built (BENCH_REUSE=1 copies
 # it, when its key matches, instead of building it again).
 BENCH_ENV_bench.dashboard := BENCH_REUSE=1
 BENCH_ENV_bench.requests := BENCH_REUSE=1
+BENCH_ENV_bench.api := BENCH_REUSE=1
 # $(1): environment for every module. Every module runs even when one before it fails (or, in a full run, misses a
 # goal); then each one's time and exit status, and a non-zero exit if any failed.
 define run_benchmarks
