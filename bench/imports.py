@@ -23,6 +23,7 @@ var/bench-imports/results.json; see docs/performance.md, "Imports, export (issue
 
 from __future__ import annotations
 
+import functools
 import http.client
 import io
 import json
@@ -40,7 +41,7 @@ from urllib.parse import urlencode
 
 import xlsxwriter
 
-from bench import settings
+from bench import generate, settings
 from bench.server import CSRF_RE, BenchError, Server, sign_in
 from crm import migrate
 from crm.auth import service as auth_service
@@ -69,8 +70,15 @@ def _code(n: int) -> str:
     return body + credit_code_check_char(body)
 
 
-def _org_name(n: int) -> str:
-    return f"{CITIES[n % 10]}{WORDS[n // 10 % 10]}{n:06d}有限公司"
+@functools.cache
+def _names(rows: int) -> tuple[list[str], list[str]]:
+    """Organization names as zones have them (bench.generate's: region, brand, industry word, 有限公司 …, unique)
+    and contact names (a surname and one or two given characters)."""
+    rng = random.Random(1414)
+    names = generate._Names(rng)
+    chains = list(generate.INDUSTRIES)
+    return ([names.chinese(rng.choice(chains))[0] for _ in range(rows)],
+            [generate._chinese_person(rng) for _ in range(rows)])
 
 
 def _xlsx(headers: list[str], rows) -> bytes:
@@ -87,8 +95,9 @@ def _xlsx(headers: list[str], rows) -> bytes:
 def organization_file(rows: int) -> bytes:
     headers = ["企业名称", "统一社会信用代码", "类型", "城市", "地址", "联系人", "职务", "手机", "邮箱", "负责人"]
     rng = random.Random(14)
-    return _xlsx(headers, ([_org_name(n), _code(n), "投资方", CITIES[n % 10], f"{CITIES[n % 10]}市工业大道{n}号",
-                            f"联系人{n:06d}", "总经理", f"139{n:08d}", f"c{n}@example.com",
+    names, people = _names(rows)
+    return _xlsx(headers, ([names[n - 1], _code(n), "投资方", CITIES[n % 10], f"{CITIES[n % 10]}市工业大道{n}号",
+                            people[n - 1], "总经理", f"139{n:08d}", f"c{n}@example.com",
                             f"officer{rng.randrange(OFFICERS):02d}"] for n in range(1, rows + 1)))
 
 
@@ -96,12 +105,13 @@ def project_file(rows: int, organizations: int) -> bytes:
     headers = ["项目名称", "投资方", "项目进度", "计划总投资（万元）", "固定资产投资（万元）", "计划签约日期", "负责人",
                "协办人员"]
     rng = random.Random(1414)
+    names, _people = _names(organizations)
 
     def row(n: int) -> list:
-        first = rng.randrange(1, organizations + 1)
-        investors = _org_name(first)
+        first = rng.randrange(organizations)
+        investors = names[first]
         if n % 3 == 0:
-            investors += f"、{_org_name(first % organizations + 1)}"
+            investors += f"、{names[(first + 1) % organizations]}"
         total = rng.choice([800, 3000, 12000, 50000, 150000])
         return [f"年产{n}台套{WORDS[n % 10]}项目", investors, STAGE_WORDS[n % len(STAGE_WORDS)], total,
                 round(total * 0.7), f"2027年{n % 12 + 1}月{n % 28 + 1}日", f"officer{n % OFFICERS:02d}",

@@ -13,8 +13,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, or_, select, true
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm import search_text
@@ -75,11 +76,13 @@ __all__ = ["PermissionDenied"]
 
 
 class InvalidProject(Exception):
-    """What is wrong with the submitted project (or decision, or approval item), by form field name."""
+    """What is wrong with the submitted project (or decision, or approval item), by form field name; `index`: which
+    of add_many's inputs."""
 
-    def __init__(self, errors: dict[str, Msg]) -> None:
+    def __init__(self, errors: dict[str, Msg], index: int = 0) -> None:
         super().__init__(", ".join(errors))
         self.errors = errors
+        self.index = index
 
 
 class MoveRefused(Exception):
@@ -295,8 +298,41 @@ def _typed(data: dict[str, Any]) -> dict[str, Any]:
     return typed
 
 
+@dataclass
+class Known:
+    """What checking and applying project inputs reads from the database — their investors, officers, parcels and
+    source visits — read once for many inputs (an import's chunk) or for one (a form)."""
+
+    organizations: dict[int, Organization]
+    users: dict[int, User]
+    parcels: dict[int, LandParcel]
+    visits: set[int]
+
+
+def _as_id(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def known_for(session: Session, inputs: list[ProjectInput]) -> Known:
+    def load(model, ids: set[int]) -> dict[int, Any]:
+        ordered = sorted(i for i in ids if i is not None)
+        return {o.id: o for start in range(0, len(ordered), 500)
+                for o in session.scalars(select(model).where(model.id.in_(ordered[start:start + 500])))}
+
+    visits = load(Visit, {_as_id(pi.data.get("source_visit_id")) for pi in inputs}) if any(
+        pi.data.get("source_visit_id") for pi in inputs) else {}
+    return Known(organizations=load(Organization, {i for pi in inputs for i in pi.organization_ids}),
+                 users=load(User, {i for pi in inputs for i in pi.officer_ids}),
+                 parcels=load(LandParcel, {_as_id(pi.data.get("parcel_id")) for pi in inputs}),
+                 visits=set(visits))
+
+
 def _check(session: Session, project_input: ProjectInput, typed: dict[str, Any],
-           existing: Project | None = None) -> dict[str, Msg]:
+           existing: Project | None = None, known: Known | None = None) -> dict[str, Msg]:
+    known = known or known_for(session, [project_input])
     errors: dict[str, Msg] = {}
     ids = project_input.organization_ids
     if not ids:
@@ -304,11 +340,11 @@ def _check(session: Session, project_input: ProjectInput, typed: dict[str, Any],
     elif len(ids) > MAX_INVESTORS:
         errors["organization_ids"] = Msg("At most %(max)s investors.", max=MAX_INVESTORS)
     kept = {po.organization_id for po in existing.investors} if existing else set()
-    orgs = {o.id: o for o in organizations_by_id(session, ids)}
+    orgs = known.organizations
     if any(i not in orgs or (orgs[i].is_archived and i not in kept) for i in ids):
         errors["organization_ids"] = Msg("Choose organizations that exist and are not archived.")
     if project_input.officer_ids:
-        active = set(session.scalars(select(User.id).where(User.id.in_(project_input.officer_ids), User.is_active)))
+        active = {i for i in project_input.officer_ids if i in known.users and known.users[i].is_active}
         if set(project_input.officer_ids) - active or len(project_input.officer_ids) > MAX_OFFICERS:
             errors["officer_ids"] = Msg("Choose people who are active users.")
     total, fixed = typed.get("total_investment_wan_cny"), typed.get("fixed_investment_wan_cny")
@@ -320,7 +356,7 @@ def _check(session: Session, project_input: ProjectInput, typed: dict[str, Any],
     if typed.get("source_visit_id"):
         if typed.get("source") != ProjectSource.VISIT:
             errors["source_visit_id"] = Msg("Choose “Visit” as the source, or leave the visit empty.")
-        elif session.get(Visit, typed["source_visit_id"]) is None:
+        elif _as_id(typed["source_visit_id"]) not in known.visits:
             errors["source_visit_id"] = Msg("There is no such visit.")
     for first, then in (("target_signing_on", "target_groundbreaking_on"), ("target_groundbreaking_on", "target_operation_on"),
                         ("signed_on", "groundbreaking_on"), ("groundbreaking_on", "operation_on")):
@@ -329,22 +365,24 @@ def _check(session: Session, project_input: ProjectInput, typed: dict[str, Any],
     return errors
 
 
-def check_input(session: Session, *, project_input: ProjectInput, existing: Project | None = None) -> dict[str, Msg]:
+def check_input(session: Session, *, project_input: ProjectInput, existing: Project | None = None,
+                known: Known | None = None) -> dict[str, Msg]:
     """The form's checks on a project (investors, officers, amounts, dates, source), by form field name, without
-    saving anything: what an import's preview shows before any row is written."""
-    return _check(session, project_input, _typed(project_input.data), existing)
+    saving anything: what an import's preview shows before any row is written (`known`: read once for all rows)."""
+    return _check(session, project_input, _typed(project_input.data), existing, known)
 
 
-def _apply(session: Session, project: Project, project_input: ProjectInput, typed: dict[str, Any]) -> None:
+def _apply(session: Session, project: Project, project_input: ProjectInput, typed: dict[str, Any],
+           known: Known | None = None) -> None:
+    known = known or known_for(session, [project_input])
     for key in SCALAR_FIELDS:
         setattr(project, key, typed.get(key))
-    orgs = organizations_by_id(session, project_input.organization_ids)
+    orgs = [known.organizations[i] for i in project_input.organization_ids if i in known.organizations]
     project.investors = [ProjectOrganization(organization_id=o.id, organization=o, position=i) for i, o in enumerate(orgs)]
-    users = ({u.id: u for u in session.scalars(select(User).where(User.id.in_(project_input.officer_ids)))}
-             if project_input.officer_ids else {})
+    users = known.users
     project.officers = [ProjectOfficer(user_id=uid, user=users[uid]) for uid in project_input.officer_ids
                         if uid in users and uid != project.owner_id]
-    project.parcel = session.get(LandParcel, project.parcel_id) if project.parcel_id else None
+    project.parcel = known.parcels.get(_as_id(project.parcel_id)) if project.parcel_id else None
 
 
 def _snapshot(project: Project) -> dict[str, Any]:
@@ -361,17 +399,33 @@ def _audit(session: Session, *, project: Project, actor: User | None, action: Au
                          entity_label=project.name, entity_version=project.version, changes=changes)
 
 
-def _refresh_search(session: Session, project: Project) -> None:
+def _search_text(project: Project) -> str:
     names = [po.organization.name for po in project.investors]
-    project.search_text = search_text.build(project.name, *names, extra=(project.description, project.source_note))
+    return search_text.build(project.name, *names, extra=(project.description, project.source_note))
+
+
+def _refresh_search(session: Session, project: Project) -> None:
+    project.search_text = _search_text(project)
     session.flush()
     search_service.reindex(session, kind=SEARCH_KIND, record_id=project.id, text=project.search_text)
 
 
-def _checklist(session: Session) -> list[ApprovalItem]:
-    return [ApprovalItem(code=t.code, name_zh=t.name_zh, name_en=t.name_en, position=i, promised_days=t.promised_days,
-                         status=ApprovalStatus.NOT_STARTED)
-            for i, t in enumerate(template(session))]
+def _checklist(templates: list[ApprovalTemplate], project_id: int) -> list[dict[str, Any]]:
+    """A new project's permit checklist: the template's active items, in order, not started."""
+    return [{"project_id": project_id, "code": t.code, "name_zh": t.name_zh, "name_en": t.name_en, "position": i,
+             "promised_days": t.promised_days, "status": ApprovalStatus.NOT_STARTED} for i, t in enumerate(templates)]
+
+
+def _insert_children(session: Session, model: type, rows: list[dict[str, Any]], projects: list[Project],
+                     attribute: str) -> None:
+    """New projects' child rows inserted in bulk (one statement per few hundred rows, not a unit of work per
+    object) and set on each project as loaded, so the returned projects read them like any other."""
+    by_project: dict[int, list[Any]] = {p.id: [] for p in projects}
+    if rows:
+        for child in session.scalars(insert(model).returning(model, sort_by_parameter_order=True), rows):
+            by_project[child.project_id].append(child)
+    for project in projects:
+        set_committed_value(project, attribute, by_project[project.id])
 
 
 def create(session: Session, *, project_input: ProjectInput, actor: User) -> Project:
@@ -392,33 +446,54 @@ def add(session: Session, *, project_input: ProjectInput, actor: User, imported:
     its ledger gives, any stage, as a recorded fact rather than a move — the gates are not run as refusals here,
     they judge the project as it stands like any other (a 2 亿元 project at 签约 without a decision shows red on
     the readiness board and its card). A side state (暂缓, 终止) keeps the note as its reason."""
-    typed = _typed(project_input.data)
-    stage = typed.get("stage") or Stage.LEAD
-    errors = _check(session, project_input, typed)
-    if stage not in START_STAGES and not (imported and stage in (*PIPELINE, *SIDE_STATES)):
-        errors["stage"] = Msg("A new project starts as a lead, in first contact or negotiating; later stages are "
-                              "reached by moving it.")
-    if errors:
-        raise InvalidProject(errors)
+    return add_many(session, inputs=[project_input], actor=actor, imported=imported)[0]
+
+
+def add_many(session: Session, *, inputs: list[ProjectInput], actor: User, imported: str = "") -> list[Project]:
+    """add() for many projects in the caller's transaction — the one way a project is created, for a form (one
+    input) and an import's chunk (hundreds). Each input gets the same checks (`_check`, the starting stage) against
+    what `known_for` read once for all of them; then every project, with its permit checklist from the template,
+    its first stage-history entry, investors and officers, is inserted in one flush, its search terms in one
+    reindex, and an audit entry each. Raises InvalidProject (`index`: the input) before anything is written."""
+    known = known_for(session, inputs)
+    templates = template(session)
     now = utcnow()
-    pipeline_stage = stage if stage in PIPELINE else Stage.LEAD
-    project = Project(created_by_id=actor.id, stage=stage, pipeline_stage=pipeline_stage, stage_entered_at=now,
-                      created_at=now, updated_at=now, stage_reason=imported if stage in SIDE_STATES else "",
-                      gate_override_reason="", approvals=_checklist(session), decisions=[],
-                      stage_changes=[StageChange(from_stage="", to_stage=stage, at=now, actor_id=actor.id,
-                                                 note=imported)])
-    _apply(session, project, project_input, typed)
-    session.add(project)
+    made: list[tuple[Project, str]] = []
+    for index, project_input in enumerate(inputs):
+        typed = _typed(project_input.data)
+        stage = typed.get("stage") or Stage.LEAD
+        errors = _check(session, project_input, typed, known=known)
+        if stage not in START_STAGES and not (imported and stage in (*PIPELINE, *SIDE_STATES)):
+            errors["stage"] = Msg("A new project starts as a lead, in first contact or negotiating; later stages are "
+                                  "reached by moving it.")
+        if errors:
+            raise InvalidProject(errors, index=index)
+        pipeline_stage = stage if stage in PIPELINE else Stage.LEAD
+        project = Project(created_by_id=actor.id, stage=stage, pipeline_stage=pipeline_stage, stage_entered_at=now,
+                          created_at=now, updated_at=now, stage_reason=imported if stage in SIDE_STATES else "",
+                          gate_override_reason="", decisions=[])
+        _apply(session, project, project_input, typed, known=known)
+        project.search_text = _search_text(project)
+        made.append((project, stage))
+    projects = [project for project, _stage in made]
+    session.add_all(projects)
     session.flush()
-    if project.source_visit_id:
-        session.add(ProjectVisit(project_id=project.id, visit_id=project.source_visit_id))
-    _refresh_search(session, project)
-    after = {k: v for k, v in _snapshot(project).items() if v not in (None, "", False)}
-    after["stage"] = stage
-    if imported:
-        after["stage_note"] = imported
-    _audit(session, project=project, actor=actor, action=AuditAction.CREATE, changes=audit_service.diff({}, after))
-    return project
+    _insert_children(session, ApprovalItem, [row for p in projects for row in _checklist(templates, p.id)], projects,
+                     "approvals")
+    _insert_children(session, StageChange, [{"project_id": p.id, "from_stage": "", "to_stage": stage, "at": now,
+                                             "actor_id": actor.id, "note": imported} for p, stage in made], projects,
+                     "stage_changes")
+    for project, _stage in made:
+        if project.source_visit_id:
+            session.add(ProjectVisit(project_id=project.id, visit_id=project.source_visit_id))
+    search_service.reindex_many(session, kind=SEARCH_KIND, texts={p.id: p.search_text for p, _stage in made})
+    for project, stage in made:
+        after = {k: v for k, v in _snapshot(project).items() if v not in (None, "", False)}
+        after["stage"] = stage
+        if imported:
+            after["stage_note"] = imported
+        _audit(session, project=project, actor=actor, action=AuditAction.CREATE, changes=audit_service.diff({}, after))
+    return [project for project, _stage in made]
 
 
 def create_from_visit(session: Session, *, visit: Visit, actor: User) -> Project:

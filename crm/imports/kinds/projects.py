@@ -351,8 +351,11 @@ class ProjectImport(ImportKind):
         by_code, by_name = _investor_index(session, rows, ctx)
         settings = settings_of(ctx)
         seen: dict[tuple[str, int], int] = {}
+        resolved = {row.number: _investors(row, by_code, by_name) for row in rows}
+        known = project_service.known_for(session, [_input(row, ctx, resolved[row.number][0]) for row in rows
+                                                    if row.values.get("name") and not resolved[row.number][1]])
         for row in rows:
-            ids, problems = _investors(row, by_code, by_name)
+            ids, problems = resolved[row.number]
             for key, message in problems:
                 ctx.problem(row, key, message)
             if not ids and not problems and not row.raw.get("credit_codes") and not row.raw.get("investors"):
@@ -370,7 +373,7 @@ class ProjectImport(ImportKind):
                     "the project's owning or assigned officer, may mark it."))
             if problems or not ids or not name:
                 continue
-            errors = project_service.check_input(session, project_input=_input(row, ctx, ids))
+            errors = project_service.check_input(session, project_input=_input(row, ctx, ids), known=known)
             for key, message in errors.items():
                 ctx.problem(row, FIELD_OF.get(key, key if key in {f.key for f in FIELDS} else "name"), message)
             self._flag_gates(row, settings.major_project_threshold_wan_cny)
@@ -392,6 +395,26 @@ class ProjectImport(ImportKind):
             row.note = Msg("Past “%(stage)s” at or above the major-project threshold with no collective decision on "
                            "record: it will be flagged as missing its decision until one is recorded.",
                            stage=Msg(STAGE_LABELS[Stage.SIGNED]))
+
+    def write_many(self, session, items: list[tuple[Row, Match | None, str]], ctx: WriteContext) -> None:
+        """New projects through the service's add_many (the same checks and records as the form, written in bulk);
+        rows matching a project one by one after them."""
+        new = [row for row, match, _action in items if match is None]
+        inputs = []
+        for row in new:
+            ids, problems = _investors(row, *_every_organization(session, ctx))
+            if problems:
+                raise ValueProblem(problems[0][1])
+            inputs.append(_input(row, ctx, ids))
+        if inputs:
+            try:
+                created = project_service.add_many(session, inputs=inputs, actor=ctx.actor, imported=Msg(
+                    "Taken in by an import at this stage.").translate(ctx.locale))
+            except project_service.InvalidProject as bad:
+                raise ValueProblem(next(iter(bad.errors.values()))) from None
+            for row, project in zip(new, created, strict=True):
+                ctx.created("project", project, row=row.number)
+        super().write_many(session, [item for item in items if item[1] is not None], ctx)
 
     def write(self, session, row: Row, *, match: Match | None, action: str, ctx: WriteContext) -> None:
         ids, problems = _investors(row, *_every_organization(session, ctx))
