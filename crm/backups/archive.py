@@ -289,12 +289,12 @@ def _tar_info(name: str, size: int, mtime: float) -> tarfile.TarInfo:
 
 
 def create(*, database_url: str, data_dir: Path, output: Path, exclude: tuple[Path, ...] = ()) -> Created:
-    """Writes a backup of the database at `database_url` and the folders of `data_dir` to `output` (written beside
-    it under a temporary name and renamed into place when complete). Holds no write lock: SQLite's copy is one read
-    transaction, pg_dump reads a snapshot."""
+    """Writes a backup of the database at `database_url` and the folders of `data_dir` (but the `exclude`d ones) to
+    `output` (written beside it under a temporary name and renamed into place when complete). Holds no write lock:
+    SQLite's copy is one read transaction, pg_dump reads a snapshot."""
     data_dir, output = Path(data_dir), Path(output)
     kind = database_kind(database_url)
-    excluded = {p.resolve() for p in (*exclude, output.parent)}
+    excluded = {p.resolve() for p in exclude}  # the backup folder: backups are not backed up again
     if kind == "sqlite" and sqlite_path(database_url).resolve().parent != data_dir.resolve():
         excluded.add(sqlite_path(database_url).resolve().parent)  # a folder holding the live database is not copied
     data_dir.mkdir(parents=True, exist_ok=True)

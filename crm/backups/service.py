@@ -174,7 +174,8 @@ def execute(*, database: Database, settings: Settings, run_id: int) -> Outcome:
         if not directory.is_dir():
             directory.mkdir(parents=True)
             os.chmod(directory, 0o700)  # a folder of backups is as private as the data itself
-        created = archive.create(database_url=database.url, data_dir=settings.data_dir, output=directory / name)
+        created = archive.create(database_url=database.url, data_dir=settings.data_dir, output=directory / name,
+                                 exclude=(directory,))
         checked = archive.verify(created.path)
     except archive.BackupError as failure:
         error = messages.dump([failure.message])
