@@ -505,10 +505,6 @@ def _rules(request: Request) -> project_service.Rules:
                                  today=local_today(request))
 
 
-LIST_COLUMNS = [Project.id, *(getattr(Project, name) for name in rep.PROJECT_SCALARS), Project.archived_at,
-                Project.version]
-
-
 @router.get("/projects", tags=["projects"], summary="Projects the caller may see (the table's filters)",
             response_model=None, responses={200: {"model": s.ProjectPage, "description": "A page"}})
 def list_projects(
@@ -529,15 +525,16 @@ def list_projects(
     settings = _settings(request)
     now = utcnow()
     cutoff = pipeline.stale_since(now, settings.project_stale_days)
-    stmt = pipeline._filtered(select(*LIST_COLUMNS), flt, user, cutoff)
-    rows = session.execute(keyset(stmt, params, Project.updated_at, Project.id)).all()
+    stmt = pipeline._filtered(select(*rep.PROJECT_LIST_COLUMNS), flt, user, cutoff)
+    # Plain rows through the session's connection (no ORM result processing), rendered by position.
+    rows = session.connection().execute(keyset(stmt, params, Project.updated_at, Project.id)).all()
     extra = None
     if params.cursor is None and params.updated_since is None:
         totals = pipeline.totals(session, flt=flt, viewer=user, now=now, stale_days=settings.project_stale_days)
         extra = {"total": totals.count,
                  "totals": [{"stage": t.stage, "count": t.count, "investment_wan_cny": rep.plain(t.investment),
                              "foreign_capital_wan_usd": rep.plain(t.foreign)} for t in totals.by_stage]}
-    return list_response(request, params, rows, rep.project_row, extra=extra)
+    return list_response(request, params, rows, rep.project_list_row, extra=extra)
 
 
 @router.get("/projects/{project_id}", tags=["projects"], summary="A project the caller may see, with its history",
