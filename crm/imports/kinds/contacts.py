@@ -12,7 +12,17 @@ from crm import search_text
 from crm.contacts import service as contact_service
 from crm.contacts.models import Contact
 from crm.i18n import Msg
-from crm.imports.kinds.base import Field, ImportKind, Match, ParseContext, Row, WriteContext, register, text
+from crm.imports.kinds.base import (
+    Field,
+    ImportKind,
+    Match,
+    ParseContext,
+    Row,
+    ValueProblem,
+    WriteContext,
+    register,
+    text,
+)
 from crm.imports.kinds.organizations import CONTACT_FIELDS, ORGANIZATION_FIELDS, _chunks, find_existing
 from crm.validators import check_mobile
 
@@ -87,8 +97,21 @@ class ContactKindImport(ImportKind):
                 out[row.number] = Match(contact.id, contact.name, f"/contacts/{contact.id}", "name")
         return out
 
+    def write_many(self, session, items: list[tuple[Row, Match | None, str]], ctx: WriteContext) -> None:
+        """The organizations of the chunk's rows looked up at once (one query per 500), then write() per row."""
+        found = find_existing(session, [row for row, _m, _a in items])
+        ctx.cache["contacts.orgs"] = {n: org.id for n, (org, _by) in found.items() if not org.is_archived}
+        super().write_many(session, items, ctx)
+
     def write(self, session, row: Row, *, match: Match | None, action: str, ctx: WriteContext) -> None:
-        orgs = ctx.cache.get("contacts.orgs") or self._organizations(session, [row], ctx)
+        if "contacts.orgs" not in ctx.cache or row.number not in ctx.cache["contacts.orgs"]:
+            found = find_existing(session, [row])
+            ctx.cache.setdefault("contacts.orgs", {}).update(
+                {n: org.id for n, (org, _by) in found.items() if not org.is_archived})
+        orgs = ctx.cache["contacts.orgs"]
+        if row.number not in orgs:
+            raise ValueProblem(Msg("No organization in the CRM has this name or credit code (archived ones do not "
+                                   "count): import or add the organization first."))
         data: dict[str, Any] = {attr: (row.values.get(k) or "") for k, attr in _ATTRS.items() if k in row.values}
         if data.get("phone") and check_mobile(data["phone"]) is None and not data.get("mobile"):
             data["mobile"], data["phone"] = data["phone"], ""
