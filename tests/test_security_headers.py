@@ -105,6 +105,24 @@ def test_static_files_are_never_sniffed(client):
         assert "content-security-policy" not in response.headers  # not a page
 
 
+def test_versioned_static_files_are_cached_for_good_and_others_revalidated(client):
+    """Pages link static files by static_url() (`?v=` the file's hash): a browser keeps them a year without asking
+    (issue 17); any other static URL is revalidated, so a changed file is never served stale from the cache."""
+    from crm.web import static_url
+
+    page = client.get("/login").text
+    for name in ("css/app.css", "js/app.js", "js/htmx-2.0.11.min.js"):
+        url = static_url(name)
+        assert f'"{url}"' in page, name
+        versioned = client.get(url)
+        assert versioned.status_code == 200, name
+        assert versioned.headers["cache-control"] == "public, max-age=31536000, immutable", name
+        plain = client.get(f"/static/{name}")
+        assert plain.headers["cache-control"] == "no-cache" and plain.headers["etag"], name
+        again = client.get(f"/static/{name}", headers={"If-None-Match": plain.headers["etag"]})
+        assert again.status_code == 304, name
+
+
 def test_hsts_only_over_https(app):
     with TestClient(app, base_url="https://crm.example.cn", follow_redirects=False) as secure:
         response = secure.get("/login")
