@@ -151,3 +151,16 @@ def _call(method: str, url: str, headers: dict[str, str], body: bytes | None = N
     with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers, method=method)) as response:
         response.read()
         return response
+
+
+def test_what_the_full_run_found_stays_fixed(client, session, users):
+    """Failures `make api-fuzz` found (reports: api_bugs.md), each once: now 4xx problem documents, not 500s."""
+    world = api_world.build(session, users)
+    read, write = ({"Authorization": f"Bearer {token}"} for token in (world.read, world.write))
+    for query in ("updated_since=9999-12-31T23:59:59-23:59", "updated_since=0001-01-01T00:00:00%2B23:59",
+                  "cursor=WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzIzOjU5IiwxXQ"):  # no UTC time: OverflowError
+        answer = client.get(f"/api/v1/projects?{query}", headers=read)
+        assert answer.status_code == 400 and answer.headers["content-type"] == "application/problem+json", query
+    huge = client.patch(f"/api/v1/visits/{world.ids['visit_id']}", headers={**write, "If-Match": "*"},
+                        json={"host_ids": [2**40]})  # beyond the databases' integers
+    assert huge.status_code == 422 and huge.json()["errors"][0]["pointer"] == "/host_ids/0"

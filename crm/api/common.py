@@ -45,10 +45,10 @@ def _decode_cursor(raw: str) -> tuple[datetime, int]:
         padded = raw + "=" * (-len(raw) % 4)
         at, record_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         moment = datetime.fromisoformat(at)
-        if moment.tzinfo is None or not isinstance(record_id, int) or record_id < 0:
+        if moment.tzinfo is None or not isinstance(record_id, int) or not 0 <= record_id <= 2**63 - 1:
             raise ValueError
-        return moment, record_id
-    except (ValueError, TypeError, UnicodeEncodeError, json.JSONDecodeError):
+        return moment.astimezone(UTC), record_id  # a time at the calendar's edge may not convert: OverflowError
+    except (ValueError, TypeError, OverflowError, UnicodeEncodeError, json.JSONDecodeError):
         raise ApiProblem(400, Msg("The cursor is not one this API gave out: start again without it."),
                          errors=[{"pointer": "#/query/cursor", "detail": Msg("Unknown cursor.")}]) from None
 
@@ -76,10 +76,11 @@ def _moment(raw: str) -> datetime:
         if len(raw) < 10 or not raw[:4].isdigit():
             raise ValueError
         moment = datetime.fromisoformat(raw.replace("z", "Z"))
-    except ValueError:
+        # In UTC, as stored; 9999-12-31T23:59:59-23:59 has no UTC time (OverflowError).
+        return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         message = Msg("“%(value)s” is not a date and time: use ISO 8601, e.g. 2026-12-01T00:00:00Z.", value=raw[:40])
         raise ApiProblem(400, message, errors=[{"pointer": "#/query/updated_since", "detail": message}]) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 ListDep = Annotated[ListParams, Depends(list_params)]
