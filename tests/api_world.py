@@ -31,6 +31,7 @@ class World:
     write: str  # the officer's write token
     secret_project_id: int  # the officer's confidential project
     other_read: str  # another officer's read token (may not see it)
+    manager_write: str  # a manager's write token (parcels and groundbreaking events are managers' to change)
 
 
 def build(session: Session, users: dict[str, User]) -> World:
@@ -65,15 +66,17 @@ def build(session: Session, users: dict[str, User]) -> World:
                                     updated_at=now)])
     session.commit()
     made = [tokens.create(session, user=user, name=name, scope=scope, expires_at=None, actor=user)
-            for user, name, scope in ((officer, "read", "read"), (officer, "write", "write"), (other, "other", "read"))]
+            for user, name, scope in ((officer, "read", "read"), (officer, "write", "write"), (other, "other", "read"),
+                                      (users["manager"], "manager", "write"))]
     for token, _secret in made:  # thousands of generated requests a minute: the budget is not what is checked here
         token.requests_per_minute = 1_000_000
     session.commit()
-    (_r, read), (_w, write), (_o, other_read) = made
+    (_r, read), (_w, write), (_o, other_read), (_m, manager_write) = made
     ids = {"organization_id": org.id, "contact_id": contact.id, "visit_id": visit.id, "follow_up_id": task.id,
            "project_id": project.id, "parcel_id": parcel.id, "event_id": event.id, "indicator_id": indicator.id,
            "export_member_organization_id": zone_org.id}
-    return World(ids=ids, read=read, write=write, secret_project_id=secret.id, other_read=other_read)
+    return World(ids=ids, read=read, write=write, secret_project_id=secret.id, other_read=other_read,
+                 manager_write=manager_write)
 
 
 def path_ids(world: World, path: str) -> dict[str, int]:
