@@ -81,7 +81,8 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
         page_number = parse_page(request.query_params)
     except BadListQuery as bad:
         raise BadRequest(bad.message) from None
-    page = service.list_page(session, flt=flt, page=page_number, per_page=request.app.state.settings.page_size)
+    page = service.list_lines(session, flt=flt, page=page_number, per_page=request.app.state.settings.page_size,
+                              timezone=_tz(request))
     params = {k: v for k, v in request.query_params.items() if k != "page"}
     context = {"page": page, "flt": flt, "params": params, **_labels(),
                "organization": organization_service.get(session, flt.organization_id) if flt.organization_id else None}

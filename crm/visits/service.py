@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.orm import Session, defer, selectinload
@@ -523,6 +524,48 @@ def list_page(session: Session, *, flt: VisitFilter, page: int, per_page: int) -
     stmt = (_list_options(_filtered(select(Visit), flt))
             .order_by(Visit.starts_at.desc(), Visit.id.desc()).offset((page - 1) * per_page).limit(per_page))
     return Page(items=list(session.scalars(stmt)), total=total, page=page, per_page=per_page, more=more)
+
+
+@dataclass(slots=True)
+class VisitLine:
+    """A visit as the list shows it, read as plain rows (no ORM objects): the list page's query."""
+    id: int
+    when_iso: str
+    when: str  # local "YYYY-MM-DD HH:MM"
+    title: str
+    kind: str
+    status: str
+    badge: str  # the status badge's kind
+    officer: str
+    organizations: list[tuple[int, str]]
+
+
+_STATUS_BADGE = {VisitStatus.DONE.value: "ok", VisitStatus.CANCELLED.value: "muted"}
+
+
+def list_lines(session: Session, *, flt: VisitFilter, page: int, per_page: int, timezone: str) -> Page:
+    """The visit list's page (`/visits`): the same filter, order, count and paging as list_page, its items
+    VisitLines built from two plain-row queries (the page's visits with their officers; their organizations)."""
+    flt = _planned(session, flt)
+    total, more = count_up_to(session, _filtered(select(Visit.id), flt), page=page, per_page=per_page)
+    page = clamp_page(page, total, per_page)
+    rows = session.execute(
+        _filtered(select(Visit.id, Visit.starts_at, Visit.title, Visit.kind, Visit.status, User.display_name)
+                  .join(User, User.id == Visit.officer_id), flt)
+        .order_by(Visit.starts_at.desc(), Visit.id.desc()).offset((page - 1) * per_page).limit(per_page)).all()
+    names: dict[int, list[tuple[int, str]]] = {}
+    if rows:
+        for visit_id, organization_id, name in session.execute(
+                select(VisitOrganization.visit_id, Organization.id, Organization.name)
+                .join(Organization, Organization.id == VisitOrganization.organization_id)
+                .where(VisitOrganization.visit_id.in_([r[0] for r in rows]))
+                .order_by(VisitOrganization.visit_id, VisitOrganization.position)):
+            names.setdefault(visit_id, []).append((organization_id, name))
+    zone = ZoneInfo(timezone)
+    items = [VisitLine(id=r[0], when_iso=r[1].isoformat(), when=r[1].astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                       title=r[2], kind=r[3], status=r[4], badge=_STATUS_BADGE.get(r[4], "info"), officer=r[5],
+                       organizations=names.get(r[0], [])) for r in rows]
+    return Page(items=items, total=total, page=page, per_page=per_page, more=more)
 
 
 def in_range(session: Session, *, flt: VisitFilter, limit: int = 1000) -> list[Visit]:
