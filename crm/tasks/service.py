@@ -50,6 +50,63 @@ def _for_list(stmt: Select) -> Select:
     )
 
 
+class _Named:
+    """A related record as a task's line shows it: what tasks/_task.html reads of it."""
+    __slots__ = ("display_name", "is_confidential", "name", "owner_id", "title")
+
+    def __init__(self, *, name: str = "", display_name: str = "", title: str = "", is_confidential: bool = False,
+                 owner_id: int | None = None) -> None:
+        self.name, self.display_name, self.title = name, display_name, title
+        self.is_confidential, self.owner_id = is_confidential, owner_id
+
+
+@dataclass(slots=True)
+class TaskLine:
+    """A task as a list shows it (tasks/_task.html), read as one plain row with the names it shows: the same
+    attributes the template reads of a Task, without the ORM's identity map."""
+    id: int
+    title: str
+    due_on: date
+    due_time: time | None
+    priority: str
+    status: str
+    assignee_id: int
+    assignee: _Named
+    organization_id: int | None
+    organization: _Named | None
+    contact_id: int | None
+    contact: _Named | None
+    visit_id: int | None
+    visit: _Named | None
+    project_id: int | None
+    project: _Named | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == TaskStatus.OPEN
+
+
+_LINE_COLUMNS = (Task.id, Task.title, Task.due_on, Task.due_time, Task.priority, Task.status, Task.assignee_id,
+                 User.display_name, Task.organization_id, Organization.name, Task.contact_id, Contact.name,
+                 Task.visit_id, Visit.title, Task.project_id, Project.name, Project.is_confidential, Project.owner_id)
+
+
+def _lines(session: Session, stmt: Select) -> list[TaskLine]:
+    """`stmt` (a select(Task) with its filter, order and limit) as TaskLines: one query, plain rows."""
+    stmt = (stmt.with_only_columns(*_LINE_COLUMNS).join(User, User.id == Task.assignee_id)
+            .outerjoin(Organization, Organization.id == Task.organization_id)
+            .outerjoin(Contact, Contact.id == Task.contact_id)
+            .outerjoin(Visit, Visit.id == Task.visit_id)
+            .outerjoin(Project, Project.id == Task.project_id))
+    return [TaskLine(id=r[0], title=r[1], due_on=r[2], due_time=r[3], priority=r[4], status=r[5], assignee_id=r[6],
+                     assignee=_Named(display_name=r[7]), organization_id=r[8],
+                     organization=_Named(name=r[9]) if r[8] is not None else None, contact_id=r[10],
+                     contact=_Named(name=r[11]) if r[10] is not None else None, visit_id=r[12],
+                     visit=_Named(title=r[13]) if r[12] is not None else None, project_id=r[14],
+                     project=_Named(name=r[15], is_confidential=r[16], owner_id=r[17]) if r[14] is not None else None)
+            for r in session.execute(stmt)]
+
+
 def _with_relations(stmt: Select) -> Select:
     return _for_list(stmt).options(joinedload(Task.created_by))
 
@@ -201,11 +258,11 @@ GROUPS = ("overdue", "today", "week", "later")
 
 @dataclass
 class TaskGroups:
-    overdue: list[Task] = field(default_factory=list)
-    today: list[Task] = field(default_factory=list)
-    week: list[Task] = field(default_factory=list)
-    later: list[Task] = field(default_factory=list)
-    done: list[Task] = field(default_factory=list)
+    overdue: list[TaskLine] = field(default_factory=list)
+    today: list[TaskLine] = field(default_factory=list)
+    week: list[TaskLine] = field(default_factory=list)
+    later: list[TaskLine] = field(default_factory=list)
+    done: list[TaskLine] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # open tasks in each group, listed or not
 
     def items(self) -> list[tuple[str, list[Task]]]:
@@ -242,17 +299,17 @@ def my_tasks(session: Session, *, assignee_id: int, today: date) -> TaskGroups:
     groups = TaskGroups(counts=dict(zip(bounds, counted, strict=True)))
     for key, bound in bounds.items():
         if groups.counts[key]:
-            stmt = (_for_list(select(Task)).where(*mine, bound)
+            stmt = (select(Task).where(*mine, bound)
                     .order_by(Task.due_on, Task.due_time.is_(None), Task.due_time, Task.id).limit(GROUP_LIMIT))
-            setattr(groups, key, list(session.scalars(stmt).unique()))
+            setattr(groups, key, _lines(session, stmt))
     done_stmt = (  # done or cancelled lately: closed tasks stay in sight for a while, and can be reopened
-        _for_list(select(Task))
+        select(Task)
         .where(Task.assignee_id == assignee_id, Task.status != TaskStatus.OPEN,
                func.coalesce(Task.completed_at, Task.updated_at) >= utcnow() - timedelta(days=RECENTLY_DONE_DAYS))
         .order_by(func.coalesce(Task.completed_at, Task.updated_at).desc(), Task.id.desc())
         .limit(RECENTLY_DONE_LIMIT)
     )
-    groups.done = list(session.scalars(done_stmt).unique())
+    groups.done = _lines(session, done_stmt)
     return groups
 
 
@@ -264,10 +321,9 @@ def group_page(session: Session, *, assignee_id: int, today: date, group: str, p
                               _group_bounds(today)[group])
     total = session.scalar(stmt.with_only_columns(func.count(Task.id)).order_by(None)) or 0
     page = clamp_page(page, total, per_page)
-    rows = session.scalars(
-        _for_list(stmt).order_by(Task.due_on, Task.due_time.is_(None), Task.due_time, Task.id)
-        .offset((page - 1) * per_page).limit(per_page)).unique()
-    return Page(items=list(rows), total=total, page=page, per_page=per_page)
+    rows = _lines(session, stmt.order_by(Task.due_on, Task.due_time.is_(None), Task.due_time, Task.id)
+                  .offset((page - 1) * per_page).limit(per_page))
+    return Page(items=rows, total=total, page=page, per_page=per_page)
 
 
 def _team_filtered(stmt: Select, *, assignee_id: int | None, status: str) -> Select:
@@ -319,10 +375,8 @@ def team_page(session: Session, *, assignee_id: int | None, status: str, page: i
         stmt = stmt.where(Task.status == TaskStatus.OPEN, Task.due_on < overdue_on)
     total = session.scalar(stmt.with_only_columns(func.count(Task.id)).order_by(None)) or 0
     page = clamp_page(page, total, per_page)
-    rows = session.scalars(
-        _for_list(stmt).order_by(Task.due_on, Task.id).offset((page - 1) * per_page).limit(per_page)
-    ).unique()
-    return Page(items=list(rows), total=total, page=page, per_page=per_page)
+    rows = _lines(session, stmt.order_by(Task.due_on, Task.id).offset((page - 1) * per_page).limit(per_page))
+    return Page(items=rows, total=total, page=page, per_page=per_page)
 
 
 def open_for(session: Session, *, organization_id: int | None = None, contact_id: int | None = None,
