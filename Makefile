@@ -100,7 +100,7 @@ bench-smoke: $(STAMP) bench-deps
 
 # The API's property-based checks at full strength (tests/test_api_fuzz.py: Schemathesis against a real server on
 # SQLite and PostgreSQL, 100 examples per operation and kind instead of the suite's 3): prints what it sent, by
-# operation and status, and fails on any 5xx or answer the OpenAPI document does not declare. About 15 minutes.
+# operation and status, and fails on any 5xx or answer the OpenAPI document does not declare. About 5 minutes.
 api-fuzz: $(STAMP)
 	CRM_API_FUZZ_EXAMPLES=$${CRM_API_FUZZ_EXAMPLES:-100} $(BIN)/pytest -q -s -p no:cacheprovider tests/test_api_fuzz.py -k every_operation
 
