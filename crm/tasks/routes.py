@@ -63,7 +63,8 @@ def _list_context(request: Request, session, user: User) -> dict[str, Any]:
     params = request.query_params
     team = params.get("team") == "1"
     query = str(request.query_params)
-    context: dict[str, Any] = {"team": team, "today": local_today(request), "users": auth_service.user_choices(session),
+    context: dict[str, Any] = {"team": team, "today": local_today(request),
+                               "users": auth_service.user_choices(session) if team and user.is_manager else [],
                                "params": {k: v for k, v in params.items() if k != "page"}, "quick_error": None,
                                "list_query": f"?{query}" if query else "", "list_url": "/tasks" + (f"?{query}" if query else ""),
                                **_labels()}
