@@ -9,9 +9,10 @@ a real server process (one uvicorn worker, SQLite, as `make run`), as a user dri
    ledger's words 在谈/已签约/已开工…, 计划总投资（万元）, 固定资产投资（万元）, 计划签约日期, 负责人, 协办人员):
    commit (goal: under 30 s).
 3. Undo of the project batch, then of the 50,000-row organization batch (goal: under 60 s).
-4. The full export of the benchmark data set (bench.full_export's database: 100,000 projects, 200,000 visits — built
-   by `python -m bench.full_export` when it is not there), copied, with a server on the copy: GET /admin/export.zip
-   read to the end (goal: under 2 minutes, the server's peak memory under +300 MB).
+4. The full export of the benchmark data set — bench.projects' database (bench.generate's 20,000 organizations,
+   60,000 contacts, 200,000 visits, 400,000 follow-ups, plus 100,000 projects; built by `python -m bench.projects`
+   when it is not there) — copied with SQLite's backup API, with a server on the copy: GET /admin/export.zip read to
+   the end (goal: under 2 minutes, the server's peak memory under +300 MB).
 
 While the organization commit runs, another user's save (a new organization through its form) is tried every
 second: each must answer 303 or 503 ("busy"), never 500 — the write-path rule for a long commit.
@@ -50,7 +51,7 @@ from crm.db import Database
 from crm.validators import credit_code_check_char
 
 BENCH_DIR = settings.var_dir("bench-imports")
-EXPORT_SOURCE = settings.var_dir("bench-full-export") / "crm.sqlite3"
+EXPORT_SOURCE = settings.var_dir("bench-projects") / "crm.sqlite3"  # bench.projects: the data set + 100,000 projects
 ORG_ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", settings.scaled(50_000)))
 PROJECT_ROWS = int(os.environ.get("BENCH_IMPORT_PROJECTS", settings.scaled(10_000)))
 ADMIN, PASSWORD = "bench-admin", "imports-pass-1"
@@ -349,8 +350,8 @@ def export_run(results: dict) -> None:
     else:
         source = EXPORT_SOURCE
         if not source.exists():
-            print("  building the export's data set: python -m bench.full_export", flush=True)
-            subprocess.run([sys.executable, "-m", "bench.full_export"], check=False)
+            print("  building the export's data set: python -m bench.projects", flush=True)
+            subprocess.run([sys.executable, "-m", "bench.projects"], check=False)
         if not source.exists():
             raise BenchError(f"no data set for the export at {source}")
     target = BENCH_DIR / "export-source.sqlite3"
