@@ -4,7 +4,9 @@ a real server process (one uvicorn worker, SQLite, as `make run`), as a user dri
 1. A 50,000-row organization file (客商名录, a contact on every row: 企业名称, 统一社会信用代码, 类型, 城市, 地址,
    联系人, 职务, 手机, 邮箱, 负责人) into an empty zone: upload, the guessed mapping accepted as the map page shows
    it, the preview page (goal: under 20 s), matching, confirm, commit (goal: under 60 s), the server's peak memory
-   over the whole import (VmHWM after − VmRSS before; goal: under +300 MB).
+   over the whole import (goal: under +300 MB): its anonymous memory (RssAnon) sampled every 0.1 s, as
+   bench.full_export measures; VmHWM − VmRSS is printed beside it, which also counts the pages of the SQLite file
+   the server maps (PRAGMA mmap_size: the kernel's cache, dropped under pressure).
 2. A 10,000-row project file (项目名称, 投资方 — one or two of the organizations just imported, 项目进度 in the
    ledger's words 在谈/已签约/已开工…, 计划总投资（万元）, 固定资产投资（万元）, 计划签约日期, 负责人, 协办人员):
    commit (goal: under 30 s).
@@ -204,6 +206,27 @@ def status_kb(pid: int) -> dict[str, int]:
     return out
 
 
+class Sampler(threading.Thread):
+    """The server's anonymous memory (RssAnon: its own heap, not the SQLite file's pages it maps, which VmHWM also
+    counts and the kernel drops under pressure), sampled every 0.1 s: the peak."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.stop, self.peak_kb = pid, threading.Event(), 0
+        self.start_kb = status_kb(pid)["RssAnon"]
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.peak_kb = max(self.peak_kb, status_kb(self.pid)["RssAnon"])
+            self.stop.wait(0.1)
+
+    def finish(self) -> float:
+        """MB of anonymous memory at the peak above what the server held when sampling began."""
+        self.stop.set()
+        self.join()
+        return round((max(self.peak_kb, self.start_kb) - self.start_kb) / 1024, 1)
+
+
 def timed(what, *args):
     started = time.perf_counter()
     result = what(*args)
@@ -315,9 +338,12 @@ def imports_run(results: dict) -> None:
         before = status_kb(server.process.pid)
         bystander = OtherUser(other)
         bystander.start()  # another user saving once a second from here on: 303 or 503, never 500
+        sampler = Sampler(server.process.pid)
+        sampler.start()
         org = run_import(browser, "organizations", "客商名录.xlsx", orgs, server.process.pid)
+        org["memory_mb"] = sampler.finish()
         after = status_kb(server.process.pid)
-        org["memory_mb"] = round((after["VmHWM"] - before["VmRSS"]) / 1024, 1)
+        org["memory_with_mapped_file_mb"] = round((after["VmHWM"] - before["VmRSS"]) / 1024, 1)
         print("  organizations: the server's peak memory after each step (MB over VmRSS before): "
               + ", ".join(f"{step} +{(kb - before['VmRSS']) / 1024:.0f}" for step, kb in org["hwm_kb"].items()),
               flush=True)
@@ -327,6 +353,8 @@ def imports_run(results: dict) -> None:
         bystander.stop.set()
         bystander.join()
         log = server.new_output()
+    busy = [line for line in log.splitlines() if "database busy on POST /organizations" in line]
+    log = "\n".join(line for line in log.splitlines() if line not in busy)  # the bystander's 503s, counted below
     if log.strip():
         raise BenchError(f"the server wrote to its log:\n{log[-3000:]}")
     for figures, rows in ((org, ORG_ROWS), (proj, PROJECT_ROWS)):
@@ -379,6 +407,8 @@ def export_run(results: dict) -> None:
         browser = Browser(server.port, sign_in(server.port, ADMIN, PASSWORD))
         browser.get("/admin/export")
         before = status_kb(server.process.pid)
+        sampler = Sampler(server.process.pid)
+        sampler.start()
         started = time.perf_counter()
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
         conn.request("GET", "/admin/export.zip", headers={"Cookie": browser.cookie})
@@ -388,6 +418,7 @@ def export_run(results: dict) -> None:
             size += len(chunk)
         conn.close()
         seconds = time.perf_counter() - started
+        memory = sampler.finish()
         after = status_kb(server.process.pid)
         if response.status != 200:
             raise BenchError(f"GET /admin/export.zip answered {response.status}")
@@ -396,7 +427,8 @@ def export_run(results: dict) -> None:
         raise BenchError(f"the export server wrote to its log:\n{log[-3000:]}")
     target.unlink()
     results["export"] = {"source": str(source), "copy_s": round(copied, 1), "seconds": round(seconds, 1),
-                         "memory_mb": round((after["VmHWM"] - before["VmRSS"]) / 1024, 1),
+                         "memory_mb": memory,
+                         "memory_with_mapped_file_mb": round((after["VmHWM"] - before["VmRSS"]) / 1024, 1),
                          "zip_mb": round(size / 2**20, 1)}
 
 
@@ -420,14 +452,15 @@ def main() -> int:
          GOALS["org_preview_s"], "s"),
         (f"organizations, {o['rows']:,} rows ({o['created']} created): commit", o["commit_s"], GOALS["org_commit_s"],
          "s"),
-        ("organizations: server memory over the import (VmHWM − VmRSS before)", o["memory_mb"],
-         GOALS["org_memory_mb"], "MB"),
+        (f"organizations: server memory over the import, peak RssAnon (VmHWM, with the mapped database file: "
+         f"+{o['memory_with_mapped_file_mb']} MB)", o["memory_mb"], GOALS["org_memory_mb"], "MB"),
         (f"projects, {p['rows']:,} rows ({p['created']} created; preview {p['preview_s']} s): commit", p["commit_s"],
          GOALS["project_commit_s"], "s"),
         (f"undo of the project batch {p['undo_s']} s; undo of the {o['rows']:,}-row organization batch",
          o["undo_s"], GOALS["org_undo_s"], "s"),
         (f"full export ({e['zip_mb']} MB zip): download", e["seconds"], GOALS["export_s"], "s"),
-        ("full export: server memory (VmHWM − VmRSS before)", e["memory_mb"], GOALS["export_memory_mb"], "MB"),
+        (f"full export: server memory, peak RssAnon (VmHWM, with the mapped database file: "
+         f"+{e.get('memory_with_mapped_file_mb', 0.0)} MB)", e["memory_mb"], GOALS["export_memory_mb"], "MB"),
     ]
     met = True
     for label, value, goal, unit in checks:
