@@ -1,7 +1,8 @@
 """The one place user input enters as text: the form parser and the query-string check.
 
 Every posted form goes through `parse_form` (`crm.web.form_data`, which the CSRF check and every route's `FormDep`
-call), every request through `InputCheck` (an ASGI middleware), so no route can forget either:
+call), every request through `checked_scope` (run by the app's one ASGI layer, crm/front.py), so no route can
+forget either:
 - bytes are decoded strictly as UTF-8: invalid bytes are refused with a 400 and a message, never turned into
   Latin-1 mojibake or U+FFFD (Starlette's own parsers do both);
 - NUL, the other C0 controls (tab, newline and carriage return are allowed in form values), DEL, the C1 controls and
@@ -24,7 +25,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from crm.errors import BadRequest
 from crm.i18n import Msg
@@ -205,35 +206,25 @@ def clean_query(query: bytes) -> bytes:
     return b"&".join(parts) if changed else query
 
 
-class InputCheck:
-    """ASGI middleware: refuses a query string or path holding bytes that are not UTF-8 or control characters
-    (the error page, 400, in the reader's language: it runs inside SessionMiddleware), cleans search text and
-    strips control bytes from header values."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        try:
-            if LINE_CONTROL_RE.search(scope["path"]):
-                raise InvalidInput(control_characters())
-            query = scope.get("query_string", b"")
-            cleaned = clean_query(query) if query else query
-        except InvalidInput as bad:
-            await _error_page(scope, bad.message)(scope, receive, send)
-            return
-        headers = scope.get("headers") or []
-        if any(_HEADER_CONTROLS.search(value) for _name, value in headers):
-            headers = [(name, _HEADER_CONTROLS.sub(b"", value)) for name, value in headers]
-        if cleaned is not query or headers is not scope.get("headers"):
-            scope = {**scope, "query_string": cleaned, "headers": headers}
-        await self.app(scope, receive, send)
+def checked_scope(scope: Scope) -> Scope:
+    """The request's scope with its search text cleaned and control bytes stripped from its header values (the same
+    scope when nothing needed it); InvalidInput for a path or query string holding bytes that are not UTF-8 or
+    control characters. crm.front runs it for every request, inside the session lookup, so the error page (400) is
+    in the reader's language."""
+    if LINE_CONTROL_RE.search(scope["path"]):
+        raise InvalidInput(control_characters())
+    query = scope.get("query_string", b"")
+    cleaned = clean_query(query) if query else query
+    headers = scope.get("headers") or []
+    if any(_HEADER_CONTROLS.search(value) for _name, value in headers):
+        headers = [(name, _HEADER_CONTROLS.sub(b"", value)) for name, value in headers]
+    if cleaned is not query or headers is not scope.get("headers"):
+        scope = {**scope, "query_string": cleaned, "headers": headers}
+    return scope
 
 
-def _error_page(scope: Scope, message: Msg):
+def error_page(scope: Scope, message: Msg):
+    """The 400 page (or the API's problem document) for a refused path or query string."""
     from crm.web import render  # crm.web imports this module for its form parser
 
     if scope["path"].startswith("/api/v1/"):  # the API answers in problem details, not pages (crm/api/problems.py)

@@ -17,7 +17,6 @@ from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request as StarletteRequest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm.api import pages as api_pages
 from crm.api.app import create_api
@@ -31,7 +30,6 @@ from crm.auth import routes as auth_routes
 from crm.backups import routes as backup_routes
 from crm.auth.deps import CsrfFailed, Forbidden, NotAuthenticated, require_business_user, verify_csrf
 from crm.auth.gate import AccountStepRequired
-from crm.auth.middleware import SessionMiddleware
 from crm.briefings import generation as briefing_generation
 from crm.briefings import routes as briefing_routes
 from crm.config import Settings, get_settings
@@ -42,11 +40,11 @@ from crm.db import Database, is_busy
 from crm.errors import BadRequest, NotFound
 from crm.exports import routes as export_routes
 from crm.feeds import routes as feed_routes
+from crm.front import Front
 from crm.groundbreaking import routes as groundbreaking_routes
 from crm.i18n import Msg
 from crm.imports import routes as import_routes
 from crm.indicators import routes as indicator_routes
-from crm.input_checks import InputCheck
 from crm.major_projects import admin_routes as major_project_admin_routes
 from crm.major_projects import download_routes as major_project_download_routes
 from crm.major_projects import extra_routes as major_project_extra_routes
@@ -60,7 +58,6 @@ from crm.projects import admin_routes as approval_admin_routes
 from crm.projects import routes as project_routes
 from crm.reports import routes as report_routes
 from crm.search import routes as search_routes
-from crm.security_headers import SecurityHeaders
 from crm.submissions import service as submissions
 from crm.tasks import routes as task_routes
 from crm.versioning import StaleEdit
@@ -210,35 +207,6 @@ def _server_error_page(request: StarletteRequest, exc: BaseException) -> Respons
         return Response("Internal Server Error", status_code=500)
 
 
-class ServerErrorPage:
-    """Any error no handler answered becomes the 500 page, here, inside the app: Starlette's own last-resort
-    handler answers too, but then re-raises, so the server logs the error twice and drops the connection the
-    client would send its next request on. Inside SessionMiddleware, so the page has the user's language."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_noting_start(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_start)
-        except Exception as exc:
-            if started:  # part of the response is out: nothing sensible can follow it
-                raise
-            response = _server_error_page(StarletteRequest(scope), exc)
-            await response(scope, receive, send)
-
-
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -270,10 +238,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                                               busy_timeout_ms=settings.db_busy_timeout_ms)
 
     app.state.strict_transactions = settings.resolved_strict_transactions
-    app.add_middleware(ServerErrorPage)  # added first: the innermost, so SessionMiddleware's state is set
-    app.add_middleware(InputCheck)  # query, path and headers: inside SessionMiddleware (its error page has the language)
-    app.add_middleware(SessionMiddleware)
-    app.add_middleware(SecurityHeaders)  # added last: the outermost, so every response passes it
+    # One pure-ASGI layer (crm/front.py): the bell's fast path, the session, the input check, the 500 page and the
+    # security headers on every response, in that order, for one call and one `send` wrapper (issue 17).
+    app.add_middleware(Front, server_error_page=_server_error_page,
+                       fast_gets={notification_routes.BELL_PATH: notification_routes.bell_fast})
     app.mount("/static", CachedStaticFiles(directory=STATIC_DIR), name="static")
     # The API: its own application (Bearer tokens, problem details, no CSRF or HTML error pages), crm/api/app.py
     app.mount("/api/v1", create_api(app.state), name="api")

@@ -1,8 +1,8 @@
 """Security headers on every response: the Content-Security-Policy on HTML, and the browser's other protections.
 
-A pure ASGI middleware, outermost in the stack, so error pages, redirects and static files get them too. It only
-appends precomputed header bytes to the response's start message: it runs on every request (docs/architecture.md,
-"Request cost"). A header the response set itself (an attachment's `sandbox` policy, a download's nosniff) is kept,
+Added by the app's one pure-ASGI layer (crm/front.py), outermost, so error pages, redirects and static files get them
+too. It only appends precomputed header bytes to the response's start message: it runs on every request
+(docs/architecture.md, "Request cost"). A header the response set itself (an attachment's `sandbox` policy, a download's nosniff) is kept,
 never doubled.
 
 The policy allows scripts, styles, fonts and connections from this origin only: no inline script, no inline style,
@@ -16,8 +16,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DIRECTIVES = {
     "default-src": "'self'",
@@ -70,30 +68,16 @@ def policy_allowing_styles(html: str) -> str:
     return _policy({**DIRECTIVES, "style-src": " ".join(["'self'", *hashes])})
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        https = scope.get("scheme") == "https"  # uvicorn sets it from X-Forwarded-Proto of a trusted proxy
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                content_type = next((value for name, value in headers if name.lower() == b"content-type"), b"")
-                headers.extend(header for header in ALWAYS if header[0] not in present)
-                page = not content_type or content_type.startswith(b"text/html")
-                if page and CSP[0] not in present:
-                    headers.append(CSP)
-                if page and NO_STORE[0] not in present and scope.get("state", {}).get("user") is not None:
-                    headers.append(NO_STORE)
-                if https and HSTS_HEADER[0] not in present:
-                    headers.append(HSTS_HEADER)
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def add_security_headers(headers: list[tuple[bytes, bytes]], *, https: bool, signed_in: bool) -> None:
+    """Appends to a response's start headers what it lacks of these. crm.front calls it for every response (static
+    files, redirects and error pages included) and for the fast paths' answers alike."""
+    present = {name.lower() for name, _ in headers}
+    content_type = next((value for name, value in headers if name.lower() == b"content-type"), b"")
+    headers.extend(header for header in ALWAYS if header[0] not in present)
+    page = not content_type or content_type.startswith(b"text/html")
+    if page and CSP[0] not in present:
+        headers.append(CSP)
+    if page and signed_in and NO_STORE[0] not in present:
+        headers.append(NO_STORE)
+    if https and HSTS_HEADER[0] not in present:
+        headers.append(HSTS_HEADER)

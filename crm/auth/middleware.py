@@ -1,6 +1,6 @@
 """Resolves the signed-in user, the language and the CSRF token before any route runs.
 
-A pure ASGI middleware rather than a sync dependency: the session lookup is one primary-key read,
+Run by the app's one pure-ASGI layer (crm/front.py) rather than as a sync dependency: the session lookup is one primary-key read,
 cheaper than the thread-pool hand-off a sync dependency would cost on every request
 (see docs/architecture.md, "Request cost"). The rare write (touching last_seen_at, at most
 once a minute per session) goes to the thread pool, and is skipped when the database is busy.
@@ -13,8 +13,8 @@ import secrets
 from http.cookies import SimpleCookie
 
 import anyio
-from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.requests import cookie_parser
+from starlette.types import Scope
 
 from crm.auth import service
 from crm.auth.security import csrf_token_for
@@ -41,70 +41,69 @@ def _cookie_header(name: str, value: str, *, secure: bool, max_age: int | None =
     return morsel.OutputString().encode("latin-1")
 
 
-class SessionMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+def request_cookies(scope: Scope) -> dict[str, str]:
+    """The request's cookies, parsed as Starlette's Request.cookies parses them, without building a Request."""
+    cookies: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            cookies.update(cookie_parser(value.decode("latin-1")))
+    return cookies
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/static/"):
-            await self.app(scope, receive, send)
-            return
 
-        request = Request(scope)
-        app = scope["app"]
-        settings = app.state.settings
-        database = app.state.database
-        secure = request.url.scheme == "https"
-        state = scope.setdefault("state", {})
-        extra_cookies: list[bytes] = []
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    for name, value in scope["headers"]:
+        if name == wanted:
+            return value.decode("latin-1")
+    return None
 
-        resolved = None
-        api = scope["path"].startswith("/api/v1/")  # the API reads no cookie: a Bearer token only (crm/api/auth.py)
-        token = None if api else request.cookies.get(SESSION_COOKIE)
-        if token:
-            with database.loop_read() as connection:
-                resolved = service.resolve_session(connection, token=token, settings=settings)
-            if resolved is None:
-                extra_cookies.append(_cookie_header(SESSION_COOKIE, "", secure=secure, max_age=0))
-            elif resolved.needs_touch:
-                await anyio.to_thread.run_sync(_touch, database, resolved.session_id)
 
-        user = resolved.user if resolved else None
-        state["user"] = user
-        state["session_id"] = resolved.session_id if resolved else None
-        if user is not None:
-            state["locale"] = normalize_locale(user.locale)
-        else:
-            state["locale"] = normalize_locale(
-                request.cookies.get(LANG_COOKIE)
-                or locale_from_accept_language(request.headers.get("accept-language"))
-                or settings.default_locale
-            )
+async def resolve_request(scope: Scope) -> list[bytes]:
+    """Sets the request's user, session id, language and CSRF token in its state (crm.front runs this for every
+    request but static files); returns the Set-Cookie values the response must carry (a dead session's cookie
+    cleared, a new anonymous cookie). The session row is read on every request: never cached (docs/architecture.md).
+    Reads the scope directly: a Request object and its URL cost more than the rest of this (issue 17)."""
+    app = scope["app"]
+    settings = app.state.settings
+    database = app.state.database
+    secure = scope.get("scheme") == "https"
+    state = scope.setdefault("state", {})
+    extra_cookies: list[bytes] = []
+    cookies = request_cookies(scope)
 
-        if resolved is not None:
-            binding = f"session:{resolved.session_id}"
-        elif api:
-            binding = "api"
-        else:
-            anon = request.cookies.get(ANON_COOKIE)
-            if not anon or len(anon) > 64:
-                anon = secrets.token_urlsafe(24)
-                extra_cookies.append(_cookie_header(ANON_COOKIE, anon, secure=secure))
-            binding = f"anon:{anon}"
-        state["csrf_token"] = csrf_token_for(settings.resolved_secret_key, binding)
+    resolved = None
+    api = scope["path"].startswith("/api/v1/")  # the API reads no cookie: a Bearer token only (crm/api/auth.py)
+    token = None if api else cookies.get(SESSION_COOKIE)
+    if token:
+        resolved = service.resolve_session(database.loop_engine, token=token, settings=settings)
+        if resolved is None:
+            extra_cookies.append(_cookie_header(SESSION_COOKIE, "", secure=secure, max_age=0))
+        elif resolved.needs_touch:
+            await anyio.to_thread.run_sync(_touch, database, resolved.session_id)
 
-        if not extra_cookies:
-            await self.app(scope, receive, send)
-            return
+    user = resolved.user if resolved else None
+    state["user"] = user
+    state["session_id"] = resolved.session_id if resolved else None
+    if user is not None:
+        state["locale"] = normalize_locale(user.locale)
+    else:
+        state["locale"] = normalize_locale(
+            cookies.get(LANG_COOKIE)
+            or locale_from_accept_language(_header(scope, b"accept-language"))
+            or settings.default_locale
+        )
 
-        async def send_with_cookies(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.extend((b"set-cookie", c) for c in extra_cookies)
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_cookies)
+    if resolved is not None:
+        binding = f"session:{resolved.session_id}"
+    elif api:
+        binding = "api"
+    else:
+        anon = cookies.get(ANON_COOKIE)
+        if not anon or len(anon) > 64:
+            anon = secrets.token_urlsafe(24)
+            extra_cookies.append(_cookie_header(ANON_COOKIE, anon, secure=secure))
+        binding = f"anon:{anon}"
+    state["csrf_token"] = csrf_token_for(settings.resolved_secret_key, binding)
+    return extra_cookies
 
 
 def _touch(database, session_id: str) -> None:

@@ -7,16 +7,24 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+from starlette.types import Scope
 
+from crm.auth import gate
+from crm.auth import service as auth_service
 from crm.auth.deps import CurrentUser
-from crm.auth.models import User
-from crm.db import RecordId, SessionDep
+from crm.auth.middleware import SESSION_COOKIE, request_cookies
+from crm.auth.models import NON_BUSINESS_ROLES, User
+from crm.auth.security import token_digest
+from crm.db import RecordId, SessionDep, utcnow
 from crm.errors import BadRequest, found
+from crm.fast_read import PreparedRead
 from crm.feeds import service as feed_service
 from crm.forms import FormResult
-from crm.i18n import Msg, bound_gettext
+from crm.i18n import Msg, bound_gettext, normalize_locale
 from crm.listing import BadListQuery, parse_page
 from crm.notifications import schemas, service
+from crm.notifications.models import Notification
 from crm.notifications.rules import DIGEST, RULES
 from crm.web import FormDep, Router, is_htmx, redirect, render, templates
 
@@ -38,23 +46,67 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     return render(request, "notifications/index.html", context, block="list")
 
 
+BELL_PATH = "/notifications/bell"
+
+
 @router.get("/bell")
 async def bell(request: Request, user: CurrentUser) -> Response:
-    """The header's bell with the unread count; htmx asks for it on load and every minute, from every open tab, so it
-    costs what a request must and no more (issue 17): an async route (no thread hand-off) reading one indexed count on
-    the event loop's own connection, as the session lookup does, and the fragment kept per (language, count) — the
-    count is this user's, read on every request; nothing else in it depends on who reads it."""
+    """The header's bell with the unread count; htmx asks for it on load and every minute, from every open tab. Its
+    common case is answered before FastAPI by `bell_fast` (crm/front.py); this route answers the rest (a session to
+    touch, an account step owed, …) with the same bytes: an async route reading one indexed count on the event loop's
+    own connection, the fragment kept per (language, count) — the count is this user's, read on every request."""
     with request.app.state.database.loop_read() as connection:
         unread = service.unread_count_on(connection, user_id=user.id)
-    return HTMLResponse(_bell_html(request.state.locale, unread),
-                        headers={"Cache-Control": "no-store", "Vary": "HX-Request"})
+    status, headers, body = _bell_answer(request.state.locale, unread)
+    response = Response(body, status_code=status)
+    response.raw_headers = list(headers)
+    return response
 
 
 @functools.lru_cache(maxsize=1024)
-def _bell_html(locale: str, unread: int) -> str:
+def _bell_answer(locale: str, unread: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The bell's answer for a language and a count: status, headers, body (both ways answer these bytes)."""
     gettext, ngettext = bound_gettext(locale)
-    return templates.get_template("notifications/_bell.html").render(
+    html = templates.get_template("notifications/_bell.html").render(
         {"_": gettext, "ngettext": ngettext, "locale": locale, "unread": unread})
+    response = HTMLResponse(html, headers={"Cache-Control": "no-store", "Vary": "HX-Request"})
+    return response.status_code, list(response.raw_headers), bytes(response.body)
+
+
+# The bell's common case in ONE statement: the session lookup's row (crm.auth.service) with the user's unread count.
+_BELL_READ = PreparedRead(auth_service.SESSION_QUERY.add_columns(
+    select(func.count(Notification.id))
+    .where(Notification.user_id == User.id, Notification.read_at.is_(None))
+    .scalar_subquery().label("unread")))
+# htmx headers asking for something else than the fragment's refresh: the route decides those.
+_UNUSUAL_HEADERS = frozenset({b"hx-history-restore-request", b"hx-boosted"})
+
+
+async def bell_fast(scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    """The bell for a signed-in business user who owes no account step, before FastAPI (crm/front.py: its routing,
+    dependencies and exception layers were most of the bell's cost, issue 17): one statement reads the session row,
+    the user and the unread count — the session is checked on every request as the session lookup checks it, so a
+    sign-out or a revocation holds at once, in every worker —, the answer is `_bell_answer`'s bytes. None for
+    anything else (no or dead session, a session whose last-seen time is due, another role, an account step owed,
+    an unusual htmx request): the normal way (the session lookup, then the route above) answers it."""
+    if any(name in _UNUSUAL_HEADERS for name, _value in scope["headers"]):
+        return None
+    token = request_cookies(scope).get(SESSION_COOKIE)
+    if not token or len(token) > 100:
+        return None
+    app = scope["app"]
+    settings = app.state.settings
+    row = _BELL_READ.first(app.state.database.loop_engine, digest=token_digest(token))
+    if row is None:
+        return None
+    now = utcnow()
+    if (not auth_service.session_usable(row, settings, now) or auth_service.session_needs_touch(row, settings, now)
+            or row.role in NON_BUSINESS_ROLES):
+        return None
+    # The account gate's checks read the user's columns (the row has them all but the password hash) and the app.
+    if gate.required_step(Request(scope), row) is not None:
+        return None
+    return _bell_answer(normalize_locale(row.locale), row.unread)
 
 
 @router.post("/read-all")
