@@ -192,3 +192,40 @@ def test_calendar_feed_has_planned_visits_and_due_dates_and_can_be_revoked(offic
     response = officer_client.post("/notifications/feed", headers=hx(officer_client))
     _, new_token = FEED_URL.search(response.text).groups()
     assert new_token != token and anonymous.get(f"/feeds/{new_token}.ics").status_code == 200
+
+
+def test_the_bells_fast_path_answers_as_its_route_and_falls_back_for_anything_else(client_as, session, users):
+    """The bell's common case is answered before FastAPI (crm/front.py, issue 17): the same bytes as its route (a query
+    string sends a request the normal way); an account step owed, a session ended elsewhere and a non-business role
+    are answered as the route answers them, on the very next request."""
+    from sqlalchemy import delete, update
+
+    from crm.auth.models import User, WebSession
+    from crm.auth.password_policy import CHANGE_PASSWORD_URL
+    from crm.security_headers import CONTENT_SECURITY_POLICY
+    from tests.factories import make_user
+
+    officer = client_as("officer")
+    notify(session, users["officer"])
+    htmx = {"HX-Request": "true"}
+    fast = officer.get("/notifications/bell", headers=htmx)
+    routed = officer.get("/notifications/bell?by=route", headers=htmx)
+    assert fast.status_code == routed.status_code == 200
+    assert fast.content == routed.content and '<span class="bell-count">1</span>' in fast.text
+    assert fast.headers.multi_items() == routed.headers.multi_items()
+    assert fast.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert fast.headers["cache-control"] == "no-store" and fast.headers["x-frame-options"] == "DENY"
+
+    session.execute(update(User).where(User.id == users["officer"].id).values(must_change_password=True))
+    session.commit()
+    owed = officer.get("/notifications/bell", headers=htmx)
+    assert owed.status_code == 401 and owed.headers["HX-Redirect"] == CHANGE_PASSWORD_URL
+    session.execute(update(User).where(User.id == users["officer"].id).values(must_change_password=False))
+    session.execute(delete(WebSession).where(WebSession.user_id == users["officer"].id))  # signed out elsewhere
+    session.commit()
+    ended = officer.get("/notifications/bell", headers=htmx)
+    assert ended.status_code == 401 and ended.headers["HX-Redirect"].startswith("/login")
+    assert "crm_session=" in ended.headers["set-cookie"]  # the dead cookie cleared, as on any page
+
+    make_user(session, username="security", role="security_admin")
+    assert client_as("security").get("/notifications/bell", headers=htmx).status_code == 403
