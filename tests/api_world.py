@@ -18,6 +18,7 @@ from crm.exports.models import ExportEnterprise, ExportFigure, ExportTarget
 from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
 from crm.indicators.models import Indicator, IndicatorTarget, IndicatorValue
 from crm.parcels.models import LandParcel
+from crm.projects.models import ApprovalItem
 from tests import factories
 
 SECRET_NAME = "绝密氢能总部项目"
@@ -64,6 +65,10 @@ def build(session: Session, users: dict[str, User]) -> World:
     session.add_all([IndicatorTarget(indicator_id=indicator.id, year=year, target=Decimal("1000")),
                      IndicatorValue(indicator_id=indicator.id, year=year, period=1, value=Decimal("88.5"),
                                     updated_at=now)])
+    item = session.scalar(select(ApprovalItem).where(ApprovalItem.project_id == project.id).limit(1))
+    if item is None:
+        item = ApprovalItem(project_id=project.id, code="land", name_zh="用地预审", name_en="Land pre-approval")
+        session.add(item)
     session.commit()
     made = [tokens.create(session, user=user, name=name, scope=scope, expires_at=None, actor=user)
             for user, name, scope in ((officer, "read", "read"), (officer, "write", "write"), (other, "other", "read"),
@@ -74,7 +79,8 @@ def build(session: Session, users: dict[str, User]) -> World:
     (_r, read), (_w, write), (_o, other_read), (_m, manager_write) = made
     ids = {"organization_id": org.id, "contact_id": contact.id, "visit_id": visit.id, "follow_up_id": task.id,
            "project_id": project.id, "parcel_id": parcel.id, "event_id": event.id, "indicator_id": indicator.id,
-           "export_member_organization_id": zone_org.id}
+           "export_member_organization_id": zone_org.id, "item_id": item.id,
+           "year": year, "month": 1, "period": 1}  # a month and a period with a figure on file
     return World(ids=ids, read=read, write=write, secret_project_id=secret.id, other_read=other_read,
                  manager_write=manager_write)
 

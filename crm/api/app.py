@@ -21,10 +21,11 @@ from starlette.requests import Request as StarletteRequest
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crm.api import common, openapi_doc
+from crm.api import common, entries, openapi_doc, validation
 from crm.api.auth import bearer
 from crm.api.problems import ApiProblem, problem_response
-from crm.api.resources import ROUTERS, public_router
+from crm.api.resources import ROUTERS as RESOURCE_ROUTERS
+from crm.api.resources import public_router
 from crm.auth.deps import Forbidden
 from crm.db import is_busy
 from crm.errors import BadRequest, NotFound
@@ -34,6 +35,7 @@ from crm.versioning import StaleEdit
 log = logging.getLogger("crm.api")
 
 PREFIX = "/api/v1"
+ROUTERS = (*RESOURCE_ROUTERS, entries.router)
 RETRY_AFTER_SECONDS = 2
 
 
@@ -46,23 +48,6 @@ def _problem(request: StarletteRequest, status: int, detail: Msg | str | None = 
                             **kwargs)
 
 
-def _validation_errors(exc: RequestValidationError) -> tuple[bool, list[dict[str, Any]]]:
-    in_path = False
-    errors = []
-    for err in exc.errors():
-        loc = list(err.get("loc", []))
-        where = loc[0] if loc else ""
-        if where == "path":
-            in_path = True
-        rest = [str(part) for part in loc[1:]]
-        if where == "body":
-            pointer = "/" + "/".join(part.replace("~", "~0").replace("/", "~1") for part in rest)
-        else:
-            pointer = f"#/{where}/" + "/".join(rest)
-        errors.append({"pointer": pointer if pointer != "/" else "", "detail": err.get("msg", "invalid")})
-    return in_path, errors
-
-
 def _register_handlers(api: FastAPI) -> None:
     @api.exception_handler(ApiProblem)
     async def _api_problem(request: Request, exc: ApiProblem) -> Response:
@@ -70,7 +55,15 @@ def _register_handlers(api: FastAPI) -> None:
 
     @api.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        in_path, errors = _validation_errors(exc)
+        if getattr(request.state, "api_token", None) is None and request.url.path != f"{PREFIX}/openapi.json":
+            # A body that is not JSON is refused before the dependencies run: who is asking comes first (401, 429,
+            # 403), and the refusal is then in their language.
+            try:
+                await bearer(request)
+            except ApiProblem as problem:
+                return _problem(request, problem.status, problem.detail, errors=problem.errors,
+                                headers=problem.headers, **problem.extra)
+        in_path, errors = validation.field_errors(list(exc.errors()))
         if in_path:
             return _problem(request, 404, Msg("There is no such record."))
         return _problem(request, 422, Msg("Some fields need attention."), errors=errors)

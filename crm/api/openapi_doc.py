@@ -10,8 +10,9 @@ DESCRIPTION = """The zone CRM's records for other systems: the same rules, the s
 trail as the pages. Authenticate with a personal access token (created at /settings/tokens):
 `Authorization: Bearer crm_pat_…`. Lists page with an opaque cursor (`next`), newest changes last, so
 `updated_since` plus the `next` links synchronise a copy. Every record carries a `version` and an `ETag`; a change
-needs `If-Match` with it (428 without, 412 when someone changed it since). A POST with an `Idempotency-Key` header
-answers a retry with the first result. Errors are RFC 9457 problem details (`application/problem+json`), field
+needs `If-Match` with it (428 without, 412 when someone changed it since); a month's export figure or a period's
+indicator value is entered with PUT (If-Match once it is on file). A creating POST with an `Idempotency-Key`
+header answers a retry with the first result. Errors are RFC 9457 problem details (`application/problem+json`), field
 errors listed by JSON pointer. Requests are limited per token and minute (429 with `Retry-After`)."""
 
 PROBLEM_SCHEMA = {
@@ -97,7 +98,7 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
             else:
                 operation["security"] = [{"bearerAuth": []}]
             parameters = operation.setdefault("parameters", [])
-            if method == "post" and not public and "{" not in path:  # creating: a retry must not create twice
+            if method == "post" and not public and "201" in responses:  # creating: a retry must not create twice
                 parameters.append({"name": "Idempotency-Key", "in": "header", "required": False,
                                    "description": "Any unique string (e.g. a UUID): a retry with the same key and body answers with the first result.",
                                    "schema": {"type": "string", "maxLength": 200}})

@@ -203,6 +203,19 @@ def project_list_row(row: Any) -> dict[str, Any]:
     return dict(zip(_LIST_KEYS, values, strict=True))
 
 
+def decision(d: Any) -> dict[str, Any]:
+    return {"id": d.id, "meeting_kind": d.meeting_kind, "meeting_on": plain(d.meeting_on), "outcome": d.outcome,
+            "resolution": d.resolution, "recorded_by_id": d.recorded_by_id, "created_at": plain(d.created_at)}
+
+
+def approval_item(a: Any) -> dict[str, Any]:
+    return {"id": a.id, "code": a.code, "name_zh": a.name_zh, "name_en": a.name_en, "position": a.position,
+            "status": a.status, "submitted_on": plain(a.submitted_on), "accepted_on": plain(a.accepted_on),
+            "approved_on": plain(a.approved_on), "promised_days": a.promised_days, "overdue_on": plain(a.overdue_on),
+            "assistant_id": a.assistant_id, "assistant": a.assistant, "note": a.note,
+            "updated_at": plain(a.updated_at)}
+
+
 def project(p: Project) -> dict[str, Any]:
     """A project with its investors, officers, stage history, decisions and approval items (loaded by
     crm.projects.service.get_visible: call it only for a project the viewer may see)."""
@@ -214,15 +227,8 @@ def project(p: Project) -> dict[str, Any]:
         "stage_history": [{"id": c.id, "from_stage": c.from_stage or None, "to_stage": c.to_stage,
                            "at": plain(c.at), "actor_id": c.actor_id, "note": c.note,
                            "gate_override": c.gate_override} for c in p.stage_changes],
-        "decisions": [{"id": d.id, "meeting_kind": d.meeting_kind, "meeting_on": plain(d.meeting_on),
-                       "outcome": d.outcome, "resolution": d.resolution, "recorded_by_id": d.recorded_by_id,
-                       "created_at": plain(d.created_at)} for d in p.decisions],
-        "approval_items": [{"id": a.id, "code": a.code, "name_zh": a.name_zh, "name_en": a.name_en,
-                            "position": a.position, "status": a.status, "submitted_on": plain(a.submitted_on),
-                            "accepted_on": plain(a.accepted_on), "approved_on": plain(a.approved_on),
-                            "promised_days": a.promised_days, "overdue_on": plain(a.overdue_on),
-                            "assistant_id": a.assistant_id, "assistant": a.assistant, "note": a.note,
-                            "updated_at": plain(a.updated_at)} for a in p.approvals],
+        "decisions": [decision(d) for d in p.decisions],
+        "approval_items": [approval_item(a) for a in p.approvals],
         "gate_override_reason": p.gate_override_reason,
     })
     return data

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm.api import common
+from crm.api import common, entries
 from crm.api import representations as rep
 from crm.api import schemas as s
 from crm.api.auth import ApiUser
@@ -25,7 +25,7 @@ from crm.contacts.models import Contact
 from crm.contacts.schemas import contact_fields
 from crm.db import RecordId, SessionDep, utcnow
 from crm.exports import service as export_service
-from crm.exports.models import ExportEnterprise
+from crm.exports.models import ExportEnterprise, ExportFigure
 from crm.forms import parse
 from crm.groundbreaking import service as groundbreaking_service
 from crm.groundbreaking.models import GroundbreakingEvent
@@ -781,11 +781,12 @@ def export_figures(request: Request, session: SessionDep, user: ApiUser, organiz
                    year: Year = None) -> JSONResponse:
     _found(export_service.get_member(session, organization_id))
     year = year or local_today(request).year
-    figures = export_service.figures_for(session, organization_id, [year])
+    figures = session.scalars(select(ExportFigure).where(ExportFigure.organization_id == organization_id,
+                                                         ExportFigure.year == year).order_by(ExportFigure.month))
     target = export_service.target_for(session, organization_id, year)
     return JSONResponse({"organization_id": organization_id, "year": year, "target_wan_usd": rep.plain(target),
-                         "months": [{"year": y, "month": m, "value_wan_usd": rep.plain(v)}
-                                    for (y, m), v in sorted(figures.items())]})
+                         "months": [{"year": f.year, "month": f.month, "value_wan_usd": rep.plain(f.value_wan_usd),
+                                     "etag": entries.figure_tag(f)} for f in figures]})
 
 
 # Economic indicators and their values
@@ -809,11 +810,12 @@ def indicator_values(request: Request, session: SessionDep, user: ApiUser, indic
                      year: Year = None) -> JSONResponse:
     indicator = _found(indicator_service.get(session, indicator_id))
     year = year or local_today(request).year
-    values = session.execute(select(IndicatorValue.period, IndicatorValue.value, IndicatorValue.updated_at)
+    values = session.execute(select(IndicatorValue.period, IndicatorValue.value, IndicatorValue.updated_at,
+                                    IndicatorValue.version)
                              .where(IndicatorValue.indicator_id == indicator.id, IndicatorValue.year == year)
                              .order_by(IndicatorValue.period)).all()
     target = session.scalar(select(IndicatorTarget.target).where(IndicatorTarget.indicator_id == indicator.id,
                                                                  IndicatorTarget.year == year))
     return JSONResponse({"indicator_id": indicator.id, "year": year, "target": rep.plain(target),
                          "values": [{"year": year, "period": v.period, "value": rep.plain(v.value),
-                                     "updated_at": rep.plain(v.updated_at)} for v in values]})
+                                     "updated_at": rep.plain(v.updated_at), "version": v.version} for v in values]})

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from crm.organizations.models import OrganizationKind, Ownership
 from crm.parcels.models import ParcelStatus
-from crm.projects.models import ALL_STAGES, ProjectSource
+from crm.projects.models import ALL_STAGES, ApprovalStatus, DecisionOutcome, MeetingKind, ProjectSource
 from crm.projects.schemas import START_STAGES
 from crm.tasks.models import TaskPriority
 from crm.visits.models import InterestLevel, VisitKind, VisitStatus
@@ -558,6 +558,7 @@ class MonthlyFigureOut(BaseModel):
     year: int
     month: int
     value_wan_usd: str
+    etag: str = Field(description="Send it in If-Match to change this month's figure")
 
 
 class ExportFiguresOut(BaseModel):
@@ -591,6 +592,7 @@ class IndicatorValueOut(BaseModel):
     period: int
     value: str
     updated_at: datetime
+    version: int = Field(description="Send it in If-Match to change this period's value")
 
 
 class IndicatorValuesOut(BaseModel):
@@ -598,3 +600,65 @@ class IndicatorValuesOut(BaseModel):
     year: int
     target: str | None
     values: list[IndicatorValueOut]
+
+
+# The entries (issue 15's later writes): one month's export figure, one period's indicator value, a decision, a
+# permit checklist item. Their fields are checked by the pages' own form fields, as above.
+
+class ExportFigureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "required": ["value_wan_usd"], "examples": [{"value_wan_usd": "41.50"}]})
+    value_wan_usd: Amount | None = Field(None, description="The month's exports (10k USD)")
+
+
+class ExportFigureOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "organization_id": 12, "year": 2026, "month": 11, "value_wan_usd": "41.50",
+        "updated_at": "2026-12-02T08:00:00+00:00", "etag": "5f0c3a9e21d4b7c8"}]})
+    organization_id: int
+    year: int
+    month: int
+    value_wan_usd: str
+    updated_at: datetime
+    etag: str
+
+
+class IndicatorValueIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "required": ["value"], "examples": [{"value": "1234.5"}, {"value": None}]})
+    value: Amount | None = Field(None, description="The period's figure in the indicator's unit; null clears it")
+
+
+class IndicatorValueRecordOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "indicator_id": 1, "year": 2026, "period": 11, "key": "2026-11", "value": "1234.50",
+        "updated_at": "2026-12-02T08:00:00+00:00", "version": 2}]})
+    indicator_id: int
+    year: int
+    period: int
+    key: str
+    value: str | None
+    updated_at: datetime | None
+    version: int | None
+
+
+class DecisionIn(BaseModel):
+    model_config = _body(["meeting_kind", "meeting_on", "outcome", "resolution"],
+                         {"meeting_kind": "joint", "meeting_on": "2026-12-01", "outcome": "approved",
+                          "resolution": "同意项目落户，按程序办理供地手续。"})
+    meeting_kind: Text | None = choice(MeetingKind)
+    meeting_on: Text | None = Field(None, description="YYYY-MM-DD, not in the future")
+    outcome: Text | None = choice(DecisionOutcome)
+    resolution: Text | None = None
+
+
+class ApprovalItemUpdate(BaseModel):
+    model_config = _patch({"status": "accepted", "accepted_on": "2026-12-01", "promised_days": 20})
+    status: Text | None = choice(ApprovalStatus)
+    submitted_on: Text | None = Field(None, description="YYYY-MM-DD")
+    accepted_on: Text | None = Field(None, description="YYYY-MM-DD (accepted or approved: today when left blank)")
+    approved_on: Text | None = Field(None, description="YYYY-MM-DD (approved: today when left blank)")
+    promised_days: int | None = Field(None, description="Working days, 1–365")
+    assistant_id: RecordRef | None = Field(None, description="The 帮办代办 staffer, when a CRM user")
+    assistant: Text | None = Field(None, description="The 帮办代办 staffer's name, when not a CRM user")
+    note: Text | None = None

@@ -330,7 +330,8 @@ def write_figures(session: Session, *, changes: list[FigureChange], actor: User 
         session.execute(insert(AuditEntry), [
             {"actor_id": actor_id, "action": AuditAction.UPDATE.value, "entity_type": ENTITY_FIGURES,
              "entity_id": org_id, "entity_label": names.get(org_id, "")[:200], "entity_version": 1,
-             "changes": dict(sorted(fields.items())), "organization_id": org_id, "at": now}
+             "changes": dict(sorted(fields.items())), "organization_id": org_id, "at": now,
+             "channel": audit_service.current_channel.get()}  # "api" for a figure entered through the API
             for org_id, fields in audit.items()])
     return len(inserts) + len(updates) + len(deletes)
 
