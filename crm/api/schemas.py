@@ -430,6 +430,9 @@ class StageChangeOut(BaseModel):
 
 
 class DecisionOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 7, "meeting_kind": "joint", "meeting_on": "2026-12-01", "outcome": "approved",
+        "resolution": "同意项目落户，按程序办理供地手续。", "recorded_by_id": 3, "created_at": "2026-12-01T09:00:00+00:00"}]})
     id: int
     meeting_kind: str
     meeting_on: date
@@ -440,6 +443,11 @@ class DecisionOut(BaseModel):
 
 
 class ApprovalItemOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 41, "code": "land", "name_zh": "用地预审", "name_en": "Land pre-approval", "position": 1,
+        "status": "accepted", "submitted_on": "2026-11-20", "accepted_on": "2026-11-24", "approved_on": None,
+        "promised_days": 20, "overdue_on": "2026-12-22", "assistant_id": 5, "assistant": "赵敏", "note": "",
+        "updated_at": "2026-11-24T02:00:00+00:00"}]})
     id: int
     code: str
     name_zh: str
