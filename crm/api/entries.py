@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm.api import common
@@ -115,6 +116,9 @@ def put_export_figure(request: Request, session: SessionDep, user: ApiUser, orga
         raise _errors(bad.errors, {"month": "#/path/month", "organization_id": "#/path/organization_id"}) from None
     except export_service.PermissionDenied:
         raise ApiProblem(403, FORBIDDEN) from None
+    except IntegrityError:  # PostgreSQL: another request entered this month in between (SQLite's write lock waits)
+        session.rollback()
+        raise ApiProblem(412, STALE) from None
     session.expire_all()
     return _figure_response(_found(_figure(session, organization_id, year, month)),
                             status=200 if existing is not None else 201)
