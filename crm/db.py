@@ -168,7 +168,7 @@ class Database:
         sqlite = url.startswith("sqlite")
         self.engine = make_engine(url, echo=echo, pool_size=20 if sqlite else 10, max_overflow=20 if sqlite else 10,
                                   busy_timeout_ms=busy_timeout_ms)
-        # Code that runs on the event loop itself (the session lookup in SessionMiddleware) must never wait for a
+        # Code that runs on the event loop itself (the session lookup, crm/front.py) must never wait for a
         # connection held by a handler: while the loop waits, no handler can finish and give one back. It gets an
         # engine of its own; one connection suffices, as the loop runs that code one request at a time.
         self.loop_engine = make_engine(url, echo=echo, pool_size=1, max_overflow=0, busy_timeout_ms=busy_timeout_ms)

@@ -1,7 +1,7 @@
 """The API application, mounted at /api/v1: its routers behind the Bearer token, its problem-details errors and
 its OpenAPI 3.1 document. A FastAPI application of its own, so the site's HTML error pages and its CSRF check
 (a browser form's) do not apply here; the site's middleware still wraps it (security headers, input checks), and
-SessionMiddleware ignores cookies under /api/v1/."""
+the session lookup (crm.auth.middleware.resolve_request) ignores cookies under /api/v1/."""
 
 from __future__ import annotations
 
