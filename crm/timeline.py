@@ -80,8 +80,8 @@ def organization_timeline(session: Session, *, organization_id: int, page: int, 
     stops = {s.id: s for s in session.scalars(
         select(TourStop).where(TourStop.id.in_(wanted["stop"]))
         .options(load_only(TourStop.id, TourStop.visit_id, TourStop.shown), joinedload(TourStop.visit).load_only(*shown)))}
-    projects = {p.id: p for p in session.scalars(
-        select(Project).where(Project.id.in_(wanted["project"])).options(joinedload(Project.owner)))}
+    projects = {p.id: p for p in session.scalars(  # what a timeline line shows
+        select(Project).where(Project.id.in_(wanted["project"])).options(load_only(Project.id, Project.name, Project.stage)))}
     supports = {s.id: s for s in session.scalars(
         select(ExportSupport).where(ExportSupport.id.in_(wanted["support"])).options(joinedload(ExportSupport.officer)))}
     items = []

@@ -7,7 +7,7 @@ from crm.audit.models import AuditEntry
 from crm.organizations.models import IndustryChain, Organization
 from crm.validators import credit_code_check_char
 from tests.conftest import post
-from tests.factories import make_contact, make_org
+from tests.factories import make_contact, make_org, make_user
 
 VALID_CODE = "91371700MA0000099" + credit_code_check_char("91371700MA0000099")
 
@@ -336,3 +336,20 @@ def test_long_lists_count_only_ten_pages_ahead(officer_client, app, session, use
     near_end = officer_client.get("/organizations", params={"sort": "name", "page": 14}, headers={"HX-Request": "true"}).text
     assert "共 30 条" in near_end and "共 15 页" in near_end and "计数27" in near_end
     app.state.settings.page_size = 50
+
+
+def test_the_officer_filter_follows_changes_to_users_at_once(officer_client, session, users):
+    """The filter's options are kept between requests (they are the same for everyone): a renamed, new or
+    deactivated user shows in the next page."""
+    officer2 = users["officer2"]
+    page = officer_client.get(f"/organizations?owner={officer2.id}").text
+    assert f'<option value="{officer2.id}" selected>李四</option>' in page and ">练建军</option>" in page
+    officer2.display_name = "李四<光>"
+    session.commit()
+    page = officer_client.get("/organizations").text
+    assert f'<option value="{officer2.id}">李四&lt;光&gt;</option>' in page and ">李四</option>" not in page
+    newcomer = make_user(session, username="newcomer", display_name="王五")
+    users["manager"].is_active = False
+    session.commit()
+    page = officer_client.get(f"/organizations?owner={newcomer.id}").text
+    assert f'<option value="{newcomer.id}" selected>王五</option>' in page and ">练建军</option>" not in page

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.orm import Session, defer, joinedload, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from crm import search_text
 from crm.archiving import set_archived
@@ -55,7 +55,9 @@ class ContactFilter:
 
 
 def _filtered(stmt: Select, flt: ContactFilter) -> Select:
-    stmt = stmt.where(Contact.archived_at.is_not(None) if flt.archived else Contact.archived_at.is_(None))
+    archived_at = (search_service.unindexed(Contact.archived_at) if search_service.narrows(flt.q, common=flt.q_common)
+                   else Contact.archived_at)
+    stmt = stmt.where(archived_at.is_not(None) if flt.archived else archived_at.is_(None))
     if flt.q:
         stmt = search_service.matching(stmt, Contact.id, Contact.search_text, SEARCH_KIND, flt.q, common=flt.q_common)
     if flt.organization_id:
@@ -63,22 +65,27 @@ def _filtered(stmt: Select, flt: ContactFilter) -> Select:
     return stmt
 
 
+# What a list of contacts shows (the list page, the header search): plain rows, no ORM objects (issue 17).
+LIST_COLUMNS = (Contact.id, Contact.name, Contact.title, Contact.mobile, Contact.email, Contact.organization_id,
+                Organization.name.label("organization_name"))
+
+
 def list_page(session: Session, *, flt: ContactFilter, page: int, per_page: int,
               lookahead_pages: int = LOOKAHEAD_PAGES) -> Page:
+    """One page of the contacts `flt` selects, as rows of LIST_COLUMNS, with their count (see count_up_to)."""
     if flt.q:
         flt = replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q, Contact.search_text))
     total, more = count_up_to(session, _filtered(select(Contact.id), flt), page=page, per_page=per_page,
                               lookahead_pages=lookahead_pages)
     page = clamp_page(page, total, per_page)
     stmt = (
-        _filtered(select(Contact), flt)
-        .options(joinedload(Contact.organization).load_only(Organization.id, Organization.name),
-                 defer(Contact.notes, raiseload=True), defer(Contact.search_text, raiseload=True))
+        _filtered(select(*LIST_COLUMNS).select_from(Contact)
+                  .join(Organization, Organization.id == Contact.organization_id), flt)
         .order_by(*ORDERINGS[flt.sort])
         .offset((page - 1) * per_page)
         .limit(per_page)
     )
-    return Page(items=list(session.scalars(stmt)), total=total, page=page, per_page=per_page, more=more)
+    return Page(items=session.execute(stmt).all(), total=total, page=page, per_page=per_page, more=more)
 
 
 EXPORT_BATCH = 500  # rows read per query by the export

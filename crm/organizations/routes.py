@@ -13,12 +13,12 @@ from crm.auth import service as auth_service
 from crm.auth.deps import CurrentUser, Forbidden
 from crm.auth.models import User
 from crm.contacts import service as contact_service
-from crm.db import SessionDep, utcnow
+from crm.db import SessionDep
 from crm.errors import BadRequest
 from crm.exports.schemas import SUPPORT_LABELS
 from crm.forms import FormResult, parse, parse_version
-from crm.i18n import Msg
-from crm.listing import BadListQuery, parse_choice, parse_id, parse_page, parse_sort
+from crm.i18n import Msg, gettext
+from crm.listing import BadListQuery, options, parse_choice, parse_id, parse_page, parse_sort, user_options
 from crm.organizations import service
 from crm.organizations.deps import OrganizationDep
 from crm.organizations.models import Organization, OrganizationKind, Ownership
@@ -76,15 +76,20 @@ def _choices(session, org: Organization | None = None) -> dict[str, Any]:
 def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     flt, page_number = _filter_from_query(request)
     page = service.list_page(session, flt=flt, page=page_number, per_page=request.app.state.settings.page_size)
+    locale = request.state.locale
     context = {
         "page": page,
         "flt": flt,
         "params": {k: v for k, v in request.query_params.items() if k != "page"},
         "sort_labels": SORT_LABELS,
         "kind_labels": KIND_LABELS,
+        "kind_names": {kind: gettext(locale, label) for kind, label in KIND_LABELS.items()},
     }
     if not is_htmx(request):  # the results fragment needs none of the filter bar's choices
-        context.update(tags=service.all_tags(session), **_choices(session))
+        context.update(kind_labels=KIND_LABELS, ownership_labels=OWNERSHIP_LABELS,
+                       industries=service.industry_chains(session),
+                       owner_options=user_options(session, flt.owner_id),
+                       tag_options=options(((tag, tag) for tag in service.all_tags(session)), flt.tag))
     return render(request, "organizations/index.html", context, block="results")
 
 
@@ -173,9 +178,9 @@ def show(request: Request, session: SessionDep, user: CurrentUser, org: Organiza
         "contacts": contact_service.for_organization(session, organization_id=org.id),
         "tasks": task_service.open_for(session, organization_id=org.id),
         "projects": project_service.for_organization(session, organization_id=org.id, viewer=user),
-        "visits": visit_service.list_page(session, flt=visit_service.VisitFilter(organization_id=org.id), page=1, per_page=5),
-        "upcoming": visit_service.in_range(session, flt=visit_service.VisitFilter(
-            organization_id=org.id, status="planned", since=utcnow()), limit=5),
+        "visits": visit_service.list_lines(session, flt=visit_service.VisitFilter(organization_id=org.id), page=1,
+                                           per_page=5, timezone=request.app.state.settings.timezone),
+        "upcoming": visit_service.upcoming_for(session, organization_id=org.id),
         **_timeline_context(request, session, org, page=1),
         "kind_labels": KIND_LABELS,
         "ownership_labels": OWNERSHIP_LABELS,

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, insert, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.orm import Session, defer, joinedload, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from crm import search_text
 from crm.archiving import set_archived
@@ -68,7 +68,9 @@ class OrganizationFilter:
 
 
 def _filtered(stmt: Select, flt: OrganizationFilter) -> Select:
-    stmt = stmt.where(Organization.archived_at.is_not(None) if flt.archived else Organization.archived_at.is_(None))
+    archived_at = (search_service.unindexed(Organization.archived_at) if search_service.narrows(flt.q, common=flt.q_common)
+                   else Organization.archived_at)
+    stmt = stmt.where(archived_at.is_not(None) if flt.archived else archived_at.is_(None))
     if flt.q:
         stmt = where_matches(stmt, flt.q, common=flt.q_common)
     if flt.kind:
@@ -91,22 +93,31 @@ def where_matches(stmt: Select, q: str, *, common: bool = False) -> Select:
     return search_service.matching(stmt, Organization.id, Organization.search_text, SEARCH_KIND, q, common=common)
 
 
+# What a list of organizations shows (the list page, the header search, the dashboard's "mine"): plain rows, no
+# ORM objects (building and tracking 50 Organizations cost the list page more than its query, issue 17).
+LIST_COLUMNS = (Organization.id, Organization.name, Organization.name_en, Organization.kind, Organization.city,
+                Organization.updated_at, IndustryChain.name_zh.label("industry_zh"),
+                IndustryChain.name_en.label("industry_en"), User.display_name.label("owner_name"))
+
+
 def list_page(session: Session, *, flt: OrganizationFilter, page: int, per_page: int,
               lookahead_pages: int = LOOKAHEAD_PAGES) -> Page:
+    """One page of the organizations `flt` selects, as rows of LIST_COLUMNS (`.id`, `.name`, `.name_en`, `.kind`,
+    `.city`, `.updated_at`, `.industry_zh`/`.industry_en`, `.owner_name`), with their count (see count_up_to)."""
     if flt.q:
         flt = replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q, Organization.search_text))
     total, more = count_up_to(session, _filtered(select(Organization.id), flt), page=page, per_page=per_page,
                               lookahead_pages=lookahead_pages)
     page = clamp_page(page, total, per_page)
     stmt = (
-        _filtered(select(Organization), flt)
-        .options(joinedload(Organization.owner), joinedload(Organization.industry_chain),
-                 defer(Organization.description, raiseload=True), defer(Organization.search_text, raiseload=True))
+        _filtered(select(*LIST_COLUMNS).select_from(Organization)
+                  .outerjoin(IndustryChain, IndustryChain.id == Organization.industry_chain_id)
+                  .outerjoin(User, User.id == Organization.owner_id), flt)
         .order_by(*ORDERINGS[flt.sort])
         .offset((page - 1) * per_page)
         .limit(per_page)
     )
-    return Page(items=list(session.scalars(stmt)), total=total, page=page, per_page=per_page, more=more)
+    return Page(items=session.execute(stmt).all(), total=total, page=page, per_page=per_page, more=more)
 
 
 EXPORT_BATCH = 500  # rows read per query by the exports: all matching rows, a batch at a time

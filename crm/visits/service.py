@@ -568,6 +568,13 @@ def list_lines(session: Session, *, flt: VisitFilter, page: int, per_page: int, 
     return Page(items=items, total=total, page=page, per_page=per_page, more=more)
 
 
+def upcoming_for(session: Session, *, organization_id: int, limit: int = 5) -> list[Any]:
+    """An organization's next planned visits (its page): rows of (id, title, starts_at), soonest first."""
+    flt = VisitFilter(organization_id=organization_id, status=VisitStatus.PLANNED.value, since=utcnow())
+    return session.execute(_filtered(select(Visit.id, Visit.title, Visit.starts_at), flt)
+                           .order_by(Visit.starts_at, Visit.id).limit(limit)).all()
+
+
 def in_range(session: Session, *, flt: VisitFilter, limit: int = 1000) -> list[Visit]:
     """Visits starting in [flt.since, flt.until), in time order: the calendar and the iCalendar export."""
     flt = _planned(session, flt)
