@@ -64,7 +64,8 @@ def test_figures_values_decisions_and_checklist_items(client, session, users):
     assert entered.status_code == 201 and entered.json()["value_wan_usd"] == "12.50"
     tag = entered.headers["etag"]
     assert client.put(url, headers=officer, json={"value_wan_usd": "13"}).status_code == 428
-    assert client.put(url, headers={**officer, "If-Match": '"0ld"'}, json={"value_wan_usd": "13"}).status_code == 412
+    stale = client.put(url, headers={**officer, "If-Match": '"0ld"'}, json={"value_wan_usd": "13"})
+    assert stale.status_code == 412 and stale.json()["current_etag"] == tag.strip('"')
     changed = client.put(url, headers={**officer, "If-Match": tag}, json={"value_wan_usd": "13"})
     assert changed.status_code == 200 and changed.json()["value_wan_usd"] == "13.00" and changed.headers["etag"] != tag
     listed = client.get(f"/api/v1/export-members/{member}/figures?year={year - 1}", headers=officer).json()

@@ -128,8 +128,9 @@ def record_response(data: dict[str, Any], *, status: int = 200, location: str | 
     return JSONResponse(data, status_code=status, headers=headers)
 
 
-def required_version(request: Request, current: int) -> int:
-    """The version the client changes (from If-Match): 428 without one, 412 when it is not the record's."""
+def required_version(request: Request, current: int | str) -> int | str:
+    """The version the client changes (from If-Match): 428 without one, 412 when it is not the record's. `current`
+    is the record's version, or the ETag of an entry without a version column (then named `current_etag`)."""
     header = request.headers.get("if-match", "").strip()
     if not header:
         raise ApiProblem(428, Msg("Send If-Match with the record's ETag (read it first), so that nobody's change is overwritten unseen."))
@@ -138,7 +139,7 @@ def required_version(request: Request, current: int) -> int:
     wanted = [tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")]
     if str(current) not in wanted:
         raise ApiProblem(412, Msg("Someone else saved this record after you read it. Nothing was overwritten: read it again, then apply your change."),
-                         current_version=current)
+                         **({"current_version": current} if isinstance(current, int) else {"current_etag": current}))
     return current
 
 

@@ -38,6 +38,7 @@ PROBLEM_SCHEMA = {
             },
         },
         "current_version": {"type": "integer"},
+        "current_etag": {"type": "string", "description": "412: the entry's ETag now (entries without a version)"},
     },
 }
 
