@@ -8,7 +8,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from crm.audit import labels
@@ -16,7 +16,6 @@ from crm.audit.access import readable_by
 from crm.audit.labels import Reference
 from crm.audit.models import DATA_ACTIONS, AuditAction, AuditEntry, AuditOutcome
 from crm.auth.models import User
-
 
 # Where the current request came in ("web", or "api" for a request under /api/v1, set by crm.api): every entry
 # written while handling it carries it, whichever service writes the entry.
@@ -54,19 +53,25 @@ def record(
     changes: dict[str, list[Any]],
     organization_id: int | None = None,
 ) -> AuditEntry:
-    entry = AuditEntry(
-        actor_id=actor.id if actor else None,
-        action=action.value,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        entity_label=entity_label[:200],
-        entity_version=entity_version,
-        changes=changes,
-        organization_id=organization_id,
-        channel=current_channel.get(),
-    )
+    entry = AuditEntry(**_values(actor=actor, action=action, entity_type=entity_type, entity_id=entity_id,
+                                 entity_label=entity_label, entity_version=entity_version, changes=changes,
+                                 organization_id=organization_id))
     session.add(entry)
     return entry
+
+
+def _values(*, actor: User | None, action: AuditAction, entity_type: str, entity_id: int, entity_label: str,
+            entity_version: int, changes: dict[str, list[Any]], organization_id: int | None = None) -> dict[str, Any]:
+    return {"actor_id": actor.id if actor else None, "action": action.value, "entity_type": entity_type,
+            "entity_id": entity_id, "entity_label": entity_label[:200], "entity_version": entity_version,
+            "changes": changes, "organization_id": organization_id, "channel": current_channel.get()}
+
+
+def record_many(session: Session, entries: list[dict[str, Any]]) -> None:
+    """record() for many entries at once (an import's chunk of records): each item holds record()'s keyword
+    arguments; the same values, written with one INSERT for all (no ORM object each)."""
+    if entries:
+        session.execute(insert(AuditEntry.__table__), [_values(**e) for e in entries])
 
 
 def record_event(

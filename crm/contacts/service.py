@@ -209,14 +209,12 @@ def add_many(session: Session, *, items: list[dict[str, Any]], actor: User,
     session.add_all(contacts)
     session.flush()
     search_service.reindex_many(session, kind=SEARCH_KIND, texts={c.id: c.search_text for c in contacts})
-    for contact in contacts:
-        org = orgs[contact.organization_id]
-        audit_service.record(
-            session, actor=actor, action=AuditAction.CREATE, entity_type="contact", entity_id=contact.id,
-            entity_label=f"{contact.name} · {org.name}", entity_version=contact.version,
-            changes=audit_service.diff({}, {k: v for k, v in audit_service.snapshot(contact, AUDITED_FIELDS).items()
-                                            if v not in (None, "")}),
-            organization_id=org.id)
+    audit_service.record_many(session, [dict(
+        actor=actor, action=AuditAction.CREATE, entity_type="contact", entity_id=contact.id,
+        entity_label=f"{contact.name} · {orgs[contact.organization_id].name}", entity_version=contact.version,
+        changes=audit_service.diff({}, {k: v for k, v in audit_service.snapshot(contact, AUDITED_FIELDS).items()
+                                        if v not in (None, "")}),
+        organization_id=contact.organization_id) for contact in contacts])
     if not organizations_indexed:
         organization_service.refresh_search_texts(session, organization_ids=org_ids)
     return contacts

@@ -359,13 +359,12 @@ def add_many(session: Session, *, items: list[dict[str, Any]], actor: User,
         if org.tags:
             _sync_tags(session, org)
     search_service.reindex_many(session, kind=SEARCH_KIND, texts={org.id: org.search_text for org in orgs})
-    for org in orgs:
-        audit_service.record(
-            session, actor=actor, action=AuditAction.CREATE, entity_type="organization", entity_id=org.id,
-            entity_label=org.name, entity_version=org.version,
-            changes=audit_service.diff({}, {k: v for k, v in audit_service.snapshot(org, AUDITED_FIELDS).items()
-                                            if v not in (None, "")}),
-            organization_id=org.id)
+    audit_service.record_many(session, [dict(
+        actor=actor, action=AuditAction.CREATE, entity_type="organization", entity_id=org.id,
+        entity_label=org.name, entity_version=org.version,
+        changes=audit_service.diff({}, {k: v for k, v in audit_service.snapshot(org, AUDITED_FIELDS).items()
+                                        if v not in (None, "")}),
+        organization_id=org.id) for org in orgs])
     return orgs
 
 
