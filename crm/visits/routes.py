@@ -20,7 +20,7 @@ from crm.db import RecordId, SessionDep
 from crm.errors import BadRequest, NotFound
 from crm.forms import FormResult, parse, parse_version
 from crm.i18n import Msg, gettext
-from crm.listing import BadListQuery, parse_page
+from crm.listing import BadListQuery, parse_page, user_options
 from crm.organizations import service as organization_service
 from crm.organizations.service import PermissionDenied
 from crm.projects import service as project_service
@@ -87,7 +87,7 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     context = {"page": page, "flt": flt, "params": params, **_labels(),
                "organization": organization_service.get(session, flt.organization_id) if flt.organization_id else None}
     if not is_htmx(request):
-        context["officers"] = auth_service.user_choices(session)
+        context["officer_options"] = user_options(session, flt.officer_id)
     return render(request, "visits/index.html", context, block="results")
 
 
