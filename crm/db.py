@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Path, Request
-from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -187,12 +187,6 @@ class Database:
             self.engine, expire_on_commit=False, execution_options=REQUEST_WRITE_OPTIONS
         )
         transactions.install(self.request_write_sessions)
-
-    def loop_read(self) -> Connection:
-        """A connection of the loop engine for ONE read statement on the event loop (the session lookup, the bell's
-        count): on SQLite without an explicit BEGIN, as a single statement is a consistent read of its own; the
-        BEGIN and the ROLLBACK around it were a third of the lookup's cost (issue 17). Use as a context manager."""
-        return self.loop_engine.connect().execution_options(sqlite_begin="")
 
     @property
     def is_sqlite(self) -> bool:

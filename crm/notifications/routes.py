@@ -50,14 +50,11 @@ BELL_PATH = "/notifications/bell"
 
 
 @router.get("/bell")
-async def bell(request: Request, user: CurrentUser) -> Response:
+def bell(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     """The header's bell with the unread count; htmx asks for it on load and every minute, from every open tab. Its
-    common case is answered before FastAPI by `bell_fast` (crm/front.py); this route answers the rest (a session to
-    touch, an account step owed, …) with the same bytes: an async route reading one indexed count on the event loop's
-    own connection, the fragment kept per (language, count) — the count is this user's, read on every request."""
-    with request.app.state.database.loop_read() as connection:
-        unread = service.unread_count_on(connection, user_id=user.id)
-    status, headers, body = _bell_answer(request.state.locale, unread)
+    common case is answered before FastAPI by `bell_fast` (crm/front.py, issue 17); this route answers the rest (a
+    session to touch, an account step owed, …) with the same bytes, as any page: one write step like every route."""
+    status, headers, body = _bell_answer(request.state.locale, service.unread_count(session, user_id=user.id))
     response = Response(body, status_code=status)
     response.raw_headers = list(headers)
     return response

@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from markupsafe import escape
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
@@ -670,12 +670,6 @@ _UNREAD = select(func.count(Notification.id)).where(Notification.user_id == bind
 
 def unread_count(session: Session, *, user_id: int) -> int:
     return session.scalar(_UNREAD, {"user_id": user_id}) or 0
-
-
-def unread_count_on(connection: Connection, *, user_id: int) -> int:
-    """The same count on a Core connection: the bell reads it on the event loop, from the index
-    ix_notification_user_read (user_id, read_at, id), as the session lookup does."""
-    return connection.execute(_UNREAD, {"user_id": user_id}).scalar() or 0
 
 
 def inbox_page(session: Session, *, user_id: int, locale: str, page: int, per_page: int,
