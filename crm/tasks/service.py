@@ -86,18 +86,24 @@ class TaskLine:
         return self.status == TaskStatus.OPEN
 
 
+DUE_ORDER = (Task.due_on, Task.due_time.is_(None), Task.due_time, Task.id)  # "My tasks": by due date, then time
 _LINE_COLUMNS = (Task.id, Task.title, Task.due_on, Task.due_time, Task.priority, Task.status, Task.assignee_id,
                  User.display_name, Task.organization_id, Organization.name, Task.contact_id, Contact.name,
                  Task.visit_id, Visit.title, Task.project_id, Project.name, Project.is_confidential, Project.owner_id)
 
 
-def _lines(session: Session, stmt: Select) -> list[TaskLine]:
-    """`stmt` (a select(Task) with its filter, order and limit) as TaskLines: one query, plain rows."""
-    stmt = (stmt.with_only_columns(*_LINE_COLUMNS).join(User, User.id == Task.assignee_id)
+def _lines(session: Session, stmt: Select, *order: Any) -> list[TaskLine]:
+    """`stmt` (a select(Task) with its filter, offset and limit) in `order` as TaskLines: one query, plain rows.
+    The page's ids are chosen first (an index range, or a sort of the bare task ids), then joined to the names they
+    show: joining first made the team view sort 400,000 joined rows."""
+    ids = stmt.with_only_columns(Task.id).order_by(*order).subquery()
+    stmt = (select(*_LINE_COLUMNS).select_from(ids).join(Task, Task.id == ids.c.id)
+            .join(User, User.id == Task.assignee_id)
             .outerjoin(Organization, Organization.id == Task.organization_id)
             .outerjoin(Contact, Contact.id == Task.contact_id)
             .outerjoin(Visit, Visit.id == Task.visit_id)
-            .outerjoin(Project, Project.id == Task.project_id))
+            .outerjoin(Project, Project.id == Task.project_id)
+            .order_by(*order))
     return [TaskLine(id=r[0], title=r[1], due_on=r[2], due_time=r[3], priority=r[4], status=r[5], assignee_id=r[6],
                      assignee=_Named(display_name=r[7]), organization_id=r[8],
                      organization=_Named(name=r[9]) if r[8] is not None else None, contact_id=r[10],
@@ -299,17 +305,14 @@ def my_tasks(session: Session, *, assignee_id: int, today: date) -> TaskGroups:
     groups = TaskGroups(counts=dict(zip(bounds, counted, strict=True)))
     for key, bound in bounds.items():
         if groups.counts[key]:
-            stmt = (select(Task).where(*mine, bound)
-                    .order_by(Task.due_on, Task.due_time.is_(None), Task.due_time, Task.id).limit(GROUP_LIMIT))
-            setattr(groups, key, _lines(session, stmt))
+            setattr(groups, key, _lines(session, select(Task).where(*mine, bound).limit(GROUP_LIMIT), *DUE_ORDER))
     done_stmt = (  # done or cancelled lately: closed tasks stay in sight for a while, and can be reopened
         select(Task)
         .where(Task.assignee_id == assignee_id, Task.status != TaskStatus.OPEN,
                func.coalesce(Task.completed_at, Task.updated_at) >= utcnow() - timedelta(days=RECENTLY_DONE_DAYS))
-        .order_by(func.coalesce(Task.completed_at, Task.updated_at).desc(), Task.id.desc())
         .limit(RECENTLY_DONE_LIMIT)
     )
-    groups.done = _lines(session, done_stmt)
+    groups.done = _lines(session, done_stmt, func.coalesce(Task.completed_at, Task.updated_at).desc(), Task.id.desc())
     return groups
 
 
@@ -321,8 +324,7 @@ def group_page(session: Session, *, assignee_id: int, today: date, group: str, p
                               _group_bounds(today)[group])
     total = session.scalar(stmt.with_only_columns(func.count(Task.id)).order_by(None)) or 0
     page = clamp_page(page, total, per_page)
-    rows = _lines(session, stmt.order_by(Task.due_on, Task.due_time.is_(None), Task.due_time, Task.id)
-                  .offset((page - 1) * per_page).limit(per_page))
+    rows = _lines(session, stmt.offset((page - 1) * per_page).limit(per_page), *DUE_ORDER)
     return Page(items=rows, total=total, page=page, per_page=per_page)
 
 
@@ -375,7 +377,7 @@ def team_page(session: Session, *, assignee_id: int | None, status: str, page: i
         stmt = stmt.where(Task.status == TaskStatus.OPEN, Task.due_on < overdue_on)
     total = session.scalar(stmt.with_only_columns(func.count(Task.id)).order_by(None)) or 0
     page = clamp_page(page, total, per_page)
-    rows = _lines(session, stmt.order_by(Task.due_on, Task.id).offset((page - 1) * per_page).limit(per_page))
+    rows = _lines(session, stmt.offset((page - 1) * per_page).limit(per_page), Task.due_on, Task.id)
     return Page(items=rows, total=total, page=page, per_page=per_page)
 
 
