@@ -33,7 +33,8 @@ def _queries(client, db, url) -> int:
     client.get(url)  # warm: first-request work (flash cookie, session touch) is not the page's
     with counting(db) as statements:
         assert client.get(url).status_code == 200
-    return len(statements)
+    # The password policy's maximum age is re-read every CACHE_SECONDS by whichever request comes then: time, not rows.
+    return len([statement for statement in statements if "password_policy" not in statement])
 
 
 def _hub(session, users):
