@@ -88,6 +88,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import xlsxwriter
+import xlsxwriter.workbook
 import xlsxwriter.worksheet
 from python_calamine import CalamineWorkbook
 from starlette.background import BackgroundTask
@@ -946,6 +947,19 @@ class _Worksheet(xlsxwriter.worksheet.Worksheet):
         self._check_dimensions(row, 0)
         self._check_dimensions(row, last_column)
         self.fh.write(f'<row r="{row + 1}">{cells}</row>')
+
+
+class _PackageZip(zipfile.ZipFile):
+    """The zip xlsxwriter packs the workbook's parts into, at zlib level 1 instead of the default 6: about three
+    times faster on the sheets' XML (the full export's gigabyte and more of it), for a file about a fifth larger.
+    The content is the same; xlsxwriter offers no option for the level, so its module's name is pointed here."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("compresslevel", 1)
+        super().__init__(*args, **kwargs)
+
+
+xlsxwriter.workbook.ZipFile = _PackageZip
 
 
 class XlsxBook:

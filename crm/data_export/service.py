@@ -20,7 +20,8 @@ import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -88,22 +89,35 @@ def _zh(labels: dict) -> Callable[[Any], str | None]:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, bool):
+    kind = type(value)
+    if kind is bool:
         return YES if value else NO
-    if isinstance(value, time):
+    if kind is time:
         return value.strftime("%H:%M")
     return value
 
 
-def _row(sheet: ExportSheet, values: dict[str, Any]) -> list[Any]:
-    return [_plain(values.get(c.key)) for c in sheet.columns]
+_AS_IS = frozenset({type(None), str, int, Decimal, datetime, date, float})
+
+
+def _rows(sheet: ExportSheet, records: Iterable[dict[str, Any]]) -> Iterator[list[Any]]:
+    """Each record's values in the sheet's column order, booleans as 是/否 and times as HH:MM: this runs for every
+    cell of the export, so the common types pass through without a call."""
+    keys = [c.key for c in sheet.columns]
+    as_is = _AS_IS
+    for values in records:
+        get = values.get
+        row = [get(k) for k in keys]
+        yield [v if type(v) in as_is else _plain(v) for v in row]
 
 
 def _batches(session: Session, statement) -> Iterator[list[dict[str, Any]]]:
-    """The statement's rows as dicts, a batch at a time (a server-side cursor on PostgreSQL)."""
+    """The statement's rows as dicts, a batch at a time (a server-side cursor on PostgreSQL). The keys are read
+    once per statement, not per row (Row._mapping builds its key view each time)."""
     result = session.execute(statement.execution_options(yield_per=BATCH))
+    keys = list(result.keys())
     for part in result.partitions():
-        yield [dict(row._mapping) for row in part]
+        yield [dict(zip(keys, row, strict=True)) for row in part]
 
 
 def _grouped(session: Session, statement, key: str) -> dict[int, list[dict[str, Any]]]:
@@ -487,7 +501,7 @@ def write_workbook(session: Session, path: Path, *, timezone: str, tmpdir: Path 
     with XlsxBook(path, translate=_identity, timezone=timezone, tmpdir=tmpdir) as book:
         for sheet in sheets.SHEETS:
             columns = [Column(c.key, Msg(c.header), c.kind) for c in sheet.columns]  # Chinese in any language
-            counts[sheet.key] = book.add_sheet(sheet.name, columns, (_row(sheet, r) for r in ROWS[sheet.key](ctx)))
+            counts[sheet.key] = book.add_sheet(sheet.name, columns, _rows(sheet, ROWS[sheet.key](ctx)))
     return counts
 
 
@@ -517,7 +531,8 @@ def write_export(session: Session, target: IO[bytes], *, data_dir: Path, timezon
     result = ExportResult(counts=counts)
     files: list[dict[str, Any]] = []
     missing: list[dict[str, Any]] = []
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as package:
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1,
+                         allowZip64=True) as package:
         with workbook_path.open("rb") as source:
             sha256, size = _copy_into(package, source, WORKBOOK, workbook_path.stat().st_size, compress=False)
         files.append({"path": WORKBOOK, "size": size, "sha256": sha256})
