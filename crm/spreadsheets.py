@@ -891,6 +891,7 @@ Translate = Callable[..., str]
 _HEADER_COLOUR = "#E8EEF7"
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _MAX_TEXT = 32_767  # Excel's limit for one cell
+_ROWS_A_WRITE = 1_000  # rows handed to the sheet's file at once (XlsxBook.add_sheet)
 _EXCEL_EPOCH = date(1899, 12, 30).toordinal()  # day 0 of the 1900 date system (after its 1900-02-29)
 _NEEDS_ESCAPE = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -936,17 +937,23 @@ class _Worksheet(xlsxwriter.worksheet.Worksheet):
             attributes = [*attributes, ("fitToWidth", self.fit_width)]
         return super()._xml_empty_tag(tag, attributes)
 
-    def append_row(self, row: int, cells: str, last_column: int) -> None:
-        """One row of ready <c> elements, after every row written before it (constant-memory mode only).
-        xlsxwriter's per-cell path (write_string/write_number: a cell object per value, then its XML) costs some
-        20 µs a cell, a minute and more for the full export's millions of cells; XlsxBook's column writers make
-        each cell's XML in one step (about 2 µs) and hand the row here. xlsxwriter still writes everything else
-        (styles, the header, merged cells, print settings, the package) and keeps the sheet's dimensions."""
-        if row > self.previous_row:
-            self._write_single_row(row)  # the row xlsxwriter itself holds (the header) goes out first
-        self._check_dimensions(row, 0)
-        self._check_dimensions(row, last_column)
-        self.fh.write(f'<row r="{row + 1}">{cells}</row>')
+    def append_rows(self, first_row: int, rows: list[str], last_column: int) -> None:
+        """Rows of ready <c> elements (one string a row), numbered from `first_row`, after every row written before
+        them (constant-memory mode only). xlsxwriter's per-cell path (write_string/write_number: a cell object per
+        value, then its XML) costs some 20 µs a cell, a minute and more for the full export's millions of cells;
+        XlsxBook's column writers make each cell's XML in one step (about 2 µs) and hand the rows here a batch at a
+        time. xlsxwriter still writes everything else (styles, the header, merged cells, print settings, the
+        package) and keeps the sheet's dimensions."""
+        if not rows:
+            return
+        last_row = first_row + len(rows) - 1
+        if first_row > self.previous_row:
+            self._write_single_row(first_row)  # the row xlsxwriter itself holds (the header) goes out first
+        self.previous_row = last_row  # as if each row had gone through _write_single_row (none holds cells)
+        self._check_dimensions(first_row, 0)
+        self._check_dimensions(last_row, last_column)
+        self.fh.write("".join([f'<row r="{number}">{cells}</row>'
+                               for number, cells in enumerate(rows, start=first_row + 1)]))
 
 
 class _PackageZip(zipfile.ZipFile):
@@ -1050,13 +1057,17 @@ class XlsxBook:
             text_format = text_style or (self.format(num_format=column.format) if example_formats else None)
             number_format = self.format(num_format=column.format) if column.kind != "text" else None
             writers.append(self._cell_writer(xl_col_to_name(index), column, number_format, text_format, fills))
-        count = 0
-        for number, values in enumerate(rows, start=header_row + 1):
-            reference = str(number + 1)
-            sheet.append_row(number, "".join([write(reference, value) for write, value
-                                              in zip(writers, values, strict=False) if value is not None]), last)
-            count += 1
-        return count
+        count, first, batch = 0, header_row + 1, []
+        for number, values in enumerate(rows, start=header_row + 2):
+            reference = str(number)
+            batch.append("".join([write(reference, value) for write, value
+                                  in zip(writers, values, strict=False) if value is not None]))
+            if len(batch) == _ROWS_A_WRITE:
+                sheet.append_rows(first, batch, last)
+                count += len(batch)
+                first, batch = first + len(batch), []
+        sheet.append_rows(first, batch, last)
+        return count + len(batch)
 
     def _cell_writer(self, letter: str, column: Column, number_format, text_format,
                      fills: dict[str, Any]) -> Callable[[str, Any], str]:
