@@ -17,7 +17,9 @@ a real server process (one uvicorn worker, SQLite, as `make run`), as a user dri
    the end (goal: under 2 minutes, the server's peak memory under +300 MB).
 
 While the organization commit runs, another user's save (a new organization through its form) is tried every
-second: each must answer 303 or 503 ("busy"), never 500 — the write-path rule for a long commit.
+second: each must answer 303 or 503 ("busy"), never 500 — the write-path rule for a long commit. The commit and
+the undo run in a thread of the server (the POST answers at once with a progress page): their times are the POST
+until the progress page shows the result, polled every half second.
 
 BENCH_IMPORT_ROWS / BENCH_IMPORT_PROJECTS change the file sizes, BENCH_IMPORT_SKIP_EXPORT=1 leaves the export out; BENCH_SMOKE=1 uses 1% of them, exports the small
 imports database instead of the big one and judges nothing (bench/settings.py). Results in
@@ -269,12 +271,29 @@ def run_import(browser: Browser, kind: str, name: str, data: bytes, pid: int) ->
     if key:
         form["submission_key"] = key.group(1)
     figures["hwm_kb"]["confirm"] = status_kb(pid)["VmHWM"]
-    figures["commit_s"], _ = timed(browser.post, f"{batch}/commit", form)
+    figures["commit_s"], _ = timed(committed, browser, f"{batch}/commit", form, batch, figures)
     figures["commit_cpu_s"] = CPU["last"]
     figures["hwm_kb"]["commit"] = status_kb(pid)["VmHWM"]
-    browser.get(batch)
     figures["batch"] = batch
     return figures
+
+
+PROGRESS = 'id="import-progress"'
+
+
+def committed(browser: Browser, url: str, form: dict, batch: str, figures: dict | None = None) -> str:
+    """The commit's (or undo's) POST, answered at once with the progress page (the work runs in a thread of the
+    server: crm/imports/running.py), then that page refreshed every half second, as its htmx poll does, until it
+    shows the result. The POST's own answer time goes in figures["answer_s"]."""
+    started = time.perf_counter()
+    browser.post(url, form)
+    if figures is not None:
+        figures["answer_s"] = round(time.perf_counter() - started, 2)
+    page = browser.get(batch)
+    while PROGRESS in page:
+        time.sleep(0.5)
+        page = browser.get(batch)
+    return page
 
 
 def batch_counts(db: Path, batch: str) -> tuple[str, int, int]:
@@ -289,7 +308,7 @@ def batch_counts(db: Path, batch: str) -> tuple[str, int, int]:
 def undo(browser: Browser, batch: str) -> tuple[float, float]:
     """(wall seconds, the server's CPU seconds)."""
     page = browser.get(f"{batch}/undo")
-    seconds = timed(browser.post, f"{batch}/undo", {"csrf_token": browser.csrf(page)})[0]
+    seconds = timed(committed, browser, f"{batch}/undo", {"csrf_token": browser.csrf(page)}, batch)[0]
     return round(seconds, 2), CPU["last"]
 
 
@@ -474,7 +493,8 @@ def main() -> int:
     checks = [
         (f"organizations, {o['rows']:,} rows: upload {o['upload_s']} s, map {o['map_s']} s, preview "
          f"(server CPU {o['preview_cpu_s']} s)", o["preview_s"], GOALS["org_preview_s"], "s"),
-        (f"organizations, {o['rows']:,} rows ({o['created']} created): commit (server CPU {o['commit_cpu_s']} s)",
+        (f"organizations, {o['rows']:,} rows ({o['created']} created): commit (POST answered in {o['answer_s']} s, "
+         f"then written in the background; server CPU {o['commit_cpu_s']} s)",
          o["commit_s"], GOALS["org_commit_s"], "s"),
         (f"organizations: server memory over the import, peak RssAnon (VmHWM, with the mapped database file: "
          f"+{o['memory_with_mapped_file_mb']} MB)", o["memory_mb"], GOALS["org_memory_mb"], "MB"),

@@ -44,6 +44,7 @@ from crm.front import Front
 from crm.groundbreaking import routes as groundbreaking_routes
 from crm.i18n import Msg
 from crm.imports import routes as import_routes
+from crm.imports import running as imports_running
 from crm.indicators import routes as indicator_routes
 from crm.major_projects import admin_routes as major_project_admin_routes
 from crm.major_projects import download_routes as major_project_download_routes
@@ -223,6 +224,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             _app.state.interrupted_renders_failed = True
             await run_in_threadpool(briefing_generation.fail_interrupted, _app.state.database,
                                     served_since=settings.served_since)
+            # Imports a process that is gone left committing or undoing: taken back, marked failed.
+            await run_in_threadpool(imports_running.recover_interrupted, _app.state.database)
         yield
 
     app = FastAPI(

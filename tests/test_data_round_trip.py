@@ -30,6 +30,7 @@ from crm.projects.models import Project
 from crm.tasks.models import Task
 from crm.visits.models import Visit
 from tests.conftest import KEPT_TABLES, csrf_from, login
+from tests.import_progress import follow
 
 KEPT = KEPT_TABLES | {"user_account"}
 IMPORT_ORDER = ("organizations", "contacts", "projects", "visits", "follow_ups")
@@ -132,6 +133,7 @@ def _import(client, kind: str, workbook: bytes, leave_out: set[str] = frozenset(
     response = client.post(f"{batch}/commit", data={"csrf_token": csrf_from(confirm),
                                                     **({"submission_key": key[1]} if key else {})})
     assert response.status_code == 303 and response.headers["location"] == batch, (kind, response.text[-2000:])
+    follow(client, response)
     return {i: k for i, k in mapping.items() if k}
 
 

@@ -21,6 +21,7 @@ from crm.tasks.models import Task
 from crm.visits.models import Visit, VisitHost
 from tests.conftest import post
 from tests.factories import make_org, make_project, make_user
+from tests.import_progress import follow
 
 
 def test_values_as_zones_write_them():
@@ -135,9 +136,7 @@ def _commit(client, batch_id: int, *, default: str = "skip", rows: dict[int, str
     confirm = client.get(f"/imports/{batch_id}/confirm")
     assert confirm.status_code == 200, confirm.text
     key = re.search(r'name="submission_key" value="([^"]+)"', confirm.text)[1]
-    response = post(client, f"/imports/{batch_id}/commit", {"submission_key": key})
-    assert response.status_code == 303, response.text
-    return client.get(response.headers["location"]).text
+    return follow(client, post(client, f"/imports/{batch_id}/commit", {"submission_key": key})).text
 
 
 def _has(problems, row: int, column: str, fragment: str) -> bool:
@@ -225,7 +224,7 @@ def test_projects_import_with_ledger_values_problems_matching_and_the_confidenti
         ProjectOrganization.project_id == park.id))] == [suzhou.id]
 
     # undo puts the changed projects back through the service and removes the created one with its checklist
-    assert post(client, f"/imports/{batch_id}/undo").status_code == 303
+    follow(client, post(client, f"/imports/{batch_id}/undo"))
     session.expire_all()
     session.refresh(battery)
     session.refresh(park)

@@ -16,6 +16,7 @@ class BatchStatus:
     DRAFT = "draft"  # uploaded, going through the wizard; nothing written
     COMMITTING = "committing"  # being written (chunk by chunk)
     COMMITTED = "committed"
+    UNDOING = "undoing"  # being undone (one transaction)
     FAILED = "failed"  # the commit stopped; what it had written was taken back
     UNDONE = "undone"
 
@@ -58,6 +59,12 @@ class ImportBatch(Base):
     committed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # While committing/undoing (in a background thread of one server process, crm/imports/running.py): rows
+    # written so far, which process runs it ("host|pid|start", so a restarted process can tell its dead
+    # predecessor's batch from a live sibling's) and when it last wrote a chunk.
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(120))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ImportRecord(Base):

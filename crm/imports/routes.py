@@ -15,7 +15,7 @@ from crm.auth.models import User
 from crm.db import RecordId, SessionDep
 from crm.errors import NotFound
 from crm.i18n import Msg, bound_gettext
-from crm.imports import service
+from crm.imports import running, service
 from crm.imports.kinds.base import ACTIONS, UNITS, ImportKind
 from crm.imports.models import BatchStatus, ImportBatch
 from crm.listing import parse_page
@@ -25,6 +25,7 @@ from crm.web import (
     FormDep,
     Router,
     accepts_upload,
+    is_htmx,
     local_today,
     redirect,
     render,
@@ -38,7 +39,7 @@ IMPORT_TYPES = (".xlsx", ".xls", ".csv", ".txt")
 ACTION_LABELS = {"skip": Msg("Skip"), "fill": Msg("Fill empty fields only"), "update": Msg("Update")}
 UNIT_LABELS = {"yuan": Msg("yuan (元)"), "wan": Msg("10k yuan (万元)"), "yi": Msg("100m yuan (亿元)")}
 STATUS_LABELS = {BatchStatus.DRAFT: Msg("Not committed"), BatchStatus.COMMITTING: Msg("Being written"),
-                 BatchStatus.COMMITTED: Msg("Committed"), BatchStatus.FAILED: Msg("Failed: nothing written"),
+                 BatchStatus.COMMITTED: Msg("Committed"), BatchStatus.UNDOING: Msg("Being undone"), BatchStatus.FAILED: Msg("Failed: nothing written"),
                  BatchStatus.UNDONE: Msg("Undone")}
 MATCHES_SHOWN = 150  # rows with their own choice on the matching page (the form's field limit); the rest follow the file's
 
@@ -152,11 +153,16 @@ def template(request: Request, kind_name: str, user: Importer) -> Response:
 
 @router.get("/{batch_id}")
 def show(request: Request, session: SessionDep, user: CurrentUser, batch: BatchDep) -> Response:
+    """The batch's result — or, while it is being written or undone, its progress: the page polls itself
+    (htmx, every second) and is replaced by the result when done; without JavaScript, a "Refresh" link."""
+    working = batch.status in (BatchStatus.COMMITTING, BatchStatus.UNDOING)
+    if is_htmx(request) and not working:
+        return Response(status_code=204, headers={"HX-Redirect": f"/imports/{batch.id}"})
     if batch.status == BatchStatus.DRAFT and batch.user_id == user.id:
         return redirect(request, f"/imports/{batch.id}/map")
     kind = service.kind_of(batch.kind)
     return render(request, "imports/show.html", {
-        "batch": batch, "kind": kind, "status_labels": STATUS_LABELS,
+        "batch": batch, "kind": kind, "status_labels": STATUS_LABELS, "working": working,
         "records": service.written_records(session, batch=batch),
         "can_undo": batch.status == BatchStatus.COMMITTED and service.can_see(user, batch)})
 
@@ -266,6 +272,8 @@ def confirm(request: Request, session: SessionDep, user: CurrentUser, batch: Bat
 
 @router.post("/{batch_id}/commit")
 def commit(request: Request, session: SessionDep, user: CurrentUser, batch_id: RecordId, form: FormDep) -> Response:
+    """Claims the batch, checks it again and starts writing it in a thread of this process (crm/imports/running.py);
+    answers at once with the batch's page, which shows the progress. A second click or tab is shown that page."""
     batch = session.get(ImportBatch, batch_id)
     if batch is None or batch.user_id != user.id:
         raise NotFound()
@@ -273,8 +281,11 @@ def commit(request: Request, session: SessionDep, user: CurrentUser, batch_id: R
     key = submissions.key_from(form.get(submissions.FIELD))
     session.commit()
     try:
-        done = service.commit(session, batch_id=batch_id, user=user, key=key, locale=request.state.locale,
-                              today=local_today(request))
+        batch, claimed = service.claim_commit(session, batch_id=batch_id, user=user, key=key)
+        if not claimed:
+            return redirect(request, f"/imports/{batch_id}")
+        preview = service.prepare_commit(session, batch=batch, user=user, locale=request.state.locale,
+                                         today=local_today(request))
     except service.BatchConflict as conflict:
         return render(request, "errors/error.html", {"status": 409, "message": conflict.message}, status_code=409)
     except service.CommitFailed as failed:
@@ -282,9 +293,9 @@ def commit(request: Request, session: SessionDep, user: CurrentUser, batch_id: R
         session.refresh(batch)
         return render(request, "imports/confirm.html", {"batch": batch, "kind": kind, "message": failed.message,
                                                         "counts": None, "matched": 0}, status_code=422)
-    return redirect(request, f"/imports/{done.id}", flash=Msg(
-        "Imported: %(created)s created, %(updated)s updated, %(skipped)s skipped.",
-        created=done.created_count, updated=done.updated_count, skipped=done.skipped_count))
+    running.shared().commit(database=request.app.state.database, batch_id=batch_id, user_id=user.id,
+                            preview=preview, locale=request.state.locale, today=local_today(request))
+    return redirect(request, f"/imports/{batch_id}")
 
 
 @router.post("/{batch_id}/discard")
@@ -304,13 +315,25 @@ def undo_page(request: Request, session: SessionDep, user: CurrentUser, batch: B
 
 @router.post("/{batch_id}/undo")
 def undo(request: Request, session: SessionDep, user: CurrentUser, batch: BatchDep) -> Response:
+    """Claims the batch, checks nothing is in the way (reads) and undoes it in a thread of this process; answers
+    at once with the batch's page. Refused (409) with the records in the way."""
+    if batch.status == BatchStatus.UNDOING:
+        return redirect(request, f"/imports/{batch.id}")
+    batch_id = batch.id
     try:
-        service.undo(session, batch=batch, actor=user)
+        service.claim_undo(session, batch=batch)
+        service.check_undo(session, batch_id=batch_id)
     except service.BatchConflict as conflict:
+        session.expire_all()
+        if session.get(ImportBatch, batch_id).status == BatchStatus.UNDOING:
+            return redirect(request, f"/imports/{batch_id}")
         return render(request, "errors/error.html", {"status": 409, "message": conflict.message}, status_code=409)
     except service.UndoRefused as refused:
-        batch = session.get(ImportBatch, batch.id)
+        batch = session.get(ImportBatch, batch_id)
+        session.refresh(batch)
         return render(request, "imports/undo.html", {"batch": batch, "kind": service.kind_of(batch.kind),
                                                      "blockers": refused.blockers, "total": refused.total},
                       status_code=409)
-    return redirect(request, f"/imports/{batch.id}", flash=Msg("The import was undone."))
+    running.shared().undo(database=request.app.state.database, batch_id=batch_id, user_id=user.id,
+                          locale=request.state.locale)
+    return redirect(request, f"/imports/{batch_id}")

@@ -17,12 +17,16 @@ import gc
 import hashlib
 import json
 import logging
+import os
+import socket
+import time
 import zlib
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -55,6 +59,10 @@ from crm.spreadsheets import SheetProblem
 log = logging.getLogger("crm.imports")
 
 COMMIT_CHUNK = 250  # rows written per transaction
+# On SQLite, between two chunks of a background commit: the others' saves waiting for the one write lock (SQLite's
+# busy handler retries every ≤ 100 ms) get it, instead of the next chunk taking it straight back and leaving them
+# to time out (503). Costs ~0.1 s per 250 rows. PostgreSQL's row locks need no pause.
+SQLITE_CHUNK_PAUSE = 0.12
 ID_CHUNK = 500  # ids per IN (…) query
 DRAFT_KEPT_HOURS = 24  # a draft nobody committed is deleted after this
 PREVIEW_ROWS = 20
@@ -388,26 +396,46 @@ def plan_counts(batch: ImportBatch, preview: Preview) -> dict[str, int]:
 
 def commit(session: Session, *, batch_id: int, user: User, key: str | None, locale: str, today: Any = None
            ) -> ImportBatch:
-    """Writes the batch, all or nothing. A second submission of the same key answers with the batch; a commit of
-    a batch another request is committing (or has committed) is a BatchConflict. Raises CommitFailed (nothing
-    written) when a row no longer passes its checks or a write fails."""
+    """Claims, checks and writes the batch in this thread (the CLI, a script); the pages run the write in a
+    background thread instead (crm/imports/running.py)."""
+    batch, claimed = claim_commit(session, batch_id=batch_id, user=user, key=key)
+    if not claimed:
+        if batch.status == BatchStatus.COMMITTING:
+            raise BatchConflict(Msg("This import is being committed right now, in another window or by a double click."))
+        return batch
+    preview = prepare_commit(session, batch=batch, user=user, locale=locale, today=today)
+    return write_claimed(session, batch_id=batch_id, user=user, preview=preview, locale=locale, today=today)
+
+
+def _running_values(status: str) -> dict[str, Any]:
+    return {"status": status, "worker": worker_id(), "heartbeat_at": utcnow(), "message": ""}
+
+
+def claim_commit(session: Session, *, batch_id: int, user: User, key: str | None) -> tuple[ImportBatch, bool]:
+    """(batch, True) when this request claimed the draft (status → committing, in its own short transaction: of
+    two at once, one wins). (batch, False) when it is being committed already (a double click, a second tab) or
+    the same form was sent twice: the caller shows its page. Any other commit of it is a BatchConflict."""
     claimed = session.execute(
         update(ImportBatch)
         .where(ImportBatch.id == batch_id, ImportBatch.user_id == user.id, ImportBatch.status == BatchStatus.DRAFT)
-        .values(status=BatchStatus.COMMITTING, submission_key=key)
+        .values(**_running_values(BatchStatus.COMMITTING), submission_key=key, rows_done=0)
         .execution_options(synchronize_session=False)
     ).rowcount
     session.commit()
     batch = session.get(ImportBatch, batch_id)
     session.refresh(batch)
-    if not claimed:
-        if key and batch.submission_key == key and batch.status != BatchStatus.COMMITTING:
-            return batch  # the same form sent twice: the first did it
-        if batch.status == BatchStatus.COMMITTING:
-            raise BatchConflict(Msg("This import is being committed right now, in another window or by a double click."))
-        raise BatchConflict(Msg("This import was already committed. Its result is on its page."))
+    if claimed:
+        return batch, True
+    if batch.status == BatchStatus.COMMITTING or (key and batch.submission_key == key):
+        return batch, False
+    raise BatchConflict(Msg("This import was already committed. Its result is on its page."))
+
+
+def prepare_commit(session: Session, *, batch: ImportBatch, user: User, locale: str, today: Any = None) -> Preview:
+    """The claimed batch's rows checked again (reads only); a problem puts it back to draft (CommitFailed)."""
     kind = kind_of(batch.kind)
     assert kind is not None
+    batch_id = batch.id
     try:
         preview = build_preview(session, batch=batch, kind=kind, user=user, locale=locale, today=today)
     except Exception:
@@ -416,34 +444,120 @@ def commit(session: Session, *, batch_id: int, user: User, key: str | None, loca
     if preview.problems:
         _reset(session, batch_id, BatchStatus.DRAFT)
         raise CommitFailed(Msg("Some rows have problems (see the preview): nothing was written."))
+    return preview
+
+
+def write_claimed(session: Session, *, batch_id: int, user: User, preview: Preview, locale: str, today: Any = None,
+                  pause: float = 0.0) -> ImportBatch:
+    """Writes the claimed, checked batch chunk by chunk, all or nothing: when anything fails, what was written is
+    taken back and the batch is marked failed with the reason (CommitFailed). `pause`: seconds between chunks,
+    outside any transaction (SQLITE_CHUNK_PAUSE)."""
+    kind = preview.kind
     try:
         with _collector_spared():
             counts = _write(session, batch_id=batch_id, kind=kind, preview=preview, user=user, locale=locale,
-                            today=today)
+                            today=today, pause=pause)
+        batch = session.get(ImportBatch, batch_id)
+        batch.status = BatchStatus.COMMITTED
+        batch.committed_at = utcnow()
+        batch.created_count, batch.updated_count = counts["created"], counts["updated"]
+        batch.skipped_count, batch.rows_done = counts["skipped"], batch.rows_read
+        batch.sheet_data = None
+        audit_service.record(session, actor=user, action=AuditAction.CREATE, entity_type="import_batch",
+                             entity_id=batch.id, entity_label=batch.file_name, entity_version=1,
+                             changes={"kind": [None, batch.kind], "file_sha256": [None, batch.file_sha256],
+                                      "rows_read": [None, batch.rows_read], "created": [None, counts["created"]],
+                                      "updated": [None, counts["updated"]], "skipped": [None, counts["skipped"]]})
+        session.commit()
+        return batch
     except Exception as error:  # a row the services refused, a busy database: take back what was written
         session.rollback()
         log.warning("import %s failed, taking back what it wrote: %r", batch_id, error)
         message = _failure_message(error)
-        try:
-            _undo_writes(session, batch_id=batch_id, actor=user, check=False)
-            _reset(session, batch_id, BatchStatus.FAILED, message=str(message.translate(locale)))
-        except Exception:
-            session.rollback()
-            log.exception("import %s: taking back a failed commit failed", batch_id)
-            _reset(session, batch_id, BatchStatus.FAILED, message=str(message.translate(locale)))
+        _take_back(session, batch_id=batch_id, actor=user, message=str(message.translate(locale)))
         raise CommitFailed(message) from error
-    batch = session.get(ImportBatch, batch_id)
-    batch.status = BatchStatus.COMMITTED
-    batch.committed_at = utcnow()
-    batch.created_count, batch.updated_count, batch.skipped_count = counts["created"], counts["updated"], counts["skipped"]
-    batch.sheet_data = None
-    audit_service.record(session, actor=user, action=AuditAction.CREATE, entity_type="import_batch",
-                         entity_id=batch.id, entity_label=batch.file_name, entity_version=1,
-                         changes={"kind": [None, batch.kind], "file_sha256": [None, batch.file_sha256],
-                                  "rows_read": [None, batch.rows_read], "created": [None, counts["created"]],
-                                  "updated": [None, counts["updated"]], "skipped": [None, counts["skipped"]]})
-    session.commit()
-    return batch
+
+
+def _take_back(session: Session, *, batch_id: int, actor: User, message: str) -> None:
+    """A commit that stopped: the chunks it wrote are taken back and the batch marked failed with `message`."""
+    try:
+        _undo_writes(session, batch_id=batch_id, actor=actor, check=False)
+    except Exception:
+        session.rollback()
+        log.exception("import %s: taking back a failed commit failed", batch_id)
+    _reset(session, batch_id, BatchStatus.FAILED, message=message)
+
+
+# --- who runs a batch, and batches left running by a process that is gone -------------------------------------------
+
+STALE_AFTER = timedelta(minutes=15)  # no chunk written for this long: its process is taken to be gone
+
+
+def _process_start(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return ""
+
+
+def worker_id(pid: int | None = None) -> str:
+    """This process as "host|pid|start time" (the start time tells a reused pid from the process that had it)."""
+    pid = pid or os.getpid()
+    return f"{socket.gethostname()[:80]}|{pid}|{_process_start(pid)}"
+
+
+def _worker_alive(worker: str | None) -> bool | None:
+    """True/False for a process of this host; None (unknown) for another host's."""
+    host, _, rest = (worker or "").partition("|")
+    pid, _, start = rest.partition("|")
+    if host != socket.gethostname()[:80] or not pid.isdigit():
+        return None
+    if start and Path("/proc").is_dir():
+        return _process_start(int(pid)) == start
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_interrupted(session: Session, *, locale: str = "zh_CN") -> int:
+    """Batches left committing or undoing by a process that is gone (its pid is dead on this host, or, from
+    another host, no chunk written for STALE_AFTER): a commit's written chunks are taken back and the batch
+    marked failed; an undo (one transaction, rolled back by the database) is marked committed again. Each batch
+    is taken over with a conditional UPDATE first, so two processes starting at once never both recover it, and
+    a batch a live process is running is never touched."""
+    now = utcnow()
+    candidates = session.execute(select(ImportBatch.id, ImportBatch.status, ImportBatch.worker,
+                                        ImportBatch.heartbeat_at, ImportBatch.user_id)
+                                 .where(ImportBatch.status.in_([BatchStatus.COMMITTING, BatchStatus.UNDOING]))).all()
+    session.rollback()
+    recovered = 0
+    for batch_id, status, worker, heartbeat, user_id in candidates:
+        alive = _worker_alive(worker)
+        if alive or (alive is None and heartbeat is not None and now - heartbeat < STALE_AFTER):
+            continue
+        taken = session.execute(update(ImportBatch).where(
+            ImportBatch.id == batch_id, ImportBatch.status == status,
+            ImportBatch.worker == worker if worker is not None else ImportBatch.worker.is_(None))
+            .values(worker=worker_id(), heartbeat_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+        session.commit()
+        if not taken:
+            continue
+        recovered += 1
+        log.warning("import %s was left %s by a process that is gone (%s): recovering it", batch_id, status, worker)
+        if status == BatchStatus.UNDOING:
+            _reset(session, batch_id, BatchStatus.COMMITTED, message=str(Msg(
+                "The undo was interrupted (the server stopped): nothing was undone. Undo it again.").translate(locale)))
+            continue
+        actor = session.get(User, user_id)
+        _take_back(session, batch_id=batch_id, actor=actor, message=str(Msg(
+            "The import was interrupted (the server stopped while writing it): what it had written was taken back; "
+            "nothing was imported. Import the file again.").translate(locale)))
+    return recovered
 
 
 @contextmanager
@@ -479,7 +593,7 @@ def _reset(session: Session, batch_id: int, status: str, message: str = "") -> N
 
 
 def _write(session: Session, *, batch_id: int, kind: ImportKind, preview: Preview, user: User, locale: str,
-           today: Any) -> dict[str, int]:
+           today: Any, pause: float = 0.0) -> dict[str, int]:
     batch = session.get(ImportBatch, batch_id)
     counts = {"created": 0, "updated": 0, "skipped": 0}
     ctx = WriteContext(session=session, actor=user, locale=locale, today=today)
@@ -519,7 +633,12 @@ def _write(session: Session, *, batch_id: int, kind: ImportKind, preview: Previe
                 {"batch_id": batch_id, "entity_type": w.entity_type, "record_id": w.record_id, "action": w.action,
                  "prior": w.prior, "version": w.version} for w in ctx.written])
             ctx.written.clear()
+        session.execute(update(ImportBatch).where(ImportBatch.id == batch_id)
+                        .values(rows_done=min(start + COMMIT_CHUNK, len(rows)), heartbeat_at=utcnow())
+                        .execution_options(synchronize_session=False))
         session.commit()
+        if pause:
+            time.sleep(pause)
     return counts
 
 
@@ -581,26 +700,56 @@ def _chunks(items: list) -> Iterator[list]:
 
 
 def undo(session: Session, *, batch: ImportBatch, actor: User) -> None:
-    """Takes the batch back, all or nothing; raises UndoRefused with the records in the way."""
+    """Takes the batch back in this thread, all or nothing; raises UndoRefused with the records in the way."""
+    batch_id = batch.id
+    claim_undo(session, batch=batch)
+    check_undo(session, batch_id=batch_id)
+    undo_claimed(session, batch_id=batch_id, actor=actor)
+
+
+def claim_undo(session: Session, *, batch: ImportBatch) -> None:
+    """committed → undoing in its own short transaction (of two at once, one wins); BatchConflict otherwise."""
     if batch.status != BatchStatus.COMMITTED:
         raise BatchConflict(Msg("Only a committed import can be undone."))
     batch_id = batch.id
     claimed = session.execute(
         update(ImportBatch).where(ImportBatch.id == batch_id, ImportBatch.status == BatchStatus.COMMITTED)
-        .values(status=BatchStatus.COMMITTING).execution_options(synchronize_session=False)).rowcount
+        .values(**_running_values(BatchStatus.UNDOING)).execution_options(synchronize_session=False)).rowcount
     session.commit()
     if not claimed:
         raise BatchConflict(Msg("This import is being undone or was undone already."))
+
+
+def check_undo(session: Session, *, batch_id: int) -> None:
+    """Reads only: UndoRefused (and the batch committed again) when a record is in the way."""
+    expected, created, _updated, _order = _plan(_records(session, batch_id))
+    with _reading(session):
+        blockers = _blockers(session, expected, created)
+    if blockers:
+        _reset(session, batch_id, BatchStatus.COMMITTED)
+        raise UndoRefused(blockers[:100], len(blockers))
+
+
+def undo_claimed(session: Session, *, batch_id: int, actor: User, locale: str = "zh_CN") -> None:
+    """The claimed undo's one transaction (checked again inside it). When refused or failed, the batch is
+    committed again, with the reason."""
     try:
         _undo_writes(session, batch_id=batch_id, actor=actor, check=True)
-    except BaseException:
+    except UndoRefused:
         session.rollback()
-        _reset(session, batch_id, BatchStatus.COMMITTED)
+        _reset(session, batch_id, BatchStatus.COMMITTED, message=str(Msg(
+            "Not undone: a record was changed meanwhile. Open Undo again to see which.").translate(locale)))
+        raise
+    except BaseException as error:
+        session.rollback()
+        log.warning("undo of import %s failed: %r", batch_id, error)
+        _reset(session, batch_id, BatchStatus.COMMITTED, message=str(Msg(
+            "The undo could not be written (%(error)s): nothing was undone. Try again.",
+            error=type(error).__name__).translate(locale)))
         raise
 
 
-def _undo_writes(session: Session, *, batch_id: int, actor: User, check: bool) -> None:
-    records = _records(session, batch_id)
+def _plan(records: list) -> tuple[dict, dict, dict, list]:
     expected: dict[tuple[str, int], int | None] = {}
     created: dict[str, list[int]] = defaultdict(list)
     updated: dict[str, list] = defaultdict(list)
@@ -613,6 +762,11 @@ def _undo_writes(session: Session, *, batch_id: int, actor: User, check: bool) -
             created[r.entity_type].append(r.record_id)
         else:
             updated[r.entity_type].append(r)
+    return expected, created, updated, order
+
+
+def _undo_writes(session: Session, *, batch_id: int, actor: User, check: bool) -> None:
+    expected, created, updated, order = _plan(_records(session, batch_id))
     if check:
         with _reading(session):
             blockers = _blockers(session, expected, created)
@@ -663,6 +817,7 @@ def _undo_writes(session: Session, *, batch_id: int, actor: User, check: bool) -
         session.execute(delete(ImportRecord).where(ImportRecord.batch_id == batch_id))
     else:
         batch.status = BatchStatus.UNDONE
+        batch.message = ""
         batch.undone_at = utcnow()
         batch.undone_by_id = actor.id
         audit_service.record(session, actor=actor, action=AuditAction.DELETE, entity_type="import_batch",

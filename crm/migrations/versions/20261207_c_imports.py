@@ -49,6 +49,9 @@ def upgrade() -> None:
     sa.Column('committed_at', crm.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('undone_at', crm.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('undone_by_id', sa.Integer(), nullable=True),
+    sa.Column('rows_done', sa.Integer(), nullable=False),
+    sa.Column('worker', sa.String(length=120), nullable=True),
+    sa.Column('heartbeat_at', crm.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['undone_by_id'], ['user_account.id'], name=op.f('fk_import_batch_undone_by_id_user_account')),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_import_batch_user_id_user_account')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_import_batch'))
