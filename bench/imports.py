@@ -392,6 +392,12 @@ def imports_run(results: dict) -> None:
         log = server.new_output()
     busy = [line for line in log.splitlines() if "database busy on POST /organizations" in line]
     log = "\n".join(line for line in log.splitlines() if line not in busy)  # the bystander's 503s, counted below
+    # The bystander's requests are served during the commit and the undo now (their thread, not the request's): a
+    # session's last-seen time that met the undo's write lock is not recorded, by design ("the next request tries
+    # again"; crm/auth). Counted, not an error.
+    seen_pattern = re.compile(r"session last-seen time not recorded \(.*?the next request tries again\n?", re.S)
+    results_seen = len(seen_pattern.findall(log))
+    log = seen_pattern.sub("", log)
     if log.strip():
         raise BenchError(f"the server wrote to its log:\n{log[-3000:]}")
     for figures, rows in ((org, ORG_ROWS), (proj, PROJECT_ROWS)):
@@ -405,6 +411,7 @@ def imports_run(results: dict) -> None:
     results["projects"] = {"rows": PROJECT_ROWS, **{k: (round(v, 2) if isinstance(v, float) else v)
                                                     for k, v in proj.items()}}
     results["other_user_saves"] = {str(a): bystander.answers.count(a) for a in set(bystander.answers)}
+    results["last_seen_not_recorded"] = results_seen
     waits = sorted(bystander.seconds)
     results["other_user_save_s"] = {"median": round(waits[len(waits) // 2], 2), "max": round(waits[-1], 2)}
     if bad:
@@ -515,7 +522,8 @@ def main() -> int:
               f"{'yes' if ok else 'NO'}{' (smoke run: not judged)' if settings.SMOKE else ''}", flush=True)
     print(f"  another user's saves meanwhile (every second, through the imports and undos): "
           f"{results['other_user_saves']} (303 saved, 503 busy); the form and its save took "
-          f"{results['other_user_save_s']['median']} s (median), {results['other_user_save_s']['max']} s at most",
+          f"{results['other_user_save_s']['median']} s (median), {results['other_user_save_s']['max']} s at most; "
+          f"session last-seen times not recorded (met a write lock): {results.get('last_seen_not_recorded', 0)}",
           flush=True)
     results["met"] = met
     (BENCH_DIR / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
