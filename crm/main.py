@@ -27,9 +27,9 @@ from crm.audit import web as audit_web
 from crm.auth import account_routes, second_factor_routes, security_admin_routes, sign_in_admin_routes
 from crm.auth import admin_routes as user_admin_routes
 from crm.auth import routes as auth_routes
-from crm.backups import routes as backup_routes
 from crm.auth.deps import CsrfFailed, Forbidden, NotAuthenticated, require_business_user, verify_csrf
 from crm.auth.gate import AccountStepRequired
+from crm.backups import routes as backup_routes
 from crm.briefings import generation as briefing_generation
 from crm.briefings import routes as briefing_routes
 from crm.config import Settings, get_settings
@@ -46,6 +46,7 @@ from crm.i18n import Msg
 from crm.imports import routes as import_routes
 from crm.imports import running as imports_running
 from crm.indicators import routes as indicator_routes
+from crm.listing import BadListQuery
 from crm.major_projects import admin_routes as major_project_admin_routes
 from crm.major_projects import download_routes as major_project_download_routes
 from crm.major_projects import extra_routes as major_project_extra_routes
@@ -147,7 +148,8 @@ def _register_error_pages(app: FastAPI) -> None:
         return error_page(request, 404, Msg("There is no such page or record. It may have been removed, or the address is mistyped."))
 
     @app.exception_handler(BadRequest)
-    async def _bad_request(request: Request, exc: BadRequest) -> Response:
+    @app.exception_handler(BadListQuery)  # a list's query a page did not answer itself (with its filters shown)
+    async def _bad_request(request: Request, exc: BadRequest | BadListQuery) -> Response:
         return error_page(request, 400, exc.message)
 
     @app.exception_handler(RequestValidationError)
