@@ -122,10 +122,10 @@ __all__ = [
     "VisitIndustry",
     "VisitMember",
     "VisitOrganization",
+    "WebSession",
     "WebhookCursor",
     "WebhookDelivery",
     "WebhookEvent",
     "WebhookReadiness",
     "WebhookSubscription",
-    "WebSession",
 ]
