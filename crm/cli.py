@@ -104,7 +104,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         if expires is None:
             print("--expires: a number of days or hours, e.g. 90d or 12h, or never", file=sys.stderr)
             return 2
-    audit_service.current_channel.set("cli")
+    channel = audit_service.current_channel.set("cli")
     database = _database()
     try:
         with database.write_session() as session:
@@ -117,6 +117,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         print(secret)
     finally:
         database.dispose()
+        audit_service.current_channel.reset(channel)  # the command may run inside a longer-lived process (tests)
     return 0
 
 

@@ -17,15 +17,49 @@ from crm.audit.models import AuditAction
 from crm.auth.deps import RequireAdmin, require_admin
 from crm.data_export import columns, service
 from crm.db import SessionDep
+from crm.i18n import Msg
 from crm.spreadsheets import content_disposition
 from crm.web import Router, local_today, render
+
+# What each sheet holds, in the reader's language (the sheet's own name in the file is Chinese, as a zone writes it).
+SHEET_LABELS = {
+    "organizations": Msg("Sheet: Organizations"),
+    "contacts": Msg("Sheet: Contacts"),
+    "projects": Msg("Sheet: Projects"),
+    "project_investors": Msg("Sheet: Project investors"),
+    "stage_changes": Msg("Sheet: Stage changes"),
+    "decisions": Msg("Sheet: Collective decisions"),
+    "approval_items": Msg("Sheet: Approval items"),
+    "parcels": Msg("Sheet: Land parcels"),
+    "groundbreaking_events": Msg("Sheet: Groundbreaking events"),
+    "groundbreaking_slates": Msg("Sheet: Groundbreaking slates"),
+    "visits": Msg("Sheet: Visits"),
+    "visit_members": Msg("Sheet: Visitors"),
+    "visit_hosts": Msg("Sheet: Our hosts"),
+    "tour_stops": Msg("Sheet: Tour stops"),
+    "follow_ups": Msg("Sheet: Follow-ups"),
+    "export_pool": Msg("Sheet: Export pool"),
+    "export_figures": Msg("Sheet: Export figures"),
+    "export_targets": Msg("Sheet: Export targets"),
+    "export_support": Msg("Sheet: Export support"),
+    "indicators": Msg("Sheet: Economic indicators"),
+    "indicator_values": Msg("Sheet: Indicator values"),
+    "indicator_targets": Msg("Sheet: Indicator targets"),
+    "department_targets": Msg("Sheet: Department targets"),
+    "officer_targets": Msg("Sheet: Officer targets"),
+    "industry_chains": Msg("Sheet: Industry chains"),
+    "users": Msg("Sheet: Users"),
+    "attachments": Msg("Sheet: Attachments"),
+    "briefing_files": Msg("Sheet: Briefing files"),
+}
 
 router = Router(prefix="/admin/export", dependencies=[Depends(require_admin)])
 
 
 @router.get("")
 def index(request: Request, admin: RequireAdmin) -> Response:
-    return render(request, "admin/export.html", {"sheets": columns.SHEETS, "import_sheets": columns.IMPORT_SHEETS})
+    return render(request, "admin/export.html", {"sheets": columns.SHEETS, "import_sheets": columns.IMPORT_SHEETS,
+                                                 "labels": SHEET_LABELS})
 
 
 @router.get(".zip")
