@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
@@ -41,7 +40,6 @@ import crm.models  # noqa: F401 — every model, so the token's user and its rel
 from bench import generate, rate, settings, wrk
 from bench import projects as project_bench
 from bench.server import ROOT, BenchError, Server, check
-from crm import migrate
 from crm.api import tokens
 from crm.auth.models import User
 from crm.db import Database
@@ -60,20 +58,7 @@ def _database() -> Path:
         print(f"measuring {given} as it is (BENCH_API_DATABASE)", flush=True)
         return Path(given)
     path = BENCH_DIR / "crm.sqlite3"
-    source = project_bench.BENCH_DIR / "crm.sqlite3"
-    reuse = os.environ.get("BENCH_REUSE") == "1"
-    why_not = project_bench.database_refused(project_bench.BENCH_DIR) if reuse else None
-    if why_not:
-        print(f"not reusing {source.relative_to(ROOT)} (BENCH_REUSE=1): {why_not}", flush=True)
-    if reuse and why_not is None:
-        print(f"copying {source.relative_to(ROOT)} (BENCH_REUSE=1)", flush=True)
-        with sqlite3.connect(source) as conn:  # what is still in its write-ahead log goes into the file first
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        shutil.copyfile(source, path)
-    else:
-        print(f"generating the main benchmark's data and {project_bench.PROJECTS:,} projects …", flush=True)
-        project_bench.build(path, log=lambda line: print(line, flush=True))
-    migrate.upgrade(f"sqlite:///{path}")
+    project_bench.copy_or_build(path)
     return path
 
 

@@ -18,10 +18,8 @@ var/bench-dashboard/results.json; see docs/performance.md.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
-import sqlite3
 import sys
 import time
 from datetime import UTC, date, datetime
@@ -33,8 +31,7 @@ from sqlalchemy import select
 from bench import projects as project_bench
 from bench import rate, settings, wrk
 from bench.app import CEILING_PATH
-from bench.server import ROOT, BenchError, Server, check, sign_in
-from crm import migrate
+from bench.server import BenchError, Server, check, sign_in
 from crm.assessment.models import OfficerTarget
 from crm.auth.models import Role, User
 from crm.db import Database
@@ -107,23 +104,9 @@ def _add_zone_figures(database_path, *, today: date) -> None:
 def _database() -> tuple:
     """(path, facts): bench/projects.py's database (copied when BENCH_REUSE=1 finds one) with the zone's figures."""
     path = BENCH_DIR / "crm.sqlite3"
-    source, source_facts = project_bench.BENCH_DIR / "crm.sqlite3", project_bench.BENCH_DIR / "facts.json"
     shutil.rmtree(BENCH_DIR, ignore_errors=True)
     BENCH_DIR.mkdir(parents=True)
-    reuse = os.environ.get("BENCH_REUSE") == "1"
-    why_not = project_bench.database_refused(project_bench.BENCH_DIR) if reuse else None
-    if why_not:
-        print(f"not reusing {source.relative_to(ROOT)} (BENCH_REUSE=1): {why_not}", flush=True)
-    if reuse and why_not is None:
-        print(f"copying {source.relative_to(ROOT)} (BENCH_REUSE=1)", flush=True)
-        with sqlite3.connect(source) as conn:  # what is still in its write-ahead log goes into the file first
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        shutil.copyfile(source, path)
-        facts = project_bench.Facts(**json.loads(source_facts.read_text()))
-    else:
-        print(f"generating the main benchmark's data and {project_bench.PROJECTS:,} projects …", flush=True)
-        facts = project_bench.build(path, log=lambda line: print(line, flush=True))
-    migrate.upgrade(f"sqlite:///{path}")  # a database built before the latest migrations gets them
+    facts = project_bench.copy_or_build(path)
     started = time.monotonic()
     _add_zone_figures(path, today=datetime.now(ZoneInfo("Asia/Shanghai")).date())
     print(f"  export pool ({POOL} enterprises), indicators and targets added in {time.monotonic() - started:.1f} s",

@@ -238,6 +238,31 @@ def data_key() -> dict:
     return cache.key("bench/projects.py")
 
 
+def copy_or_build(path) -> Facts:
+    """This module's database at `path` for another benchmark: copied when BENCH_REUSE=1 and its key matches (the
+    reason printed when it does not), otherwise built; then migrated. Its facts."""
+    import sqlite3
+
+    from crm import migrate
+
+    source, source_facts = BENCH_DIR / "crm.sqlite3", BENCH_DIR / "facts.json"
+    reuse = os.environ.get("BENCH_REUSE") == "1"
+    why_not = database_refused(BENCH_DIR) if reuse else None
+    if why_not:
+        print(f"not reusing {source.relative_to(ROOT)} (BENCH_REUSE=1): {why_not}", flush=True)
+    if reuse and why_not is None:
+        print(f"copying {source.relative_to(ROOT)} (BENCH_REUSE=1)", flush=True)
+        with sqlite3.connect(source) as conn:  # what is still in its write-ahead log goes into the file first
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copyfile(source, path)
+        facts = Facts(**json.loads(source_facts.read_text()))
+    else:
+        print(f"generating the main benchmark's data and {PROJECTS:,} projects …", flush=True)
+        facts = build(path, log=lambda line: print(line, flush=True))
+    migrate.upgrade(f"sqlite:///{path}")  # a database built before the latest migrations gets them
+    return facts
+
+
 def database_refused(directory) -> str | None:
     """Why the database this module built in `directory` must not be reused (None: it may be)."""
     if not (directory / "crm.sqlite3").exists() or not (directory / "facts.json").exists():

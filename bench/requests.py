@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import sys
 import time
 from dataclasses import dataclass
@@ -40,7 +39,6 @@ from bench import dashboard, generate, rate, settings, wrk
 from bench import projects as project_bench
 from bench.app import CEILING_PATH
 from bench.server import ROOT, BenchError, Server, check, sign_in
-from crm import migrate
 from crm.cli import worker_count
 from crm.db import Database
 from crm.web import static_url
@@ -89,21 +87,7 @@ def _database() -> tuple:
     """(path, facts, organization id): bench/projects.py's database (copied when BENCH_REUSE=1 finds one) with the
     dashboard's figures, and the organization with the most visits (its page is measured)."""
     path = BENCH_DIR / "crm.sqlite3"
-    source, source_facts = project_bench.BENCH_DIR / "crm.sqlite3", project_bench.BENCH_DIR / "facts.json"
-    reuse = os.environ.get("BENCH_REUSE") == "1"
-    why_not = project_bench.database_refused(project_bench.BENCH_DIR) if reuse else None
-    if why_not:
-        print(f"not reusing {source.relative_to(ROOT)} (BENCH_REUSE=1): {why_not}", flush=True)
-    if reuse and why_not is None:
-        print(f"copying {source.relative_to(ROOT)} (BENCH_REUSE=1)", flush=True)
-        with sqlite3.connect(source) as conn:  # what is still in its write-ahead log goes into the file first
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        shutil.copyfile(source, path)
-        facts = project_bench.Facts(**json.loads(source_facts.read_text()))
-    else:
-        print(f"generating the main benchmark's data and {project_bench.PROJECTS:,} projects …", flush=True)
-        facts = project_bench.build(path, log=lambda line: print(line, flush=True))
-    migrate.upgrade(f"sqlite:///{path}")
+    facts = project_bench.copy_or_build(path)
     dashboard._add_zone_figures(path, today=datetime.now(ZoneInfo("Asia/Shanghai")).date())
     return path, facts, _busiest_organization(path)
 
