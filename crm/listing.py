@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from math import ceil
 from typing import Any
@@ -104,8 +104,40 @@ def count_up_to(session: Session, ids: Select, *, page: int, per_page: int,
     20,000 rows costs more than the page itself, and nobody needs more than "the next ten pages exist".
     Returns (count, True) when it stopped at the limit."""
     cap = (page + lookahead_pages) * per_page
-    counted = session.scalar(select(func.count()).select_from(ids.limit(cap + 1).subquery())) or 0
+    counted = session.scalar(count_statement(ids, cap)) or 0
     return (cap, True) if counted > cap else (counted, False)
+
+
+def count_kept(session: Session, statements: Statements, key: Any, ids: Callable[[], Select], *, page: int,
+               per_page: int, lookahead_pages: int = LOOKAHEAD_PAGES) -> tuple[int, bool]:
+    """count_up_to with its statement kept in `statements` under `key` (which must say everything `ids()` selects
+    by): built on the first call, reused after."""
+    cap = (page + lookahead_pages) * per_page
+    counted = session.scalar(statements.get((key, cap), lambda: count_statement(ids(), cap))) or 0
+    return (cap, True) if counted > cap else (counted, False)
+
+
+def count_statement(ids: Select, cap: int) -> Select:
+    """count_up_to's statement: how many of `ids` there are, reading at most `cap` + 1 of them."""
+    return select(func.count()).select_from(ids.limit(cap + 1).subquery())
+
+
+class Statements:
+    """Built list statements kept for reuse, by the key of what built them (a filter without search text, the page):
+    building a Select and its cache key anew cost a list page about as much as running it (issue 17). A statement
+    holds no result and nothing of who reads it; the kept set is emptied when full, so odd keys cannot grow it."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._kept: dict[Any, Any] = {}
+
+    def get(self, key: Any, build):
+        statement = self._kept.get(key)
+        if statement is None:
+            if len(self._kept) >= self.size:
+                self._kept.clear()
+            statement = self._kept[key] = build()
+        return statement
 
 
 _OPTION = Markup('<option value="%s">%s</option>')

@@ -19,7 +19,7 @@ from crm.auth.models import User
 from crm.contacts.models import Contact
 from crm.db import utcnow
 from crm.i18n import Msg
-from crm.listing import LOOKAHEAD_PAGES, Page, clamp_page, count_up_to
+from crm.listing import LOOKAHEAD_PAGES, Page, Statements, clamp_page, count_kept, count_up_to
 from crm.organizations import service as organization_service
 from crm.organizations.models import Organization
 from crm.organizations.service import PermissionDenied
@@ -73,19 +73,32 @@ LIST_COLUMNS = (Contact.id, Contact.name, Contact.title, Contact.mobile, Contact
 def list_page(session: Session, *, flt: ContactFilter, page: int, per_page: int,
               lookahead_pages: int = LOOKAHEAD_PAGES) -> Page:
     """One page of the contacts `flt` selects, as rows of LIST_COLUMNS, with their count (see count_up_to)."""
-    if flt.q:
+    if flt.q:  # a search: its statements are built for it
         flt = replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q, Contact.search_text))
-    total, more = count_up_to(session, _filtered(select(Contact.id), flt), page=page, per_page=per_page,
-                              lookahead_pages=lookahead_pages)
-    page = clamp_page(page, total, per_page)
-    stmt = (
+        total, more = count_up_to(session, _filtered(select(Contact.id), flt), page=page, per_page=per_page,
+                                  lookahead_pages=lookahead_pages)
+        page = clamp_page(page, total, per_page)
+        stmt = _list_statement(flt, page, per_page)
+    else:  # the filters alone: the statements are kept and reused (listing.Statements)
+        shape = (flt.organization_id, flt.archived, flt.sort)
+        total, more = count_kept(session, _STATEMENTS, shape, lambda: _filtered(select(Contact.id), flt),
+                                 page=page, per_page=per_page, lookahead_pages=lookahead_pages)
+        page = clamp_page(page, total, per_page)
+        stmt = _STATEMENTS.get((shape, page, per_page), lambda: _list_statement(flt, page, per_page))
+    return Page(items=session.execute(stmt).all(), total=total, page=page, per_page=per_page, more=more)
+
+
+_STATEMENTS = Statements()
+
+
+def _list_statement(flt: ContactFilter, page: int, per_page: int) -> Select:
+    return (
         _filtered(select(*LIST_COLUMNS).select_from(Contact)
                   .join(Organization, Organization.id == Contact.organization_id), flt)
         .order_by(*ORDERINGS[flt.sort])
         .offset((page - 1) * per_page)
         .limit(per_page)
     )
-    return Page(items=session.execute(stmt).all(), total=total, page=page, per_page=per_page, more=more)
 
 
 EXPORT_BATCH = 500  # rows read per query by the export

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -72,24 +73,39 @@ def _choices(session, org: Organization | None = None) -> dict[str, Any]:
     }
 
 
+def _list_rows(page_items, locale: str, timezone: str) -> list[tuple]:
+    """The list's rows as the template shows them: (id, name, English name, kind, industry chain, city, officer,
+    updated on), each already in the reader's language and zone: the row template only escapes and places them."""
+    zh, zone = locale.startswith("zh"), ZoneInfo(timezone)
+    kinds = {kind: gettext(locale, label) for kind, label in KIND_LABELS.items()}
+    return [(id_, name, name_en, kinds[kind], (industry_zh if zh else industry_en) or "", city, owner_name or "",
+             updated_at.astimezone(zone).strftime("%Y-%m-%d") if updated_at is not None else "")
+            for id_, name, name_en, kind, city, updated_at, industry_zh, industry_en, owner_name in page_items]
+
+
 @router.get("")
 def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     flt, page_number = _filter_from_query(request)
-    page = service.list_page(session, flt=flt, page=page_number, per_page=request.app.state.settings.page_size)
+    settings = request.app.state.settings
+    page = service.list_page(session, flt=flt, page=page_number, per_page=settings.page_size)
     locale = request.state.locale
     context = {
         "page": page,
+        "rows": _list_rows(page.items, locale, settings.timezone),
         "flt": flt,
         "params": {k: v for k, v in request.query_params.items() if k != "page"},
-        "sort_labels": SORT_LABELS,
-        "kind_labels": KIND_LABELS,
-        "kind_names": {kind: gettext(locale, label) for kind, label in KIND_LABELS.items()},
     }
     if not is_htmx(request):  # the results fragment needs none of the filter bar's choices
-        context.update(kind_labels=KIND_LABELS, ownership_labels=OWNERSHIP_LABELS,
-                       industries=service.industry_chains(session),
-                       owner_options=user_options(session, flt.owner_id),
-                       tag_options=options(((tag, tag) for tag in service.all_tags(session)), flt.tag))
+        zh = locale.startswith("zh")
+        context.update(
+            kind_options=options(((k, gettext(locale, label)) for k, label in KIND_LABELS.items()), flt.kind),
+            industry_options=options(((chain.id, chain.name_zh if zh else chain.name_en)
+                                      for chain in service.industry_choices(session)), flt.industry_chain_id),
+            ownership_options=options(((o, gettext(locale, label)) for o, label in OWNERSHIP_LABELS.items()),
+                                      flt.ownership),
+            owner_options=user_options(session, flt.owner_id),
+            tag_options=options(((tag, tag) for tag in service.all_tags(session)), flt.tag),
+            sort_options=options(((v, gettext(locale, label)) for v, label in SORT_LABELS.items()), flt.sort))
     return render(request, "organizations/index.html", context, block="results")
 
 

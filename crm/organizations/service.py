@@ -19,7 +19,7 @@ from crm.audit.models import AuditAction
 from crm.auth.models import User
 from crm.db import utcnow
 from crm.i18n import N_, Msg
-from crm.listing import LOOKAHEAD_PAGES, Page, clamp_page, count_up_to
+from crm.listing import LOOKAHEAD_PAGES, Page, Statements, clamp_page, count_kept, count_up_to
 from crm.organizations.models import IndustryChain, Organization, OrganizationTag, Tag
 from crm.organizations.schemas import KIND_LABELS, OWNERSHIP_LABELS, split_tags
 from crm.search import service as search_service
@@ -104,12 +104,26 @@ def list_page(session: Session, *, flt: OrganizationFilter, page: int, per_page:
               lookahead_pages: int = LOOKAHEAD_PAGES) -> Page:
     """One page of the organizations `flt` selects, as rows of LIST_COLUMNS (`.id`, `.name`, `.name_en`, `.kind`,
     `.city`, `.updated_at`, `.industry_zh`/`.industry_en`, `.owner_name`), with their count (see count_up_to)."""
-    if flt.q:
+    if flt.q:  # a search: its statements are built for it
         flt = replace(flt, q_common=search_service.is_common(session, SEARCH_KIND, flt.q, Organization.search_text))
-    total, more = count_up_to(session, _filtered(select(Organization.id), flt), page=page, per_page=per_page,
-                              lookahead_pages=lookahead_pages)
-    page = clamp_page(page, total, per_page)
-    stmt = (
+        total, more = count_up_to(session, _filtered(select(Organization.id), flt), page=page, per_page=per_page,
+                                  lookahead_pages=lookahead_pages)
+        page = clamp_page(page, total, per_page)
+        stmt = _list_statement(flt, page, per_page)
+    else:  # the filters alone: the statements are kept and reused (listing.Statements)
+        shape = (flt.kind, flt.industry_chain_id, flt.ownership, flt.owner_id, flt.tag, flt.archived, flt.sort)
+        total, more = count_kept(session, _STATEMENTS, shape, lambda: _filtered(select(Organization.id), flt),
+                                 page=page, per_page=per_page, lookahead_pages=lookahead_pages)
+        page = clamp_page(page, total, per_page)
+        stmt = _STATEMENTS.get((shape, page, per_page), lambda: _list_statement(flt, page, per_page))
+    return Page(items=session.execute(stmt).all(), total=total, page=page, per_page=per_page, more=more)
+
+
+_STATEMENTS = Statements()
+
+
+def _list_statement(flt: OrganizationFilter, page: int, per_page: int) -> Select:
+    return (
         _filtered(select(*LIST_COLUMNS).select_from(Organization)
                   .outerjoin(IndustryChain, IndustryChain.id == Organization.industry_chain_id)
                   .outerjoin(User, User.id == Organization.owner_id), flt)
@@ -117,7 +131,6 @@ def list_page(session: Session, *, flt: OrganizationFilter, page: int, per_page:
         .offset((page - 1) * per_page)
         .limit(per_page)
     )
-    return Page(items=session.execute(stmt).all(), total=total, page=page, per_page=per_page, more=more)
 
 
 EXPORT_BATCH = 500  # rows read per query by the exports: all matching rows, a batch at a time
@@ -169,6 +182,15 @@ def industry_chains(session: Session, *, include_inactive: bool = False, keep_id
     return list(session.scalars(stmt))
 
 
+_INDUSTRY_CHOICES = (select(IndustryChain.id, IndustryChain.name_zh, IndustryChain.name_en)
+                     .where(IndustryChain.is_active.is_(True)).order_by(IndustryChain.sort_order, IndustryChain.id))
+
+
+def industry_choices(session: Session) -> list[Any]:
+    """The active chains as rows (id, name_zh, name_en), in industry_chains' order: a list filter's choices."""
+    return list(session.execute(_INDUSTRY_CHOICES))
+
+
 class DuplicateIndustryChain(Exception):
     def __init__(self, field: str) -> None:
         super().__init__(field)
@@ -204,9 +226,12 @@ def save_industry_chain(session: Session, *, chain: IndustryChain | None, data: 
     return chain
 
 
+_TAGS_IN_USE = (select(Tag.name).where(select(OrganizationTag.tag_id).where(OrganizationTag.tag_id == Tag.id).exists())
+                .order_by(Tag.name).limit(bindparam("limit")))
+
+
 def all_tags(session: Session, *, limit: int = 300) -> list[str]:
-    in_use = select(OrganizationTag.tag_id).where(OrganizationTag.tag_id == Tag.id).exists()
-    return list(session.scalars(select(Tag.name).where(in_use).order_by(Tag.name).limit(limit)))
+    return list(session.scalars(_TAGS_IN_USE, {"limit": limit}))
 
 
 def _sync_tags(session: Session, org: Organization) -> None:
