@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, func, literal, or_, select, union_all
+from sqlalchemy import Select, String, bindparam, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, joinedload, load_only
 
 from crm.audit.models import AuditAction, AuditEntry
 from crm.auth.models import User
 from crm.exports.models import ExportSupport
-from crm.listing import Page, clamp_page, count_up_to
+from crm.listing import LOOKAHEAD_PAGES, Page, Statements, clamp_page
 from crm.projects import service as project_service
 from crm.projects.models import Project, ProjectOrganization
 from crm.visits.models import TourStop, Visit, VisitOrganization
@@ -32,7 +32,7 @@ class TimelineItem:
     support: ExportSupport | None = None
 
 
-def _sources(organization_id: int, viewer: User | None):
+def _sources(organization_id, viewer: User | None):
     # A service-log entry shows once, as its "support" item: the audit entry of its creation is left out (its
     # deletion stays, the only trace once the entry is gone).
     audits = select(literal("audit", String).label("kind"), AuditEntry.id.label("id"), AuditEntry.at.label("at")).where(
@@ -59,31 +59,50 @@ def _sources(organization_id: int, viewer: User | None):
     return union_all(audits, visits, stops, projects, support).subquery()
 
 
+# The statements are built once and reused (building them cost a page more than running them, issue 17): the
+# merged sources per viewer (the projects part is the viewer's visibility rule, so they are kept per user and role,
+# never shared between users; they hold SQL, not results), the organization, page and ids as bound parameters.
+_STATEMENTS = Statements()
+_IDS = bindparam("ids", expanding=True)
+_SHOWN = (Visit.id, Visit.title, Visit.kind, Visit.status, Visit.starts_at)  # what a timeline line shows of a visit
+_LOADERS = {
+    "audit": select(AuditEntry).where(AuditEntry.id.in_(_IDS)),
+    "visit": select(Visit).where(Visit.id.in_(_IDS)).options(load_only(*_SHOWN)),
+    "stop": select(TourStop).where(TourStop.id.in_(_IDS))
+    .options(load_only(TourStop.id, TourStop.visit_id, TourStop.shown), joinedload(TourStop.visit).load_only(*_SHOWN)),
+    "project": select(Project).where(Project.id.in_(_IDS)).options(load_only(Project.id, Project.name, Project.stage)),
+    "support": select(ExportSupport).where(ExportSupport.id.in_(_IDS)).options(joinedload(ExportSupport.officer)),
+}
+
+
+def _statements(viewer: User | None) -> tuple[Select, Select]:
+    """(the page's rows, their count up to `cap`) for `viewer`, with parameters organization_id, offset, limit, cap."""
+    def build() -> tuple[Select, Select]:
+        merged = _sources(bindparam("organization_id"), viewer)
+        rows = (select(merged.c.kind, merged.c.id, merged.c.at)
+                .order_by(merged.c.at.desc(), merged.c.kind, merged.c.id.desc())
+                .offset(bindparam("offset")).limit(bindparam("limit")))
+        count = select(func.count()).select_from(select(merged.c.id).limit(bindparam("cap")).subquery())
+        return rows, count
+    return _STATEMENTS.get(None if viewer is None else (viewer.id, viewer.is_manager), build)
+
+
 def organization_timeline(session: Session, *, organization_id: int, page: int, per_page: int,
                           viewer: User | None = None) -> Page:
-    merged = _sources(organization_id, viewer)
-    total, more = count_up_to(session, select(merged.c.id), page=page, per_page=per_page)
+    rows_statement, count_statement = _statements(viewer)
+    cap = (page + LOOKAHEAD_PAGES) * per_page  # counted no further (listing.count_up_to)
+    counted = session.scalar(count_statement, {"organization_id": organization_id, "cap": cap + 1}) or 0
+    total, more = (cap, True) if counted > cap else (counted, False)
     page = clamp_page(page, total, per_page)
-    rows = session.execute(
-        select(merged.c.kind, merged.c.id, merged.c.at)
-        .order_by(merged.c.at.desc(), merged.c.kind, merged.c.id.desc())
-        .offset((page - 1) * per_page).limit(per_page)
-    ).all()
+    rows = session.execute(rows_statement, {"organization_id": organization_id, "offset": (page - 1) * per_page,
+                                            "limit": per_page}).all()
     wanted: dict[str, list[int]] = {"audit": [], "visit": [], "stop": [], "project": [], "support": []}
     for kind, record_id, _ in rows:
         wanted[kind].append(record_id)
     # Each kind is loaded whether or not this page has any, so a page costs the same queries whatever its mix.
-    entries = {e.id: e for e in session.scalars(select(AuditEntry).where(AuditEntry.id.in_(wanted["audit"])))}
-    shown = (Visit.id, Visit.title, Visit.kind, Visit.status, Visit.starts_at)  # what a timeline line shows
-    visits = {v.id: v for v in session.scalars(
-        select(Visit).where(Visit.id.in_(wanted["visit"])).options(load_only(*shown)))}
-    stops = {s.id: s for s in session.scalars(
-        select(TourStop).where(TourStop.id.in_(wanted["stop"]))
-        .options(load_only(TourStop.id, TourStop.visit_id, TourStop.shown), joinedload(TourStop.visit).load_only(*shown)))}
-    projects = {p.id: p for p in session.scalars(  # what a timeline line shows
-        select(Project).where(Project.id.in_(wanted["project"])).options(load_only(Project.id, Project.name, Project.stage)))}
-    supports = {s.id: s for s in session.scalars(
-        select(ExportSupport).where(ExportSupport.id.in_(wanted["support"])).options(joinedload(ExportSupport.officer)))}
+    entries, visits, stops, projects, supports = (
+        {record.id: record for record in session.scalars(_LOADERS[kind], {"ids": wanted[kind]})}
+        for kind in ("audit", "visit", "stop", "project", "support"))
     items = []
     for kind, record_id, at in rows:
         item = TimelineItem(kind=kind, at=at)
