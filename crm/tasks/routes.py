@@ -15,13 +15,13 @@ from crm.contacts import service as contact_service
 from crm.db import SessionDep
 from crm.errors import BadRequest
 from crm.forms import FormResult, parse, parse_version
-from crm.i18n import Msg
+from crm.i18n import Msg, bound_gettext
 from crm.listing import BadListQuery, parse_choice, parse_id, parse_page
 from crm.organizations import service as organization_service
 from crm.organizations.service import PermissionDenied
 from crm.projects import service as project_service
 from crm.spreadsheets import xlsx_download
-from crm.tasks import service
+from crm.tasks import rows_html, service
 from crm.tasks.deps import TaskDep
 from crm.tasks.models import Task, TaskStatus
 from crm.tasks.schemas import (
@@ -68,6 +68,9 @@ def _list_context(request: Request, session, user: User) -> dict[str, Any]:
                                "params": {k: v for k, v in params.items() if k != "page"}, "quick_error": None,
                                "list_query": f"?{query}" if query else "", "list_url": "/tasks" + (f"?{query}" if query else ""),
                                **_labels()}
+    context["task_items"] = rows_html.TaskItems(
+        today=context["today"], is_manager=user.is_manager, me=user.id, csrf_token=request.state.csrf_token,
+        list_url=context["list_url"], list_query=context["list_query"], _=bound_gettext(request.state.locale)[0])
     if team:
         assignee_id, status, overdue = _team_filter(request, user)
         try:

@@ -19,7 +19,7 @@ from crm.briefings import service as briefing_service
 from crm.db import RecordId, SessionDep
 from crm.errors import BadRequest, NotFound
 from crm.forms import FormResult, parse, parse_version
-from crm.i18n import Msg, gettext
+from crm.i18n import Msg, bound_gettext, gettext
 from crm.listing import BadListQuery, parse_page, user_options
 from crm.organizations import service as organization_service
 from crm.organizations.service import PermissionDenied
@@ -30,7 +30,7 @@ from crm.tasks import service as task_service
 from crm.tasks.schemas import STATUS_LABELS as TASK_STATUS_LABELS
 from crm.validators import as_id
 from crm.versioning import StaleEdit
-from crm.visits import filters, form_rows, service
+from crm.visits import filters, form_rows, rows_html, service
 from crm.visits.deps import VisitDep
 from crm.visits.models import Visit, VisitKind, VisitStatus
 from crm.visits.schemas import (
@@ -85,6 +85,7 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
                               timezone=_tz(request))
     params = {k: v for k, v in request.query_params.items() if k != "page"}
     context = {"page": page, "flt": flt, "params": params, **_labels(),
+               "rows": rows_html.list_rows(page.items, q=flt.q, _=bound_gettext(request.state.locale)[0]),
                "organization": organization_service.get(session, flt.organization_id) if flt.organization_id else None}
     if not is_htmx(request):
         context["officer_options"] = user_options(session, flt.officer_id)

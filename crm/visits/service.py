@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session, defer, selectinload
 
 from crm import search_text
@@ -28,6 +28,7 @@ from crm.listing import LOOKAHEAD_PAGES, Page, clamp_page, count_up_to
 from crm.organizations import service as organization_service
 from crm.organizations.models import IndustryChain, Organization, OrganizationKind
 from crm.organizations.service import PermissionDenied
+from crm.plain_query import PlainQuery
 from crm.search import service as search_service
 from crm.search.models import SearchTerm
 from crm.tasks import service as task_service
@@ -484,23 +485,33 @@ class VisitFilter:
 
 
 def _filtered(stmt: Select, flt: VisitFilter) -> Select:
+    """`stmt` narrowed to the filter. Each value but the search is a named bind parameter (FILTER_PARAMS), so one
+    statement per filter shape serves the list page at the driver's cost (list_lines)."""
     if flt.q:
         stmt = search_service.matching(stmt, Visit.id, Visit.search_text, SEARCH_KIND, flt.q, common=flt.q_common)
     if flt.kind:
-        stmt = stmt.where(Visit.kind == flt.kind)
+        stmt = stmt.where(Visit.kind == bindparam("flt_kind", flt.kind))
     if flt.status:
-        stmt = stmt.where(Visit.status == flt.status)
+        stmt = stmt.where(Visit.status == bindparam("flt_status", flt.status))
     if flt.organization_id:
         stmt = stmt.where(Visit.id.in_(select(VisitOrganization.visit_id).where(
-            VisitOrganization.organization_id == flt.organization_id)))
+            VisitOrganization.organization_id == bindparam("flt_organization", flt.organization_id))))
     if flt.officer_id:
-        stmt = stmt.where(or_(Visit.officer_id == flt.officer_id, Visit.id.in_(
-            select(VisitHost.visit_id).where(VisitHost.user_id == flt.officer_id))))
+        officer = bindparam("flt_officer", flt.officer_id)
+        stmt = stmt.where(or_(Visit.officer_id == officer, Visit.id.in_(
+            select(VisitHost.visit_id).where(VisitHost.user_id == officer))))
     if flt.since:
-        stmt = stmt.where(Visit.starts_at >= flt.since)
+        stmt = stmt.where(Visit.starts_at >= bindparam("flt_since", flt.since))
     if flt.until:
-        stmt = stmt.where(Visit.starts_at < flt.until)
+        stmt = stmt.where(Visit.starts_at < bindparam("flt_until", flt.until))
     return stmt
+
+
+def _filter_params(flt: VisitFilter) -> dict[str, Any]:
+    """The values of _filtered's bind parameters, by name: those of the filters set."""
+    values = {"flt_kind": flt.kind, "flt_status": flt.status, "flt_organization": flt.organization_id,
+              "flt_officer": flt.officer_id, "flt_since": flt.since, "flt_until": flt.until}
+    return {name: value for name, value in values.items() if value}
 
 
 def _list_options(stmt: Select) -> Select:
@@ -543,23 +554,47 @@ class VisitLine:
 _STATUS_BADGE = {VisitStatus.DONE.value: "ok", VisitStatus.CANCELLED.value: "muted"}
 
 
+_LINE_QUERIES: dict[tuple, tuple[PlainQuery, PlainQuery]] = {}  # per filter shape (list_lines)
+_LINE_ORGANIZATIONS = PlainQuery(
+    select(VisitOrganization.visit_id, Organization.id, Organization.name)
+    .join(Organization, Organization.id == VisitOrganization.organization_id)
+    .where(VisitOrganization.visit_id.in_(bindparam("ids", expanding=True)))
+    .order_by(VisitOrganization.visit_id, VisitOrganization.position))
+
+
+def _line_statements(flt: VisitFilter) -> tuple[Select, Select]:
+    """The list page's count (of at most `cap` visits) and its page of rows with the officer's name."""
+    count = select(func.count()).select_from(_filtered(select(Visit.id), flt).limit(bindparam("cap")).subquery())
+    rows = (_filtered(select(Visit.id, Visit.starts_at, Visit.title, Visit.kind, Visit.status, User.display_name)
+                      .join(User, User.id == Visit.officer_id), flt)
+            .order_by(Visit.starts_at.desc(), Visit.id.desc()).offset(bindparam("offset")).limit(bindparam("limit")))
+    return count, rows
+
+
 def list_lines(session: Session, *, flt: VisitFilter, page: int, per_page: int, timezone: str) -> Page:
     """The visit list's page (`/visits`): the same filter, order, count and paging as list_page, its items
-    VisitLines built from two plain-row queries (the page's visits with their officers; their organizations)."""
+    VisitLines built from plain rows (the page's visits with their officers; their organizations). Without a search,
+    the statements are built and compiled once per filter shape and run at the driver's cost (crm.plain_query)."""
     flt = _planned(session, flt)
-    total, more = count_up_to(session, _filtered(select(Visit.id), flt), page=page, per_page=per_page)
+    params = _filter_params(flt)
+    cap = (page + LOOKAHEAD_PAGES) * per_page
+    if flt.q:  # the search's candidates are part of the statement: built for this query
+        count_stmt, rows_stmt = _line_statements(flt)
+        counted = session.scalar(count_stmt, {**params, "cap": cap + 1}) or 0
+    else:
+        shape = tuple(sorted(params))
+        queries = _LINE_QUERIES.get(shape)
+        if queries is None:
+            queries = _LINE_QUERIES[shape] = tuple(PlainQuery(stmt) for stmt in _line_statements(flt))
+        counted = queries[0].scalar(session, **params, cap=cap + 1) or 0
+    total, more = (cap, True) if counted > cap else (counted, False)
     page = clamp_page(page, total, per_page)
-    rows = session.execute(
-        _filtered(select(Visit.id, Visit.starts_at, Visit.title, Visit.kind, Visit.status, User.display_name)
-                  .join(User, User.id == Visit.officer_id), flt)
-        .order_by(Visit.starts_at.desc(), Visit.id.desc()).offset((page - 1) * per_page).limit(per_page)).all()
+    paging = {"offset": (page - 1) * per_page, "limit": per_page}
+    rows = (session.execute(rows_stmt, {**params, **paging}).all() if flt.q
+            else queries[1].rows(session, **params, **paging))
     names: dict[int, list[tuple[int, str]]] = {}
     if rows:
-        for visit_id, organization_id, name in session.execute(
-                select(VisitOrganization.visit_id, Organization.id, Organization.name)
-                .join(Organization, Organization.id == VisitOrganization.organization_id)
-                .where(VisitOrganization.visit_id.in_([r[0] for r in rows]))
-                .order_by(VisitOrganization.visit_id, VisitOrganization.position)):
+        for visit_id, organization_id, name in _LINE_ORGANIZATIONS.rows(session, ids=[r[0] for r in rows]):
             names.setdefault(visit_id, []).append((organization_id, name))
     zone = ZoneInfo(timezone)
     items = [VisitLine(id=r[0], when_iso=r[1].isoformat(), when=r[1].astimezone(zone).strftime("%Y-%m-%d %H:%M"),
