@@ -117,17 +117,29 @@ _WRITE_VERBS = ("insert", "update", "delete", "replace", "upsert")
 
 def _track_writes(engine: Engine) -> None:
     """Marks a connection whose open transaction has written (connection.info["wrote"]), for the write path's
-    checks (crm/transactions.py): a transaction that wrote must be committed or rolled back by its own step."""
+    checks (crm/transactions.py): a transaction that wrote must be committed or rolled back by its own step.
+    A transaction that wrote what a page may show (connection.info["bumps"]) changes the data generation as its
+    last statement before the commit (crm/generation.py)."""
+    from crm import generation
 
     @event.listens_for(engine, "before_cursor_execute")
     def _note_write(connection, _cursor, statement, _parameters, _context, _executemany):
         if statement.lstrip()[:7].lower().startswith(_WRITE_VERBS):
             connection.info["wrote"] = True
+            if "bumps" not in connection.info and generation.bumps(statement.lstrip()):
+                connection.info["bumps"] = True
 
     @event.listens_for(engine, "commit")
+    def _commit(connection):
+        # fires before the DBAPI commit: the bump is part of the transaction it marks
+        connection.info.pop("wrote", None)
+        if connection.info.pop("bumps", None):
+            generation.bump(connection)
+
     @event.listens_for(engine, "rollback")
     def _clear(connection):
         connection.info.pop("wrote", None)
+        connection.info.pop("bumps", None)
 
 
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024

@@ -11,6 +11,7 @@ from crm.contacts.models import Contact
 from crm.db import Base
 from crm.exports.models import ExportEnterprise, ExportFigure, ExportSupport, ExportTarget
 from crm.feeds.models import FeedToken
+from crm.generation import DataGeneration
 from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
 from crm.imports.models import ImportBatch, ImportMapping, ImportRecord
 from crm.indicators.models import Indicator, IndicatorTarget, IndicatorValue
@@ -69,6 +70,7 @@ __all__ = [
     "Contact",
     "CoordinationItem",
     "CoordinationLog",
+    "DataGeneration",
     "Decision",
     "DepartmentTarget",
     "ExportEnterprise",

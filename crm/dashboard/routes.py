@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 from starlette.routing import Match
 
 from crm.assessment.models import COUNT_METRICS, METRICS
@@ -15,13 +16,14 @@ from crm.auth.deps import CurrentUser, works_with_business_data
 from crm.auth.models import Role
 from crm.dashboard import service
 from crm.db import SessionDep, utcnow
+from crm.i18n import bound_gettext
 from crm.indicators.schemas import UNIT_LABELS
 from crm.organizations import service as organization_service
 from crm.organizations.schemas import KIND_LABELS
 from crm.projects.models import PIPELINE, SIDE_STATES
 from crm.projects.schemas import STAGE_LABELS
 from crm.visits.schemas import KIND_LABELS as VISIT_KIND_LABELS
-from crm.web import Router, local_today, render
+from crm.web import Router, local_today, render, templates
 
 router = Router()
 
@@ -58,11 +60,21 @@ def home(request: Request, session: SessionDep, user: CurrentUser) -> Response:
                "stage_labels": STAGE_LABELS, "pipeline_stages": PIPELINE, "side_states": SIDE_STATES,
                "unit_labels": UNIT_LABELS, "metrics": METRICS, "count_metrics": COUNT_METRICS,
                "metric_labels": METRIC_LABELS, "quote": quote,
-               "upcoming": service.upcoming(session, clock=clock), "manager": None, "officer": None, "mine": None,
-               "due": service.due(session, viewer=user, clock=clock)}
+               "upcoming": service.kept_upcoming(session, clock=clock), "manager": None, "officer": None,
+               "mine": None, "manager_sections": None, "due": service.due(session, viewer=user, clock=clock)}
     if user.is_manager:
-        context["manager"] = service.manager_view(session, viewer=user, clock=clock, locale=request.state.locale,
-                                                  export_margin_points=settings.export_behind_margin_points, **rules)
+        locale = request.state.locale
+        gettext, ngettext = bound_gettext(locale)
+        words = {**context, "_": gettext, "ngettext": ngettext, "locale": locale, "timezone": settings.timezone}
+
+        def sections(view: service.ManagerView) -> Markup:
+            # the managers' sections alone, from what every manager sees alike (no user, no CSRF token, no flash)
+            html = templates.get_template("dashboard/_sections.html").render({**words, "manager": view})
+            return Markup(html)  # noqa: S704 - a template rendered with autoescape
+
+        context["manager"], context["manager_sections"] = service.kept_manager_view(
+            session, viewer=user, clock=clock, locale=locale, sections=sections,
+            export_margin_points=settings.export_behind_margin_points, **rules)
     else:
         context["officer"] = service.officer_view(session, viewer=user, clock=clock, **rules)
         context["mine"] = organization_service.list_page(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from crm import generation
 from crm.assessment import service as assessment_service
 from crm.auth.models import User
 from crm.charts import ProgressRow, progress_svg
@@ -170,13 +172,63 @@ def manager_view(session: Session, *, viewer: User, clock: Clock, locale: str, t
     )
 
 
+# The managers' figures and the coming visits, kept per data generation (crm/generation.py). A manager sees every
+# project (projects.service.visible_to), so the managers' view is the same for every manager: it is kept per
+# language (its charts' words), the zone's date and the settings it judges by, not per manager.
+manager_kept = generation.Kept("dashboard.manager", size=32)
+upcoming_kept = generation.Kept("dashboard.upcoming", size=8)
+
+
+def _detached(session: Session, objects: list[Any]) -> None:
+    """Takes the ORM objects a kept value holds out of the session that loaded them: another request reads them
+    (all their columns are loaded), and nothing this session does later (a rollback expiring its objects) may
+    touch them."""
+    for obj in objects:
+        if obj in session:
+            session.expunge(obj)
+
+
+def kept_manager_view(session: Session, *, viewer: User, clock: Clock, locale: str, threshold: Decimal,
+                      stale_days: int, export_margin_points: Decimal,
+                      sections: Callable[[ManagerView], Any]) -> tuple[ManagerView, Any]:
+    """manager_view() and `sections(view)` (its sections' HTML), kept: see manager_kept."""
+    if not viewer.is_manager:
+        raise ValueError("the managers' view is kept for managers only")
+
+    def compute() -> tuple[ManagerView, Any]:
+        view = manager_view(session, viewer=viewer, clock=clock, locale=locale, threshold=threshold,
+                            stale_days=stale_days, export_margin_points=export_margin_points)
+        _detached(session, [f.indicator for f in view.indicators.figures]
+                  + ([view.readiness.event] if view.readiness else []))
+        return view, sections(view)
+
+    key = (generation.visibility(viewer), locale, clock.today, clock.timezone, threshold, stale_days,
+           export_margin_points)
+    return manager_kept.get(session, key, compute)
+
+
+def kept_upcoming(session: Session, *, clock: Clock) -> list[Visit]:
+    """upcoming(), the same for every reader (no visibility rule applies to visits)."""
+
+    def compute() -> list[Visit]:
+        visits = upcoming(session, clock=clock)
+        _detached(session, visits)
+        return visits
+
+    return upcoming_kept.get(session, (clock.today, clock.timezone), compute)
+
+
 def upcoming(session: Session, *, clock: Clock) -> list[Visit]:
     return visit_service.upcoming(session, now=clock.now, days=UPCOMING_DAYS, limit=8)
 
 
+due_kept = generation.Kept("dashboard.due", size=1024)
+
+
 def due(session: Session, *, viewer: User, clock: Clock) -> Due:
-    """The signed-in user's own follow-ups: overdue and due today (every dashboard's first line)."""
-    return Due(*task_service.due_counts(session, assignee_id=viewer.id, today=clock.today))
+    """The signed-in user's own follow-ups: overdue and due today (every dashboard's first line), kept per user."""
+    return due_kept.get(session, (viewer.id, clock.today),
+                        lambda: Due(*task_service.due_counts(session, assignee_id=viewer.id, today=clock.today)))
 
 
 def officer_view(session: Session, *, viewer: User, clock: Clock, threshold: Decimal, stale_days: int) -> OfficerView:

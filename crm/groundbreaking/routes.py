@@ -3,12 +3,14 @@ drop projects."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
 
+from crm import generation
 from crm.auth.deps import CurrentUser, Forbidden
 from crm.db import RecordId, SessionDep, utcnow
 from crm.forms import FormResult, parse, parse_version
@@ -53,17 +55,37 @@ def create(request: Request, session: SessionDep, user: CurrentUser, raw: FormDe
         "can_edit": True, "today": local_today(request), "form": form}, status_code=422)
 
 
+# The readiness board and the slate's candidates, kept per data generation (crm/generation.py), per whose view it is
+# (managers: every project; an officer: their own view) and per the zone's date (days left, permits overdue).
+board_kept = generation.Kept("readiness", size=64)
+part_kept = generation.Kept("readiness.html", size=128)
+
+
 def _board_context(request: Request, session, event: GroundbreakingEvent, user, **extra: Any) -> dict[str, Any]:
     settings = request.app.state.settings
     can_edit = service.can_edit(user)
-    return {
-        "board": service.board(session, event=event, viewer=user, today=local_today(request),
-                               threshold=settings.major_project_threshold_wan_cny,
-                               stale_since=utcnow() - timedelta(days=settings.project_stale_days)),
-        "event": event, "can_edit": can_edit, "stage_labels": STAGE_LABELS,
-        "candidates": service.candidates(session, event=event, viewer=user) if can_edit else [],
-        "slate_form": extra.pop("slate_form", FormResult()), **extra,
+    today, threshold, stale_days = local_today(request), settings.major_project_threshold_wan_cny, settings.project_stale_days
+
+    def compute() -> tuple:
+        board = service.board(session, event=event, viewer=user, today=today, threshold=threshold,
+                              stale_since=utcnow() - timedelta(days=stale_days))
+        return board, service.candidates(session, event=event, viewer=user) if can_edit else []
+
+    key = (generation.visibility(user), event.id, today, threshold, stale_days, can_edit)
+    board, candidates = board_kept.get(session, key, compute)
+    context = {
+        "board": replace(board, event=event),  # the event as this request loaded it, not the one kept
+        "event": event, "can_edit": can_edit, "stage_labels": STAGE_LABELS, "candidates": candidates,
+        "slate_form": extra.pop("slate_form", FormResult()), "board_html": None, **extra,
     }
+    if not context["slate_form"].errors:  # the block as every reader of `key` sees it, with this reader's CSRF token
+        def part() -> str:
+            return generation.render_part("groundbreaking/show.html", "board",
+                                          {**generation.part_context(request), **context})
+
+        html = part_kept.get(session, (*key, request.state.locale, context.get("readiness")), part)
+        context["board_html"] = generation.with_csrf(html, request)
+    return context
 
 
 READINESS_FILTERS = ("green", "amber", "red")

@@ -8,6 +8,7 @@ import csv
 import io
 import threading
 from collections import OrderedDict
+from dataclasses import astuple
 from typing import Any
 from urllib.parse import quote
 
@@ -16,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
 
+from crm import generation
 from crm.attachments import service as attachment_service
 from crm.attachments.routes import panel_context
 from crm.audit import service as audit_service
@@ -220,18 +222,39 @@ class CardHtml:
 card_html = CardHtml()
 
 
+# The board's columns, which of its cards the reader may move, and the filter's choices, kept per data generation
+# (crm/generation.py) and per whose view it is: a manager's is every manager's, an officer's their own.
+board_kept = generation.Kept("board", size=128)
+board_part_kept = generation.Kept("board.html", size=256)
+
+
+def _board_data(session, user, flt: pipeline.ProjectFilter, view: dict[str, Any]) -> tuple:
+    result = pipeline.board(session, flt=flt, viewer=user, **view)
+    movable = service.editable_ids(session, user, [c.project.id for cards in result.columns.values() for c in cards])
+    return result, frozenset(movable), _filter_choices(session)
+
+
 @router.get("/board")
 def board(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     flt = filters.from_query(request.query_params)
-    result = pipeline.board(session, flt=flt, viewer=user, **_view(request))
+    view = _view(request)
+    key = (generation.visibility(user), astuple(flt), view["today"], view["threshold"], view["stale_days"])
+    result, movable, choices = board_kept.get(session, key, lambda: _board_data(session, user, flt, view))
     params = {k: v for k, v in request.query_params.items() if k not in ("page", "stage")}
     next_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    texts = card_texts(request, next_url)
-    movable = service.editable_ids(session, user, [c.project.id for cards in result.columns.values() for c in cards])
+    locale = request.state.locale
+
+    def part() -> str:  # the board block alone: the same for every reader of `key` in this language and address
+        cards = card_html.render(request, result, card_texts(request, next_url), movable)
+        return generation.render_part("projects/board.html", "board", {
+            **generation.part_context(request), "board": result, "params": params, **_labels(), "card_html": cards,
+            "board_html": None})
+
+    board_html = generation.with_csrf(board_part_kept.get(session, (*key, locale, next_url), part), request)
     context = {"board": result, "flt": flt, "params": params, **_labels(), "organization": None,
-               "next_url": next_url, "card_html": card_html.render(request, result, texts, movable)}
+               "next_url": next_url, "board_html": board_html}
     if not is_htmx(request):
-        context.update(_filter_choices(session))
+        context.update(choices)
     return render(request, "projects/board.html", context, block="board")
 
 
