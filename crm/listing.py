@@ -12,6 +12,7 @@ from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from crm.i18n import Msg
+from crm.plain_query import PlainQuery
 from crm.validators import as_id
 
 
@@ -156,34 +157,37 @@ def options(choices: Iterable[tuple[Any, Any]], selected: Any) -> Markup:
 # change of the user table and shared by every reader: they are the same for everyone. Any change to a user sets its
 # updated_at; adding or deleting one changes the count. One statement whether or not they changed (so a page's query
 # count stays the same): the table's fingerprint, joined to the people only when it differs from the one cached.
-_user_options: tuple[Any, str] = ((-1, None, None), "")
-_USER_OPTIONS: Select | None = None  # built on first use: crm.auth imports this module
+# Kept per kind of list: business users only (business_only), or every active user (the project lists' filter).
+_user_options: dict[bool, tuple[Any, str]] = {}
+_USER_OPTIONS: dict[bool, PlainQuery] = {}  # built on first use: crm.auth imports this module
 
 
-def _user_options_query() -> Select:
+def _user_options_query(business_only: bool) -> Select:
     from crm.auth.models import NON_BUSINESS_ROLES, User  # crm.auth imports this module
 
     now = select(func.count().label("n"), func.max(User.updated_at).label("at"), func.max(User.id).label("top")
                  ).select_from(User).subquery()
     changed = ((now.c.n != bindparam("n")) | now.c.at.is_distinct_from(bindparam("at"))
                | now.c.top.is_distinct_from(bindparam("top")))
+    wanted = changed & User.is_active.is_(True)
+    if business_only:
+        wanted = wanted & User.role.not_in(sorted(NON_BUSINESS_ROLES))
     return (select(now.c.n, now.c.at, now.c.top, User.id, User.display_name)
-            .select_from(now)
-            .outerjoin(User, changed & User.is_active.is_(True) & User.role.not_in(sorted(NON_BUSINESS_ROLES)))
-            .order_by(User.role, User.username))
+            .select_from(now).outerjoin(User, wanted).order_by(User.role, User.username))
 
 
-def user_options(session: Session, selected: int | None) -> Markup:
-    """The <option>s of a list's officer filter (active business users), `selected` marked."""
-    global _user_options, _USER_OPTIONS
-    known, built = _user_options
-    if _USER_OPTIONS is None:
-        _USER_OPTIONS = _user_options_query()
-    rows = session.execute(_USER_OPTIONS, dict(zip(("n", "at", "top"), known, strict=True))).all()
+def user_options(session: Session, selected: int | None, *, business_only: bool = True) -> Markup:
+    """The <option>s of a list's officer filter (active business users; with business_only=False every active user,
+    as the project lists offer), `selected` marked. Run at the driver's cost (crm.plain_query)."""
+    known, built = _user_options.get(business_only, ((-1, None, None), ""))
+    query = _USER_OPTIONS.get(business_only)
+    if query is None:
+        query = _USER_OPTIONS[business_only] = PlainQuery(_user_options_query(business_only))
+    rows = query.rows(session, **dict(zip(("n", "at", "top"), known, strict=True)))
     fingerprint = tuple(rows[0][:3])
     if fingerprint != known:
-        built = str(options(((row.id, row.display_name) for row in rows if row.id is not None), None))
-        _user_options = (fingerprint, built)
+        built = str(options(((row[3], row[4]) for row in rows if row[3] is not None), None))
+        _user_options[business_only] = (fingerprint, built)
     if selected is not None:  # ids are integers: the marked option is found as it was built
         built = built.replace(f'<option value="{selected}">', f'<option value="{selected}" selected>', 1)
     return Markup(built)  # noqa: S704 (options() escaped every value and label)

@@ -25,14 +25,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Compiled:
     sql: str
     names: tuple[str, ...] | None  # positional paramstyles: the parameters' order (expanded); None for named ones
     defaults: dict[str, Any]  # the values written into the statement itself (limit(1), a constant)
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]
     expanding: tuple[str, ...]
-    results: tuple[tuple[int, Callable[[Any], Any]], ...]
+    # by the column types the driver reports (PostgreSQL's numeric processors depend on them): set on the first run
+    results: tuple[tuple[int, Callable[[Any], Any]], ...] | None = None
 
 
 class PlainQuery:
@@ -54,9 +55,11 @@ class PlainQuery:
             if name in seen:  # a parameter used more than once (several bindparam("x") objects, or clones)
                 continue
             seen.add(name)
-            if bind.expanding:
+            if bind.expanding:  # a list given when run, or one written into the statement (`stage.in_([...])`)
                 expanding.append(name)
-                count = sizes.get(name, 0)
+                if name not in sizes and not bind.required:
+                    defaults[name] = list(bind.value or ())
+                count = sizes.get(name, len(defaults.get(name, ())))
                 if names is not None:
                     sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join(["?"] * count) if count else "NULL")
                     at = names.index(name)
@@ -69,11 +72,12 @@ class PlainQuery:
                 defaults[name] = bind.value
             if (processor := bind.type._cached_bind_processor(dialect)) is not None:
                 binds.append((name, processor))
+        return _Compiled(sql, tuple(names) if names is not None else None, defaults, tuple(binds), tuple(expanding))
+
+    def _results(self, dialect: Dialect, description: Sequence[Any]) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
         columns = list(self.statement.selected_columns)
-        results = tuple((i, processor) for i, column in enumerate(columns)
-                        if (processor := column.type._cached_result_processor(dialect, None)) is not None)
-        return _Compiled(sql, tuple(names) if names is not None else None, defaults, tuple(binds), tuple(expanding),
-                         results)
+        return tuple((i, processor) for i, column in enumerate(columns)
+                     if (processor := column.type._cached_result_processor(dialect, description[i][1])) is not None)
 
     def _run(self, session: Session, params: dict[str, Any], one: bool) -> Any:
         connection: Connection = session.connection()
@@ -96,6 +100,8 @@ class PlainQuery:
                 connection.dispatch.before_cursor_execute(connection, cursor, compiled.sql, bound, None, False)
             cursor.execute(compiled.sql, bound)
             found = cursor.fetchone() if one else cursor.fetchall()
+            if compiled.results is None:
+                compiled.results = self._results(dialect, cursor.description)
         except dialect.loaded_dbapi.Error as error:
             raise DBAPIError.instance(compiled.sql, bound, error, dialect.loaded_dbapi.Error) from error
         finally:

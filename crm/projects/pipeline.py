@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, exists, func, or_, select
 from sqlalchemy.orm import Session, defer, selectinload
 
 from crm import formatting
@@ -20,9 +20,10 @@ from crm.auth.models import User
 from crm.charts import FunnelRow, funnel_svg
 from crm.db import utcnow
 from crm.i18n import N_, gettext
-from crm.listing import Page, clamp_page, count_up_to
+from crm.listing import LOOKAHEAD_PAGES, Page, clamp_page, count_up_to
 from crm.organizations.models import IndustryChain, Organization
 from crm.parcels.models import LandParcel, ParcelStatus
+from crm.plain_query import PlainQuery
 from crm.projects import gates
 from crm.projects.models import (
     ALL_STAGES,
@@ -79,8 +80,10 @@ def stale_since(now: datetime, days: int) -> datetime:
     return now - timedelta(days=days)
 
 
-def is_stale(cutoff: datetime) -> ColumnElement[bool]:
-    """True for a project with nothing happening since `cutoff` (see the module's docstring)."""
+def is_stale(cutoff: datetime | None) -> ColumnElement[bool]:
+    """True for a project with nothing happening since `cutoff` (see the module's docstring). The cutoff is the
+    named parameter "stale_cutoff" (a statement built once passes it when run)."""
+    cutoff = bindparam("stale_cutoff", cutoff)
     task_lately = exists().where(Task.project_id == Project.id, Task.updated_at >= cutoff)
     visit_lately = exists().where(ProjectVisit.project_id == Project.id, Visit.id == ProjectVisit.visit_id,
                                   Visit.starts_at >= cutoff, Visit.status != VisitStatus.CANCELLED)
@@ -104,20 +107,22 @@ def _filtered(stmt: Select, flt: ProjectFilter, viewer: User, cutoff: datetime) 
     if flt.q:
         stmt = search_service.matching(stmt, Project.id, Project.search_text, SEARCH_KIND, flt.q, common=flt.q_common)
     if flt.stage:
-        stmt = stmt.where(Project.stage == flt.stage)
+        stmt = stmt.where(Project.stage == bindparam("flt_stage", flt.stage))
     if flt.industry_chain_id:
-        stmt = stmt.where(Project.industry_chain_id == flt.industry_chain_id)
+        stmt = stmt.where(Project.industry_chain_id == bindparam("flt_industry", flt.industry_chain_id))
     if flt.officer_id:  # owned or assigned: a short list of ids from two indexes, which drives the query
+        officer = bindparam("flt_officer", flt.officer_id)
         stmt = stmt.where(Project.id.in_(
-            select(Project.id).where(Project.owner_id == flt.officer_id).union(
-                select(ProjectOfficer.project_id).where(ProjectOfficer.user_id == flt.officer_id))))
+            select(Project.id).where(Project.owner_id == officer).union(
+                select(ProjectOfficer.project_id).where(ProjectOfficer.user_id == officer))))
     if flt.organization_id:
         stmt = stmt.where(exists().where(ProjectOrganization.project_id == Project.id,
-                                         ProjectOrganization.organization_id == flt.organization_id))
+                                         ProjectOrganization.organization_id == bindparam("flt_organization",
+                                                                                          flt.organization_id)))
     if flt.min_investment is not None:
-        stmt = stmt.where(Project.total_investment_wan_cny >= flt.min_investment)
+        stmt = stmt.where(Project.total_investment_wan_cny >= bindparam("flt_min", flt.min_investment))
     if flt.max_investment is not None:
-        stmt = stmt.where(Project.total_investment_wan_cny <= flt.max_investment)
+        stmt = stmt.where(Project.total_investment_wan_cny <= bindparam("flt_max", flt.max_investment))
     if flt.foreign is not None:
         stmt = stmt.where(Project.is_foreign_invested.is_(flt.foreign))
     if flt.confidential is not None:
@@ -125,6 +130,22 @@ def _filtered(stmt: Select, flt: ProjectFilter, viewer: User, cutoff: datetime) 
     if flt.stale is not None:
         stmt = stmt.where(is_stale(cutoff) if flt.stale else ~is_stale(cutoff))
     return stmt
+
+
+def _filter_params(flt: ProjectFilter, viewer: User, cutoff: datetime) -> dict[str, Any]:
+    """The values of _filtered's named parameters (the search's are not named: a search's statement is not kept)."""
+    values = {"flt_stage": flt.stage or None, "flt_industry": flt.industry_chain_id, "flt_officer": flt.officer_id,
+              "flt_organization": flt.organization_id, "flt_min": flt.min_investment, "flt_max": flt.max_investment,
+              "project_viewer": None if viewer.is_manager else viewer.id,
+              "stale_cutoff": cutoff if flt.stale is not None else None}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _filter_shape(flt: ProjectFilter, viewer: User) -> tuple:
+    """What decides _filtered's statement, besides the values of its named parameters."""
+    return (flt.archived, viewer.is_manager, bool(flt.stage), bool(flt.industry_chain_id), bool(flt.officer_id),
+            bool(flt.organization_id), flt.min_investment is not None, flt.max_investment is not None, flt.foreign,
+            flt.confidential, flt.stale, flt.sort)
 
 
 def _planned(session: Session, flt: ProjectFilter) -> ProjectFilter:
@@ -232,6 +253,26 @@ class Card:
         return self.project.lead_investor or ""
 
 
+class DecisionRow(NamedTuple):
+    project_id: int
+    meeting_kind: str
+    meeting_on: date
+    outcome: str
+
+
+# The cards' statements, built once (crm.plain_query): the projects' ids an expanding parameter.
+_IDS = bindparam("ids", expanding=True)
+_DECISIONS = PlainQuery(select(Decision.project_id, Decision.meeting_kind, Decision.meeting_on, Decision.outcome)
+                        .where(Decision.project_id.in_(_IDS)).order_by(Decision.meeting_on.desc(), Decision.id.desc()))
+_ITEMS = (select(ApprovalItem.project_id, ApprovalItem.code, ApprovalItem.name_zh, ApprovalItem.name_en,
+                 ApprovalItem.status, ApprovalItem.submitted_on, ApprovalItem.accepted_on, ApprovalItem.approved_on,
+                 ApprovalItem.promised_days).where(ApprovalItem.project_id.in_(_IDS)))
+_EVERY_ITEM = PlainQuery(_ITEMS.order_by(ApprovalItem.project_id, ApprovalItem.position))
+_CARD_ITEMS = PlainQuery(_ITEMS.where(or_(ApprovalItem.code == CONSTRUCTION_PERMIT,
+                                          ApprovalItem.status.in_([ApprovalStatus.SUBMITTED, ApprovalStatus.ACCEPTED])))
+                         .order_by(ApprovalItem.project_id, ApprovalItem.position))
+
+
 def judged(session: Session, projects: list[CardProject], *, every_item: bool = False) -> dict[int, Judged]:
     """Two light queries for all the projects: their decisions, and their approval items — every one (the readiness
     board shows each permit), or only those that matter on a card: the construction permit, and those submitted or
@@ -240,48 +281,49 @@ def judged(session: Session, projects: list[CardProject], *, every_item: bool = 
     decisions: dict[int, list[Any]] = {i: [] for i in ids}
     items: dict[int, list[Item]] = {i: [] for i in ids}
     if ids:
-        for row in session.execute(select(Decision.project_id, Decision.meeting_kind, Decision.meeting_on,
-                                          Decision.outcome).where(Decision.project_id.in_(ids))
-                                   .order_by(Decision.meeting_on.desc(), Decision.id.desc())):
-            decisions[row.project_id].append(row)
-        stmt = select(ApprovalItem.project_id, ApprovalItem.code, ApprovalItem.name_zh, ApprovalItem.name_en,
-                      ApprovalItem.status, ApprovalItem.submitted_on, ApprovalItem.accepted_on,
-                      ApprovalItem.approved_on, ApprovalItem.promised_days).where(ApprovalItem.project_id.in_(ids))
-        if not every_item:
-            stmt = stmt.where(or_(ApprovalItem.code == CONSTRUCTION_PERMIT,
-                                  ApprovalItem.status.in_([ApprovalStatus.SUBMITTED, ApprovalStatus.ACCEPTED])))
-        for row in session.execute(stmt.order_by(ApprovalItem.project_id, ApprovalItem.position)):
-            items[row.project_id].append(Item(*row[1:]))
+        for row in _DECISIONS.rows(session, ids=ids):
+            decisions[row[0]].append(DecisionRow(*row))
+        for row in (_EVERY_ITEM if every_item else _CARD_ITEMS).rows(session, ids=ids):
+            items[row[0]].append(Item(*row[1:]))
     return {p.id: Judged(p, decisions[p.id], items[p.id]) for p in projects}
 
 
-def card_rows(session: Session, ids: list[int], cutoff: datetime, *, with_investors: bool) -> list[tuple[CardProject, bool]]:
+def _card_rows_statement() -> Select:
     lead = (select(Organization.name).join(ProjectOrganization, ProjectOrganization.organization_id == Organization.id)
             .where(ProjectOrganization.project_id == Project.id).order_by(ProjectOrganization.position)
             .limit(1).scalar_subquery())
-    stmt = (select(Project.id, Project.name, Project.stage, Project.pipeline_stage, Project.version,
+    return (select(Project.id, Project.name, Project.stage, Project.pipeline_stage, Project.version,
                    Project.stage_entered_at, Project.updated_at, Project.owner_id, User.display_name,
                    Project.is_confidential, Project.is_foreign_invested, Project.total_investment_wan_cny,
                    Project.foreign_capital_wan_usd, Project.land_certificate_no, Project.gate_override_reason,
                    lead, IndustryChain.name_zh, IndustryChain.name_en, LandParcel.name, LandParcel.status,
-                   is_stale(cutoff))
+                   is_stale(None))
             .join(User, User.id == Project.owner_id)
             .outerjoin(IndustryChain, IndustryChain.id == Project.industry_chain_id)
             .outerjoin(LandParcel, LandParcel.id == Project.parcel_id)
-            .where(Project.id.in_(ids)))
+            .where(Project.id.in_(_IDS)))
+
+
+_CARD_ROWS = PlainQuery(_card_rows_statement())
+_INVESTORS = PlainQuery(select(ProjectOrganization.project_id, Organization.name)
+                        .join(Organization, Organization.id == ProjectOrganization.organization_id)
+                        .where(ProjectOrganization.project_id.in_(_IDS))
+                        .order_by(ProjectOrganization.project_id, ProjectOrganization.position))
+
+
+def card_rows(session: Session, ids: list[int], cutoff: datetime, *, with_investors: bool) -> list[tuple[CardProject, bool]]:
+    """The projects `ids` as CardProjects with their stale flag, in that order (two plain queries)."""
+    if not ids:
+        return []
     found = {}
-    for row in session.execute(stmt):
+    for row in _CARD_ROWS.rows(session, ids=ids, stale_cutoff=cutoff):
         *values, parcel_name, parcel_status, stale = row
         project = CardProject(*values)
         if parcel_name is not None:
             project.parcel = ParcelView(parcel_name, parcel_status)
         found[project.id] = (project, bool(stale))
-    if with_investors and ids:
-        for project_id, name in session.execute(
-                select(ProjectOrganization.project_id, Organization.name)
-                .join(Organization, Organization.id == ProjectOrganization.organization_id)
-                .where(ProjectOrganization.project_id.in_(ids))
-                .order_by(ProjectOrganization.project_id, ProjectOrganization.position)):
+    if with_investors:
+        for project_id, name in _INVESTORS.rows(session, ids=ids):
             found[project_id][0].investors.append(name)
     return [found[i] for i in ids if i in found]
 
@@ -304,14 +346,38 @@ def _cards(session: Session, ids: list[int], *, cutoff: datetime, now: datetime,
     return cards
 
 
+_TABLE_QUERIES: dict[tuple, tuple[PlainQuery, PlainQuery]] = {}  # per filter shape (table_page)
+
+
+def _table_statements(flt: ProjectFilter, viewer: User, cutoff: datetime) -> tuple[Select, Select]:
+    """The table's count (of at most `cap` projects) and its page of ids, in the filter's order."""
+    ids = _filtered(select(Project.id), flt, viewer, cutoff)
+    return (select(func.count()).select_from(ids.limit(bindparam("cap")).subquery()),
+            ids.order_by(*ORDER[flt.sort]).offset(bindparam("offset")).limit(bindparam("limit")))
+
+
 def table_page(session: Session, *, flt: ProjectFilter, viewer: User, page: int, per_page: int, now: datetime,
                today: date, threshold: Decimal, stale_days: int) -> Page:
     flt = _planned(session, flt)
     cutoff = stale_since(now, stale_days)
-    total, more = count_up_to(session, _filtered(select(Project.id), flt, viewer, cutoff), page=page, per_page=per_page)
+    params = _filter_params(flt, viewer, cutoff)
+    cap = (page + LOOKAHEAD_PAGES) * per_page
+    if flt.q:  # the search's candidates are part of the statement: built for this query
+        count_stmt, ids_stmt = _table_statements(flt, viewer, cutoff)
+        counted = session.scalar(count_stmt, {**params, "cap": cap + 1}) or 0
+    else:
+        shape = _filter_shape(flt, viewer)
+        queries = _TABLE_QUERIES.get(shape)
+        if queries is None:
+            if len(_TABLE_QUERIES) >= 256:  # odd filter combinations cannot grow it without bound
+                _TABLE_QUERIES.clear()
+            queries = _TABLE_QUERIES[shape] = tuple(PlainQuery(s) for s in _table_statements(flt, viewer, cutoff))
+        counted = queries[0].scalar(session, **params, cap=cap + 1) or 0
+    total, more = (cap, True) if counted > cap else (counted, False)
     page = clamp_page(page, total, per_page)
-    ids = list(session.scalars(_filtered(select(Project.id), flt, viewer, cutoff).order_by(*ORDER[flt.sort])
-                               .offset((page - 1) * per_page).limit(per_page)))
+    paging = {"offset": (page - 1) * per_page, "limit": per_page}
+    ids = (list(session.scalars(ids_stmt, {**params, **paging})) if flt.q
+           else [row[0] for row in queries[1].rows(session, **params, **paging)])
     items = _cards(session, ids, cutoff=cutoff, now=now, today=today, threshold=threshold, with_investors=True)
     return Page(items=items, total=total, page=page, per_page=per_page, more=more)
 
@@ -344,6 +410,19 @@ class Totals:
         return next((t for t in self.by_stage if t.stage == stage), StageTotal(stage))
 
 
+_KEPT = select(ProjectStageTotal.stage, ProjectStageTotal.projects, ProjectStageTotal.investment_wan_cny_x100,
+               ProjectStageTotal.foreign_wan_usd_x100)
+_KEPT_ALL = PlainQuery(_KEPT)
+_KEPT_OPEN = PlainQuery(_KEPT.where(ProjectStageTotal.is_confidential.is_(False)))
+_THEIRS = select(Project.id).where(Project.owner_id == bindparam("viewer")).union(
+    select(ProjectOfficer.project_id).where(ProjectOfficer.user_id == bindparam("viewer")))
+_THEIR_CONFIDENTIAL = PlainQuery(
+    select(Project.stage, func.count(Project.id), func.coalesce(func.sum(Project.total_investment_wan_cny), 0),
+           func.coalesce(func.sum(Project.foreign_capital_wan_usd), 0))
+    .where(Project.id.in_(_THEIRS), Project.is_confidential.is_(True), Project.archived_at.is_(None))
+    .group_by(Project.stage))
+
+
 def _kept_totals(session: Session, viewer: User) -> Totals:
     """The unfiltered totals without reading the projects: ProjectStageTotal (kept by triggers) holds them per stage
     and confidentiality; a manager counts both kinds, anyone else the projects that are not confidential, plus the
@@ -356,20 +435,10 @@ def _kept_totals(session: Session, viewer: User) -> Totals:
         total.investment += investment
         total.foreign += foreign
 
-    kept = select(ProjectStageTotal.stage, ProjectStageTotal.projects, ProjectStageTotal.investment_wan_cny_x100,
-                  ProjectStageTotal.foreign_wan_usd_x100)
-    if not viewer.is_manager:
-        kept = kept.where(ProjectStageTotal.is_confidential.is_(False))
-    for stage, count, investment, foreign in session.execute(kept):
+    for stage, count, investment, foreign in (_KEPT_ALL if viewer.is_manager else _KEPT_OPEN).rows(session):
         add(stage, count, Decimal(investment or 0) / 100, Decimal(foreign or 0) / 100)
     if not viewer.is_manager:
-        theirs = select(Project.id).where(Project.owner_id == viewer.id).union(
-            select(ProjectOfficer.project_id).where(ProjectOfficer.user_id == viewer.id))
-        for stage, count, investment, foreign in session.execute(
-                select(Project.stage, func.count(Project.id), func.coalesce(func.sum(Project.total_investment_wan_cny), 0),
-                       func.coalesce(func.sum(Project.foreign_capital_wan_usd), 0))
-                .where(Project.id.in_(theirs), Project.is_confidential.is_(True), Project.archived_at.is_(None))
-                .group_by(Project.stage)):
+        for stage, count, investment, foreign in _THEIR_CONFIDENTIAL.rows(session, viewer=viewer.id):
             add(stage, count, Decimal(investment), Decimal(foreign))
     return Totals(by_stage=[found[stage.value] for stage in ALL_STAGES])
 

@@ -28,10 +28,10 @@ from crm.db import RecordId, SessionDep, utcnow
 from crm.errors import BadRequest, NotFound
 from crm.forms import FormResult, parse, parse_version
 from crm.i18n import N_, Msg, bound_gettext, gettext
-from crm.listing import BadListQuery, parse_page
+from crm.listing import BadListQuery, parse_page, user_options
 from crm.organizations import service as organization_service
 from crm.organizations.service import PermissionDenied
-from crm.projects import filters, gates, pipeline, service, spreadsheet
+from crm.projects import filters, gates, pipeline, rows_html, service, spreadsheet
 from crm.projects.deps import ProjectDep
 from crm.projects.models import ALL_STAGES, PIPELINE, SIDE_STATES, Decision, Project
 from crm.projects.schemas import (
@@ -117,11 +117,15 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
                                per_page=_settings(request).page_size, **view)
     totals = pipeline.totals(session, flt=flt, viewer=user, now=view["now"], stale_days=view["stale_days"])
     params = {k: v for k, v in request.query_params.items() if k != "page"}
+    locale = request.state.locale
     context = {"page": page, "flt": flt, "params": params, "totals": totals, "funnel": funnel(request, totals),
+               "rows": rows_html.table_rows(page.items, q=flt.q, _=bound_gettext(locale)[0]),
                **_labels(), "organization": organization_service.get(session, flt.organization_id)
                if flt.organization_id else None}
-    if not is_htmx(request):
-        context.update(_filter_choices(session))
+    if not is_htmx(request):  # the filter bar's long selects, built in Python (the officers' once per change)
+        context["officer_options"] = user_options(session, flt.officer_id, business_only=False)
+        context["industry_options"] = rows_html.industry_options(service.industry_rows(session),
+                                                                 selected=flt.industry_chain_id, locale=locale)
     return render(request, "projects/index.html", context, block="results")
 
 

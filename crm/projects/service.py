@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, func, insert, or_, select, true
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -30,9 +30,10 @@ from crm.auth.models import User
 from crm.db import utcnow
 from crm.groundbreaking.models import GroundbreakingEvent, SlatedProject
 from crm.i18n import N_, Msg
-from crm.organizations.models import Organization
+from crm.organizations.models import IndustryChain, Organization
 from crm.organizations.service import PermissionDenied
 from crm.parcels.models import LandParcel
+from crm.plain_query import PlainQuery
 from crm.projects import gates
 from crm.projects.models import (
     PIPELINE,
@@ -123,8 +124,9 @@ def may_see(user: User) -> ColumnElement[bool]:
     confidential one only its owning officer, its assigned officers, managers and admins."""
     if user.is_manager:
         return true()
-    return or_(Project.is_confidential.is_(False), Project.owner_id == user.id,
-               exists().where(ProjectOfficer.project_id == Project.id, ProjectOfficer.user_id == user.id))
+    viewer = bindparam("project_viewer", user.id)  # named: a list's statement is built once and run for each reader
+    return or_(Project.is_confidential.is_(False), Project.owner_id == viewer,
+               exists().where(ProjectOfficer.project_id == Project.id, ProjectOfficer.user_id == viewer))
 
 
 def visible_to(user: User) -> ColumnElement[bool]:
@@ -252,6 +254,16 @@ def officer_choices(session: Session) -> list[Any]:
     (hundreds of full User objects cost more than the board's SQL)."""
     return list(session.execute(select(User.id, User.display_name).where(User.is_active.is_(True))
                                 .order_by(User.role, User.username)))
+
+
+_INDUSTRIES = PlainQuery(select(IndustryChain.id, IndustryChain.name_zh, IndustryChain.name_en)
+                         .where(IndustryChain.is_active.is_(True) | (IndustryChain.id == 0))
+                         .order_by(IndustryChain.sort_order, IndustryChain.id))
+
+
+def industry_rows(session: Session) -> list[Any]:
+    """organization_service.industry_chains() (the active ones) as (id, name_zh, name_en) rows: the table's filter."""
+    return _INDUSTRIES.rows(session)
 
 
 def parcels(session: Session) -> list[LandParcel]:
