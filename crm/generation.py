@@ -131,6 +131,9 @@ class Kept:
     """Values kept per (generation, key), the least recently used dropped beyond `size`, none older than
     `max_age` seconds (a page's "now": days in a stage, a project turning stale, next week's visits, move with the
     clock, not with writes; and a change made behind the application's back, an SQL fix, shows within that time).
+    One request computes a missing value while the others asking for the same one wait for it (16 clients meeting a
+    new generation would otherwise compute the dashboard 16 times at once); a value only aged past `max_age` is
+    still served, for the same generation, while one request computes it anew.
     The key must hold everything the value depends on besides the data: who reads it when visibility matters (a
     manager sees every project: "all"; anyone else: their user id), the language when the value holds text, the
     zone's date when it shows "today" or overdue."""
@@ -140,6 +143,7 @@ class Kept:
         self.size = size
         self.max_age = max_age
         self._kept: OrderedDict[tuple, tuple[float, Any]] = OrderedDict()
+        self._computing: dict[tuple, threading.Event] = {}
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -148,21 +152,39 @@ class Kept:
         if generation is None:
             return compute()
         full = (generation, key)
-        now = time.monotonic()
         with self._lock:
             found = self._kept.get(full)
-            if found is not None and now - found[0] < self.max_age:
+            if found is not None:
                 self._kept.move_to_end(full)
+            fresh = found is not None and time.monotonic() - found[0] < self.max_age
+            busy = self._computing.get(full)
+            if fresh or (found is not None and busy is not None):
+                # fresh; or only aged (same data) while another request computes it anew: no pile-up of recomputes
                 self.hits += 1
                 return found[1]
+            if busy is None:
+                self._computing[full] = mine = threading.Event()
+        if busy is not None:  # the same value is being computed by another request: wait for it, not compute it again
+            busy.wait(timeout=30)
+            with self._lock:
+                found = self._kept.get(full)
+            if found is not None:
+                self.hits += 1
+                return found[1]
+            return compute()  # theirs failed
         self.misses += 1
-        value = compute()
-        with self._lock:
-            self._kept[full] = (now, value)
-            self._kept.move_to_end(full)
-            while len(self._kept) > self.size:
-                self._kept.popitem(last=False)
-        return value
+        try:
+            value = compute()
+            with self._lock:
+                self._kept[full] = (time.monotonic(), value)
+                self._kept.move_to_end(full)
+                while len(self._kept) > self.size:
+                    self._kept.popitem(last=False)
+            return value
+        finally:
+            with self._lock:
+                self._computing.pop(full, None)
+            mine.set()
 
     def clear(self) -> None:
         with self._lock:

@@ -6,7 +6,10 @@ database without its row caches nothing. On both databases."""
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import pytest
@@ -212,3 +215,26 @@ def test_the_tests_clean_up_bumps_the_generation(db, session, users):
     with db.read_sessions() as reader:
         after = generation.current(reader)
     assert after is not None and after[1:] != tuple(before)
+
+
+def test_one_request_computes_a_missing_value_while_the_others_wait_for_it(db, session, users):
+    make_project(session, actor=users["officer"])
+    kept = generation.Kept("test")
+    calls, started = [], threading.Event()
+
+    def compute() -> str:
+        calls.append(1)
+        started.set()
+        time.sleep(0.3)
+        return "figures"
+
+    def ask() -> str:
+        with db.read_sessions() as reader:
+            return kept.get(reader, "k", compute)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        first = pool.submit(ask)
+        started.wait(5)
+        others = [pool.submit(ask) for _ in range(3)]
+        assert [f.result() for f in [first, *others]] == ["figures"] * 4
+    assert len(calls) == 1
