@@ -144,6 +144,7 @@ class Kept:
         self.max_age = max_age
         self._kept: OrderedDict[tuple, tuple[float, Any]] = OrderedDict()
         self._computing: dict[tuple, threading.Event] = {}
+        self._latest: dict[str, tuple] = {}  # per database (URL), the generation a value was last stored under
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -176,6 +177,11 @@ class Kept:
         try:
             value = compute()
             with self._lock:
+                if self._latest.get(generation[0], generation) != generation:
+                    # a new generation of this database: what was kept under the others is dead weight
+                    for old in [k for k in self._kept if k[0][0] == generation[0] and k[0] != generation]:
+                        del self._kept[old]
+                self._latest[generation[0]] = generation
                 self._kept[full] = (time.monotonic(), value)
                 self._kept.move_to_end(full)
                 while len(self._kept) > self.size:

@@ -238,3 +238,17 @@ def test_one_request_computes_a_missing_value_while_the_others_wait_for_it(db, s
         others = [pool.submit(ask) for _ in range(3)]
         assert [f.result() for f in [first, *others]] == ["figures"] * 4
     assert len(calls) == 1
+
+
+def test_values_of_an_older_generation_are_dropped_when_a_newer_one_is_kept(db, session, users):
+    project = make_project(session, actor=users["officer"])
+    kept = generation.Kept("test")
+    with db.read_sessions() as reader:
+        kept.get(reader, "a", lambda: 1)
+        kept.get(reader, "b", lambda: 2)
+    assert len(kept._kept) == 2
+    session.execute(update(Project).where(Project.id == project.id).values(name="代际新名称"))
+    session.commit()
+    with db.read_sessions() as reader:
+        assert kept.get(reader, "a", lambda: 3) == 3
+    assert len(kept._kept) == 1

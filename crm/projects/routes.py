@@ -228,8 +228,8 @@ card_html = CardHtml()
 
 # The board's columns, which of its cards the reader may move, and the filter's choices, kept per data generation
 # (crm/generation.py) and per whose view it is: a manager's is every manager's, an officer's their own.
-board_kept = generation.Kept("board", size=128)
-board_part_kept = generation.Kept("board.html", size=256)
+board_kept = generation.Kept("board", size=64)
+board_part_kept = generation.Kept("board.html", size=128)
 
 
 def _board_data(session, user, flt: pipeline.ProjectFilter, view: dict[str, Any]) -> tuple:
