@@ -1,8 +1,9 @@
 """The import wizard's use cases: upload → map columns → preview → matching → commit, the history, and undo.
 
 Nothing is written before the commit: the upload is kept on its batch (the sheet as read, compressed, while the
-batch is a draft) and every step reads it again. The commit re-checks every row, then writes in chunks of
-COMMIT_CHUNK rows, each its own short transaction through the domain services (so validation, audit, search
+batch is a draft) and every step reads it again. The commit re-checks every row, then writes in chunks sized to
+take about CHUNK_SECONDS each (from COMMIT_CHUNK rows, resized after every chunk by how long it took), each its own
+short transaction through the domain services (so validation, audit, search
 index and duplicate checks are those of the pages), so a 50,000-row import never holds SQLite's one write lock for
 long: other users' saves go through between chunks. All or nothing: when a chunk fails, the chunks already
 written are taken back (the batch's own undo) before the error is shown, and the batch is marked failed.
@@ -58,10 +59,14 @@ from crm.spreadsheets import SheetProblem
 
 log = logging.getLogger("crm.imports")
 
-COMMIT_CHUNK = 250  # rows written per transaction
+COMMIT_CHUNK = 250  # rows written by the first transaction, and the fewest any chunk writes
+MAX_CHUNK = 5000
+# A chunk's rows are chosen so that it holds the write lock about this long: well inside the busy timeout other
+# saves wait for it (3 s, crm/db.py), yet long enough that the pause after it is a small share of the commit.
+CHUNK_SECONDS = 0.8
 # On SQLite, between two chunks of a background commit: the others' saves waiting for the one write lock (SQLite's
 # busy handler retries every ≤ 100 ms) get it, instead of the next chunk taking it straight back and leaving them
-# to time out (503). Costs ~0.1 s per 250 rows. PostgreSQL's row locks need no pause.
+# to time out (503). PostgreSQL's row locks need no pause.
 SQLITE_CHUNK_PAUSE = 0.12
 ID_CHUNK = 500  # ids per IN (…) query
 DRAFT_KEPT_HOURS = 24  # a draft nobody committed is deleted after this
@@ -599,9 +604,11 @@ def _write(session: Session, *, batch_id: int, kind: ImportKind, preview: Previe
     ctx = WriteContext(session=session, actor=user, locale=locale, today=today)
     rows = preview.rows
     skipped_rows: set[int] = set()
-    for start in range(0, len(rows), COMMIT_CHUNK):
+    start, size = 0, COMMIT_CHUNK
+    while start < len(rows):
+        began = time.monotonic()
         items = []
-        for row in rows[start:start + COMMIT_CHUNK]:
+        for row in rows[start:start + size]:
             match = preview.matches.get(row.number)
             action = "create" if match is None else action_for(batch, row.number)
             if row.merged_into is not None:  # a later row of a record named earlier: follows that row
@@ -634,12 +641,20 @@ def _write(session: Session, *, batch_id: int, kind: ImportKind, preview: Previe
                  "prior": w.prior, "version": w.version} for w in ctx.written])
             ctx.written.clear()
         session.execute(update(ImportBatch).where(ImportBatch.id == batch_id)
-                        .values(rows_done=min(start + COMMIT_CHUNK, len(rows)), heartbeat_at=utcnow())
+                        .values(rows_done=min(start + size, len(rows)), heartbeat_at=utcnow())
                         .execution_options(synchronize_session=False))
         session.commit()
+        start += size
+        size = _next_chunk_size(size, time.monotonic() - began)
         if pause:
             time.sleep(pause)
     return counts
+
+
+def _next_chunk_size(size: int, seconds: float) -> int:
+    """The next chunk's rows: as many as this chunk's pace writes in CHUNK_SECONDS, at most doubling at a time."""
+    wanted = size * CHUNK_SECONDS / max(seconds, 1e-3)
+    return max(COMMIT_CHUNK, min(MAX_CHUNK, 2 * size, int(wanted)))
 
 
 # --- history and undo ----------------------------------------------------------------------------------------------
