@@ -62,8 +62,12 @@ run: $(STAMP) system-deps
 
 # The whole suite on SQLite and PostgreSQL (PostgreSQL at 127.0.0.1:5432; skipped, and said so, when absent).
 # Browser tests run when /usr/bin/chromium exists (`make browser-deps` installs it).
+# One test process per core, at most four (pytest-xdist; TEST_WORKERS=1 for one process). Work stealing: each
+# process starts on its own half of the suite — one mostly the SQLite tests, the other mostly the PostgreSQL ones —
+# so each builds its test databases about once, and takes tests from the other's end when it runs out.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
 test: $(STAMP) test-deps browser-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
