@@ -105,6 +105,12 @@ def funnel(request: Request, totals: pipeline.Totals) -> Any:
 
 # The table
 
+# The results block (totals, funnel, the page's rows) and the filter bar, kept as HTML per data generation
+# (crm/generation.py) and per whose view it is: a manager's is every manager's, an officer's their own.
+table_kept = generation.Kept("projects.table", size=256)
+table_filters_kept = generation.Kept("projects.table.filters", size=128)
+
+
 @router.get("")
 def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     flt = filters.from_query(request.query_params)
@@ -113,19 +119,35 @@ def index(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     except BadListQuery as bad:
         raise BadRequest(bad.message) from None
     view = _view(request)
-    page = pipeline.table_page(session, flt=flt, viewer=user, page=page_number,
-                               per_page=_settings(request).page_size, **view)
-    totals = pipeline.totals(session, flt=flt, viewer=user, now=view["now"], stale_days=view["stale_days"])
+    per_page = _settings(request).page_size
     params = {k: v for k, v in request.query_params.items() if k != "page"}
     locale = request.state.locale
-    context = {"page": page, "flt": flt, "params": params, "totals": totals, "funnel": funnel(request, totals),
-               "rows": rows_html.table_rows(page.items, q=flt.q, _=bound_gettext(locale)[0]),
-               **_labels(), "organization": organization_service.get(session, flt.organization_id)
-               if flt.organization_id else None}
+    organization = organization_service.get(session, flt.organization_id) if flt.organization_id else None
+    key = (generation.visibility(user), astuple(flt), page_number, per_page, view["today"], view["threshold"],
+           view["stale_days"], locale, tuple(params.items()))
+
+    def part() -> str:  # the results block: the same for every reader of `key`
+        page = pipeline.table_page(session, flt=flt, viewer=user, page=page_number, per_page=per_page, **view)
+        totals = pipeline.totals(session, flt=flt, viewer=user, now=view["now"], stale_days=view["stale_days"])
+        return generation.render_part("projects/index.html", "results", {
+            **generation.part_context(request), "page": page, "flt": flt, "params": params, "totals": totals,
+            "funnel": funnel(request, totals), "rows": rows_html.table_rows(page.items, q=flt.q, _=bound_gettext(locale)[0]),
+            **_labels(), "organization": organization, "results_html": None})
+
+    context = {"flt": flt, "params": params, **_labels(), "organization": organization, "filters_html": None,
+               "results_html": generation.with_csrf(table_kept.get(session, key, part), request)}
     if not is_htmx(request):  # the filter bar's long selects, built in Python (the officers' once per change)
-        context["officer_options"] = user_options(session, flt.officer_id, business_only=False)
-        context["industry_options"] = rows_html.industry_options(service.industry_rows(session),
-                                                                 selected=flt.industry_chain_id, locale=locale)
+        def filters_part() -> str:  # the filter bar: the same for every reader of its key
+            return templates.get_template("projects/_filters.html").render({
+                **generation.part_context(request), **context, "current_user": user, "action": "/projects",
+                "target": "#results", "with_stage": True,
+                "officer_options": user_options(session, flt.officer_id, business_only=False),
+                "industry_options": rows_html.industry_options(service.industry_rows(session),
+                                                               selected=flt.industry_chain_id, locale=locale)})
+
+        filters_key = (user.is_manager, astuple(flt), tuple(params.items()), locale)
+        context["filters_html"] = generation.with_csrf(table_filters_kept.get(session, filters_key, filters_part),
+                                                       request)
     return render(request, "projects/index.html", context, block="results")
 
 
