@@ -192,8 +192,8 @@ def show(request: Request, session: SessionDep, user: CurrentUser, org: Organiza
     context = {
         "org": org,
         "contacts": contact_service.for_organization(session, organization_id=org.id),
-        "tasks": task_service.open_for(session, organization_id=org.id),
-        "projects": project_service.for_organization(session, organization_id=org.id, viewer=user),
+        "tasks": task_service.open_lines_for_organization(session, organization_id=org.id),
+        "projects": project_service.lines_for_organization(session, organization_id=org.id, viewer=user),
         "visits": visit_service.list_lines(session, flt=visit_service.VisitFilter(organization_id=org.id), page=1,
                                            per_page=5, timezone=request.app.state.settings.timezone),
         "upcoming": visit_service.upcoming_for(session, organization_id=org.id),

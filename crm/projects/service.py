@@ -862,6 +862,33 @@ def for_organization(session: Session, *, organization_id: int, viewer: User, li
     return list(session.scalars(stmt))
 
 
+@dataclass(slots=True)
+class ProjectLine:
+    """A project as an organization's page lists it (organizations/show.html reads these of a Project)."""
+    id: int
+    name: str
+    stage: str
+    total_investment_wan_cny: Decimal | None
+
+
+_LINES_FOR_ORGANIZATION: dict[bool, PlainQuery] = {}  # per viewer.is_manager (visible_to's two shapes)
+
+
+def lines_for_organization(session: Session, *, organization_id: int, viewer: User) -> list[ProjectLine]:
+    """for_organization's projects (the first 20, newest first, those the viewer may see) as plain rows, with a
+    statement built once per shape of visible_to (issue 17): the viewer is a named parameter."""
+    query = _LINES_FOR_ORGANIZATION.get(viewer.is_manager)
+    if query is None:
+        ids = select(ProjectOrganization.project_id).where(
+            ProjectOrganization.organization_id == bindparam("organization"))
+        query = _LINES_FOR_ORGANIZATION[viewer.is_manager] = PlainQuery(
+            select(Project.id, Project.name, Project.stage, Project.total_investment_wan_cny)
+            .where(Project.id.in_(ids), visible_to(viewer))
+            .order_by(Project.created_at.desc(), Project.id.desc()).limit(20))
+    viewer_param = {} if viewer.is_manager else {"project_viewer": viewer.id}
+    return [ProjectLine(*r) for r in query.rows(session, organization=organization_id, **viewer_param)]
+
+
 def for_parcel(session: Session, *, parcel_id: int, viewer: User) -> list[Project]:
     """The projects on a parcel (that the viewer may see)."""
     stmt = (select(Project).where(Project.parcel_id == parcel_id, visible_to(viewer))

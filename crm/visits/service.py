@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, bindparam, delete, func, or_, select
@@ -603,11 +603,24 @@ def list_lines(session: Session, *, flt: VisitFilter, page: int, per_page: int, 
     return Page(items=items, total=total, page=page, per_page=per_page, more=more)
 
 
+class Upcoming(NamedTuple):
+    id: int
+    title: str
+    starts_at: datetime
+
+
+_UPCOMING: dict[int, PlainQuery] = {}  # per limit
+
+
 def upcoming_for(session: Session, *, organization_id: int, limit: int = 5) -> list[Any]:
-    """An organization's next planned visits (its page): rows of (id, title, starts_at), soonest first."""
+    """An organization's next planned visits (its page): rows of (id, title, starts_at), soonest first. The
+    statement is built once (its filter's values are named parameters) and run as plain rows (issue 17)."""
     flt = VisitFilter(organization_id=organization_id, status=VisitStatus.PLANNED.value, since=utcnow())
-    return session.execute(_filtered(select(Visit.id, Visit.title, Visit.starts_at), flt)
-                           .order_by(Visit.starts_at, Visit.id).limit(limit)).all()
+    query = _UPCOMING.get(limit)
+    if query is None:
+        query = _UPCOMING[limit] = PlainQuery(_filtered(select(Visit.id, Visit.title, Visit.starts_at), flt)
+                                              .order_by(Visit.starts_at, Visit.id).limit(limit))
+    return [Upcoming(*r) for r in query.rows(session, **_filter_params(flt))]
 
 
 def in_range(session: Session, *, flt: VisitFilter, limit: int = 1000) -> list[Visit]:
