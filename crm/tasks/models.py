@@ -37,6 +37,10 @@ class Task(Base):
         Index("ix_task_organization_status_due", "organization_id", "status", "due_on", "id"),
         Index("ix_task_contact_status_due", "contact_id", "status", "due_on", "id"),
         Index("ix_task_project_updated", "project_id", "updated_at"),  # a project's follow-ups; is it stale?
+        # My tasks' recently done (tasks.service._RECENTLY_DONE): per closed status, a range on completed_at (done),
+        # and one on updated_at where completed_at is null (cancelled): not the whole of an officer's history
+        Index("ix_task_assignee_status_closed", "assignee_id", "status", "completed_at", "updated_at"),
+        Index("ix_task_due", "due_on", "id"),  # the managers' team view: everyone's tasks by due date, paged
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
