@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export CRM_PORT ?= 8000
 export CRM_DATA_DIR ?= ./var
+# Some shells set PYTHONDONTWRITEBYTECODE: then every process (each test server, each benchmark, each `crm` command)
+# compiled the app's 230 modules from source again, about 0.35 s a start. Bytecode caches go in __pycache__/ (ignored).
+unexport PYTHONDONTWRITEBYTECODE
 # Debian packages: the CJK font, its fallback for CJK Extension B and later (HanaMinB) and HarfBuzz subsetting for
 # PDFs; Chromium for browser tests; wrk for benchmarks.
 # pg_dump and pg_restore for backups of a PostgreSQL database (crm/backups): Debian 12's client, the server's

@@ -15,6 +15,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from bench import settings
 from bench.server import BenchError
 
 CLIENTS = 16
@@ -83,5 +84,8 @@ async def _run(port: int, path: str, headers: dict[str, str], rate: float, secon
 
 
 def run(port: int, path: str, headers: dict[str, str], *, rate: float, seconds: float) -> RateResult:
-    """`rate` requests per second in all, spread over 16 keep-alive connections, for `seconds`."""
+    """`rate` requests per second in all, spread over 16 keep-alive connections, for `seconds` (in a smoke run at
+    most settings.SMOKE_RATE_SECONDS: the same code path, with the suite's three-minute budget in mind)."""
+    if settings.SMOKE:
+        seconds = min(seconds, settings.SMOKE_RATE_SECONDS)
     return asyncio.run(_run(port, path, headers, rate, seconds))

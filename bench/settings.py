@@ -23,6 +23,9 @@ SCALE = 0.01  # smoke mode's share of the full data set
 # Seconds per measurement (BENCH_DURATION), and the warm-up before each wrk run (none in smoke mode).
 DURATION = int(os.environ.get("BENCH_DURATION", "1" if SMOKE else "10"))
 WARM_UP = 0 if SMOKE else min(3, max(1, DURATION // 3))
+# A smoke run's constant-rate phases (bench/rate.py: p99 at the goal's load) last half a second: some forty of them
+# in all, and `make bench-smoke` must stay under three minutes (issue 19).
+SMOKE_RATE_SECONDS = 0.5
 
 
 def scaled(n: int, *, minimum: int = 1) -> int:

@@ -43,6 +43,7 @@ def locale_from_accept_language(header: str | None) -> str | None:
     return None
 
 
+@cache  # read once per process: both translations() and _messages() need it (parsing a .po file takes ~0.1 s)
 def _read_catalog(locale: str):
     po_path = TRANSLATIONS_DIR / locale / "LC_MESSAGES" / "messages.po"
     if not po_path.exists():
