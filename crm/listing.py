@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from math import ceil
 from typing import Any
 
@@ -109,13 +109,19 @@ def count_up_to(session: Session, ids: Select, *, page: int, per_page: int,
     return (cap, True) if counted > cap else (counted, False)
 
 
-def count_kept(session: Session, statements: Statements, key: Any, ids: Callable[[], Select], *, page: int,
-               per_page: int, lookahead_pages: int = LOOKAHEAD_PAGES) -> tuple[int, bool]:
-    """count_up_to with its statement kept in `statements` under `key` (which must say everything `ids()` selects
-    by): built on the first call, reused after."""
+def kept_page(session: Session, statements: Statements, flt: Any, *, ids: Callable[[], Select],
+              rows: Callable[[int], Select], page: int, per_page: int,
+              lookahead_pages: int = LOOKAHEAD_PAGES) -> Page:
+    """One page of a list filtered without search text, its count as count_up_to's: the count and page statements
+    kept in `statements` under the whole filter (`flt`, a dataclass: every field is in the key, so a new filter field
+    cannot be served another filter's statement), built by `ids()` and `rows(page)` on first use, reused after."""
+    shape = astuple(flt)
     cap = (page + lookahead_pages) * per_page
-    counted = session.scalar(statements.get((key, cap), lambda: count_statement(ids(), cap))) or 0
-    return (cap, True) if counted > cap else (counted, False)
+    counted = session.scalar(statements.get((shape, cap), lambda: count_statement(ids(), cap))) or 0
+    total, more = (cap, True) if counted > cap else (counted, False)
+    page = clamp_page(page, total, per_page)
+    stmt = statements.get((shape, page, per_page), lambda: rows(page))
+    return Page(items=session.execute(stmt).all(), total=total, page=page, per_page=per_page, more=more)
 
 
 def count_statement(ids: Select, cap: int) -> Select:

@@ -19,7 +19,7 @@ from crm.auth.models import User
 from crm.contacts.models import Contact
 from crm.db import utcnow
 from crm.i18n import Msg
-from crm.listing import LOOKAHEAD_PAGES, Page, Statements, clamp_page, count_kept, count_up_to
+from crm.listing import LOOKAHEAD_PAGES, Page, Statements, clamp_page, count_up_to, kept_page
 from crm.organizations import service as organization_service
 from crm.organizations.models import Organization
 from crm.organizations.service import PermissionDenied
@@ -79,13 +79,11 @@ def list_page(session: Session, *, flt: ContactFilter, page: int, per_page: int,
                                   lookahead_pages=lookahead_pages)
         page = clamp_page(page, total, per_page)
         stmt = _list_statement(flt, page, per_page)
-    else:  # the filters alone: the statements are kept and reused (listing.Statements)
-        shape = (flt.organization_id, flt.archived, flt.sort)
-        total, more = count_kept(session, _STATEMENTS, shape, lambda: _filtered(select(Contact.id), flt),
-                                 page=page, per_page=per_page, lookahead_pages=lookahead_pages)
-        page = clamp_page(page, total, per_page)
-        stmt = _STATEMENTS.get((shape, page, per_page), lambda: _list_statement(flt, page, per_page))
-    return Page(items=session.execute(stmt).all(), total=total, page=page, per_page=per_page, more=more)
+        return Page(items=session.execute(stmt).all(), total=total, page=page, per_page=per_page, more=more)
+    # the filters alone: the statements are kept and reused (listing.Statements)
+    return kept_page(session, _STATEMENTS, flt, ids=lambda: _filtered(select(Contact.id), flt),
+                     rows=lambda page: _list_statement(flt, page, per_page), page=page, per_page=per_page,
+                     lookahead_pages=lookahead_pages)
 
 
 _STATEMENTS = Statements()

@@ -19,7 +19,7 @@ from crm.audit.models import AuditAction
 from crm.auth.models import User
 from crm.db import utcnow
 from crm.i18n import N_, Msg
-from crm.listing import LOOKAHEAD_PAGES, Page, Statements, clamp_page, count_kept, count_up_to
+from crm.listing import LOOKAHEAD_PAGES, Page, Statements, clamp_page, count_up_to, kept_page
 from crm.organizations.models import IndustryChain, Organization, OrganizationTag, Tag
 from crm.organizations.schemas import KIND_LABELS, OWNERSHIP_LABELS, split_tags
 from crm.search import service as search_service
@@ -110,13 +110,11 @@ def list_page(session: Session, *, flt: OrganizationFilter, page: int, per_page:
                                   lookahead_pages=lookahead_pages)
         page = clamp_page(page, total, per_page)
         stmt = _list_statement(flt, page, per_page)
-    else:  # the filters alone: the statements are kept and reused (listing.Statements)
-        shape = (flt.kind, flt.industry_chain_id, flt.ownership, flt.owner_id, flt.tag, flt.archived, flt.sort)
-        total, more = count_kept(session, _STATEMENTS, shape, lambda: _filtered(select(Organization.id), flt),
-                                 page=page, per_page=per_page, lookahead_pages=lookahead_pages)
-        page = clamp_page(page, total, per_page)
-        stmt = _STATEMENTS.get((shape, page, per_page), lambda: _list_statement(flt, page, per_page))
-    return Page(items=session.execute(stmt).all(), total=total, page=page, per_page=per_page, more=more)
+        return Page(items=session.execute(stmt).all(), total=total, page=page, per_page=per_page, more=more)
+    # the filters alone: the statements are kept and reused (listing.Statements)
+    return kept_page(session, _STATEMENTS, flt, ids=lambda: _filtered(select(Organization.id), flt),
+                     rows=lambda page: _list_statement(flt, page, per_page), page=page, per_page=per_page,
+                     lookahead_pages=lookahead_pages)
 
 
 _STATEMENTS = Statements()
