@@ -9,7 +9,9 @@ In one run, on the same cores:
    the physical limit —, then the in-app ceiling (bench/app.py: the same bytes behind the product's middleware), then
    every goal page and the small requests each open page makes (the bell, an active-search fragment, a static file),
    one uvicorn worker: wrk saturated (16 connections), then 16 clients at the goal's load (bench/rate.py);
-2. the same pages saturated against `make run`'s serving shape, one worker process per core (`--workers auto`).
+2. the same pages saturated against `make run`'s serving shape, one worker process per core (`--workers auto`);
+3. the kept pages (crm/kept_pages.py: the list pages, an organization's page) saturated with keeping off
+   (CRM_KEPT_PAGES=0), one worker: what each request costs when it is rendered anew, as the first after a write is.
 
 Goals (issue 17), shares of the bare endpoint's req/s: the bell ≥ 20%; the list pages (organizations, contacts,
 visits, my tasks, the project table, an organization's page) ≥ 2% with p99 < 100 ms for 16 clients offering 2% of it;
@@ -41,6 +43,7 @@ from bench.app import CEILING_PATH
 from bench.server import ROOT, BenchError, Server, check, sign_in
 from crm.cli import worker_count
 from crm.db import Database
+from crm.kept_pages import KEPT_PATHS
 from crm.web import static_url
 
 BENCH_DIR = settings.var_dir("bench-requests")
@@ -182,6 +185,22 @@ def main() -> int:
             print(f"  {page.name}: {many[page.path].rps:,.0f} req/s "
                   f"({many[page.path].rps / one[page.path].rps:.2f}× one worker)", flush=True)
 
+    # The kept pages rendered anew on every request: what a reader pays for the first request after a write.
+    renewed = [page for page in measured if KEPT_PATHS.match(page.path.split("?", 1)[0])
+               and (not settings.SMOKE or page.path in SMOKE_WORKER_PAGES)]
+    not_kept: dict[str, wrk.Result] = {}
+    if renewed:
+        with Server(database_url=url, data_dir=BENCH_DIR, ceiling_file=ceiling_file, log_name="server-not-kept.log",
+                    extra_env={"CRM_KEPT_PAGES": "0"}) as server:
+            officer = {"Cookie": f"crm_session={sign_in(server.port, generate.USERNAME, generate.PASSWORD)}"}
+            print("one worker, pages not kept (CRM_KEPT_PAGES=0: each request rendered anew), saturated", flush=True)
+            for page in renewed:
+                headers = {**officer, **({"HX-Request": "true"} if page.htmx else {})}
+                not_kept[page.path] = _measure(server, page, headers, seconds=seconds, warm_up=warm_up)
+                print(f"  {page.name}: {not_kept[page.path].rps:,.0f} req/s "
+                      f"({100 * not_kept[page.path].rps / bare_again.rps:.2f}% of bare), p99 "
+                      f"{not_kept[page.path].p99_ms:,.0f} ms", flush=True)
+
     ceiling_rps = one.get(CEILING_PATH).rps if CEILING_PATH in one else None
     bare_rps = (bare.rps + bare_again.rps) / 2  # shares are of the mean of the two
     report, misses = [], []
@@ -203,6 +222,9 @@ def main() -> int:
             if not met:
                 misses.append(page.name)
         entry["scaling_met"] = m.rps >= SCALING_GOAL * r.rps if m else None
+        if (renewed_result := not_kept.get(page.path)) is not None:
+            entry |= {"rps_not_kept": renewed_result.rps, "share_of_bare_not_kept": renewed_result.rps / bare_rps,
+                      "p99_ms_not_kept": renewed_result.p99_ms}
         report.append(entry)
     (BENCH_DIR / "results.json").write_text(json.dumps(
         {"measured_at": datetime.now(UTC).isoformat(), "load_average": [load_before, load_after],
@@ -211,7 +233,7 @@ def main() -> int:
          "pages": report}, ensure_ascii=False, indent=2) + "\n")
 
     print(f"\n{'page':<50}{'req/s':>8}{'% bare':>8}{'% ceil':>8}{'p99':>7}{'at load':>9}{'p99':>8}"
-          f"{f'{workers} workers':>11}{'×':>6}  goal")
+          f"{f'{workers} workers':>11}{'×':>6}{'not kept':>10}  goal")
     for e in report:
         ceiling_share = f"{100 * e['share_of_ceiling']:>7.1f}%" if e["share_of_ceiling"] else f"{'':>8}"
         load = (f"{e['load_rps']:>9.0f}" + (f"{e['p99_ms_at_load']:>8.1f}" if e["p99_ms_at_load"] is not None
@@ -221,6 +243,7 @@ def main() -> int:
                                            + (": yes" if e["met"] else ": NO"))
         print(f"{e['name']:<50}{e['rps']:>8.0f}{100 * e['share_of_bare']:>7.2f}%{ceiling_share}{e['p99_ms']:>7.0f}"
               f"{load}" + (f"{e['rps_workers']:>11.0f}{e['scaling']:>6.2f}" if e["rps_workers"] else f"{'':>17}")
+              + (f"{100 * e['share_of_bare_not_kept']:>9.2f}%" if "share_of_bare_not_kept" in e else f"{'':>10}")
               + f"  {goal}")
     print(f"{'bare endpoint (bench/bare.py)':<50}{bare_rps:>8.0f}{100:>7.2f}%  (mean of {bare.rps:,.0f} before the "
           f"pages and {bare_again.rps:,.0f} after them)")

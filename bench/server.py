@@ -89,13 +89,14 @@ class Server:
     `log_name`); with --log-level warning, any output is an error."""
 
     def __init__(self, *, database_url: str, data_dir: Path, ceiling_file: Path, app: str = PRODUCT_APP,
-                 workers: int = 1, log_name: str = "server.log") -> None:
+                 workers: int = 1, log_name: str = "server.log", extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.log_path = data_dir / log_name
         self._log_offset = 0
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
         env.update(CRM_DATABASE_URL=database_url, CRM_DATA_DIR=str(data_dir), CRM_ENV="dev",
                    BENCH_CEILING_FILE=str(ceiling_file))
+        env.update(extra_env or {})
         self.command = [sys.executable, "-m", "uvicorn", app, "--factory",
                         "--app-dir", str(ROOT), "--host", "127.0.0.1", "--port", str(self.port),
                         "--workers", str(workers), "--no-access-log", "--log-level", "warning"]

@@ -8,7 +8,7 @@ from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ENVIRONMENTS = {"dev", "demo", "test"}
@@ -16,6 +16,9 @@ DEV_ENVIRONMENTS = {"dev", "demo", "test"}
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRM_", env_file=None, extra="ignore")
+    # How many times a field was changed in place (the tests do, the app does not): a page kept under the settings
+    # it was rendered with (crm/kept_pages.py) is not served after a change.
+    _revision: int = PrivateAttr(default=0)
 
     env: str = "dev"  # dev | demo | test | production
     data_dir: Path = Path("var")
@@ -44,6 +47,9 @@ class Settings(BaseSettings):
     admin_second_factor: bool | None = None
 
     page_size: int = 50
+    # The list pages and an organization's page asked again by the same reader in the same data generation are
+    # answered from what was kept (crm/kept_pages.py, issue 17); CRM_KEPT_PAGES=0 renders every request anew.
+    kept_pages: bool = True
     # The largest file a user may attach (photos, documents), in MB; a request body may exceed it by 1 MB of form.
     max_upload_mb: int = 20
     # Threads serving sync routes at once in one worker (anyio's default is 40). On SQLite every request is
@@ -104,6 +110,15 @@ class Settings(BaseSettings):
     # Set by `crm serve` for its workers: when the server started (a worker restarted later leaves its siblings'
     # renders alone, crm/briefings/generation.py). Not a setting to configure.
     served_since: datetime | None = None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        if not name.startswith("_"):
+            self._revision += 1
+
+    @property
+    def revision(self) -> int:
+        return self._revision
 
     @model_validator(mode="after")
     def _check_smtp_security(self) -> Settings:

@@ -35,7 +35,7 @@ class _Compiled:
 
 class PreparedRead:
     """`PreparedRead(select(...)).first(engine, name=value, ...)`: the first row (a named tuple whose fields are the
-    selected columns' keys) or None."""
+    selected columns' keys) or None; `.all(...)` every row."""
 
     def __init__(self, statement: Select) -> None:
         self.statement = statement
@@ -53,6 +53,14 @@ class PreparedRead:
         return _Compiled(str(compiled), names, binds, results, row)
 
     def first(self, engine: Engine, **params: Any) -> Any:
+        rows = self._run(engine, params, many=False)
+        return rows[0] if rows else None
+
+    def all(self, engine: Engine, **params: Any) -> list[Any]:
+        """Every row, as named tuples."""
+        return self._run(engine, params, many=True)
+
+    def _run(self, engine: Engine, params: dict[str, Any], *, many: bool) -> list[Any]:
         dialect = engine.dialect
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
@@ -65,7 +73,11 @@ class PreparedRead:
             cursor = connection.cursor()
             try:
                 cursor.execute(compiled.sql, bound)
-                values = cursor.fetchone()
+                if many:
+                    found = cursor.fetchall()
+                else:
+                    one = cursor.fetchone()
+                    found = [] if one is None else [one]
             finally:
                 cursor.close()
         except dialect.loaded_dbapi.Error as error:
@@ -76,10 +88,12 @@ class PreparedRead:
                                       connection_invalidated=invalidated) from error
         finally:
             connection.close()
-        if values is None:
-            return None
-        if compiled.results:
+        if not compiled.results:
+            return [compiled.row._make(values) for values in found]
+        rows = []
+        for values in found:
             values = list(values)
             for i, processor in compiled.results:
                 values[i] = processor(values[i])
-        return compiled.row._make(values)
+            rows.append(compiled.row._make(values))
+        return rows

@@ -8,6 +8,9 @@ wrapper of their own; collapsed here, in the same order, with the same effects (
    next request, in every worker) and returns None for anything unusual (no or dead session, a session to touch, an
    account step owed, another role, a query string, headers to clean): the request then takes the normal way below,
    which answers it as before.
+   **Kept pages** (crm/kept_pages.py): a GET of a list page or an organization's page that the same reader asked
+   for in the same data generation is answered with the bytes kept then (their CSRF token put back); a miss takes
+   the normal way, and the page it answers is kept on its way out.
 2. **Session** (crm.auth.middleware.resolve_request): user, language and CSRF token into the request's state, and
    the cookies the response must carry; not for static files.
 3. **Input check** (crm.input_checks.checked_scope): a path or query string that is not UTF-8 text or holds control
@@ -29,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm.auth.middleware import resolve_request
 from crm.input_checks import InvalidInput, checked_scope, error_page
+from crm.kept_pages import KeptPages
 from crm.security_headers import add_security_headers
 
 # A fast path's answer: status, the start message's headers (security headers are added to a copy), the body.
@@ -38,10 +42,11 @@ FastGet = Callable[[Scope], Awaitable[FastAnswer | None]]
 
 class Front:
     def __init__(self, app: ASGIApp, *, server_error_page: Callable[[Request, BaseException], Response],
-                 fast_gets: Mapping[str, FastGet] | None = None) -> None:
+                 fast_gets: Mapping[str, FastGet] | None = None, kept_pages: KeptPages | None = None) -> None:
         self.app = app
         self.server_error_page = server_error_page
         self.fast_gets = dict(fast_gets or {})
+        self.kept_pages = kept_pages
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,6 +60,16 @@ class Front:
             if answer is not None:
                 status, headers, body = answer
                 headers = list(headers)
+                add_security_headers(headers, https=https, signed_in=True)
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+
+        lookup = None
+        if scope["method"] == "GET" and self.kept_pages is not None and checked_scope(scope) is scope:
+            lookup = self.kept_pages.lookup(scope)
+            if lookup is not None and lookup.page is not None:
+                status, headers, body = self.kept_pages.answer(lookup)
                 add_security_headers(headers, https=https, signed_in=True)
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
@@ -79,10 +94,30 @@ class Front:
         except InvalidInput as bad:
             await error_page(scope, bad.message)(scope, receive, send_with_headers)
             return
+        send_app = send_with_headers if lookup is None else self._keeping(lookup, scope, send_with_headers)
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self.app(scope, receive, send_app)
         except Exception as exc:
             if started:  # part of the response is out: nothing sensible can follow it
                 raise
             response = self.server_error_page(Request(scope), exc)
             await response(scope, receive, send_with_headers)
+
+    def _keeping(self, lookup, scope: Scope, send: Send) -> Send:
+        """`send`, keeping the page it sends when it may be served again (crm/kept_pages.py)."""
+        kept_pages = self.kept_pages
+        assert kept_pages is not None
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def keeping_send(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body" and start is not None:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    kept_pages.keep(lookup, scope, start, b"".join(chunks))
+            await send(message)
+
+        return keeping_send

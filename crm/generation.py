@@ -33,10 +33,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Integer, text
+from sqlalchemy import BigInteger, Integer, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from crm.db import Base
+from crm.fast_read import PreparedRead
 
 T = TypeVar("T")
 
@@ -108,6 +110,21 @@ def bump(connection) -> None:
         cursor.close()
 
 
+_TAGS = PreparedRead(select(DataGeneration.slot, DataGeneration.tag).order_by(DataGeneration.slot))
+
+
+def current_on(engine: Engine) -> tuple | None:
+    """`current` on the event loop, for what runs before any session exists (crm/kept_pages.py): the same value."""
+    url = str(engine.url)
+    if url not in _present:
+        with engine.connect() as connection:
+            if connection.execute(text(_presence_query(engine.dialect.name))).first() is None:
+                return None
+        _present.add(url)
+    rows = _TAGS.all(engine)
+    return (url, *((row.slot, row.tag) for row in rows)) if rows else None
+
+
 def current(session: Session) -> tuple | None:
     """The database's identity and its generation now, or None (no row: do not cache). Read it BEFORE computing
     what is kept under it."""
@@ -176,21 +193,39 @@ class Kept:
         self.misses += 1
         try:
             value = compute()
-            with self._lock:
-                if self._latest.get(generation[0], generation) != generation:
-                    # a new generation of this database: what was kept under the others is dead weight
-                    for old in [k for k in self._kept if k[0][0] == generation[0] and k[0] != generation]:
-                        del self._kept[old]
-                self._latest[generation[0]] = generation
-                self._kept[full] = (time.monotonic(), value)
-                self._kept.move_to_end(full)
-                while len(self._kept) > self.size:
-                    self._kept.popitem(last=False)
+            self.keep(generation, key, value)
             return value
         finally:
             with self._lock:
                 self._computing.pop(full, None)
             mine.set()
+
+    def peek(self, generation: tuple, key: Hashable) -> Any:
+        """The value kept under (generation, key) and still fresh, or None; computes nothing (for a value kept
+        from outside, by `keep`: crm/kept_pages.py)."""
+        full = (generation, key)
+        with self._lock:
+            found = self._kept.get(full)
+            if found is None or time.monotonic() - found[0] >= self.max_age:
+                self.misses += 1
+                return None
+            self._kept.move_to_end(full)
+            self.hits += 1
+            return found[1]
+
+    def keep(self, generation: tuple, key: Hashable, value: Any) -> None:
+        """Keeps `value` under (generation, key): `generation` must have been read before the value was computed."""
+        full = (generation, key)
+        with self._lock:
+            if self._latest.get(generation[0], generation) != generation:
+                # a new generation of this database: what was kept under the others is dead weight
+                for old in [k for k in self._kept if k[0][0] == generation[0] and k[0] != generation]:
+                    del self._kept[old]
+            self._latest[generation[0]] = generation
+            self._kept[full] = (time.monotonic(), value)
+            self._kept.move_to_end(full)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:

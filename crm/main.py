@@ -46,6 +46,7 @@ from crm.i18n import Msg
 from crm.imports import routes as import_routes
 from crm.imports import running as imports_running
 from crm.indicators import routes as indicator_routes
+from crm.kept_pages import KeptPages
 from crm.listing import BadListQuery
 from crm.major_projects import admin_routes as major_project_admin_routes
 from crm.major_projects import download_routes as major_project_download_routes
@@ -243,10 +244,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                                               busy_timeout_ms=settings.db_busy_timeout_ms)
 
     app.state.strict_transactions = settings.resolved_strict_transactions
-    # One pure-ASGI layer (crm/front.py): the bell's fast path, the session, the input check, the 500 page and the
+    # One pure-ASGI layer (crm/front.py): the bell's fast path, the kept pages, the session, the input check, the 500 page and the
     # security headers on every response, in that order, for one call and one `send` wrapper (issue 17).
     app.add_middleware(Front, server_error_page=_server_error_page,
-                       fast_gets={notification_routes.BELL_PATH: notification_routes.bell_fast})
+                       fast_gets={notification_routes.BELL_PATH: notification_routes.bell_fast},
+                       kept_pages=KeptPages() if settings.kept_pages else None)
     app.mount("/static", CachedStaticFiles(directory=STATIC_DIR), name="static")
     # The API: its own application (Bearer tokens, problem details, no CSRF or HTML error pages), crm/api/app.py
     app.mount("/api/v1", create_api(app.state), name="api")
