@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm.auth.middleware import resolve_request
 from crm.input_checks import InvalidInput, checked_scope, error_page
-from crm.kept_pages import KeptPages
+from crm.kept_pages import KeptPages, Lookup
 from crm.security_headers import add_security_headers
 
 # A fast path's answer: status, the start message's headers (security headers are added to a copy), the body.
@@ -66,8 +66,8 @@ class Front:
                 return
 
         lookup = None
-        if scope["method"] == "GET" and self.kept_pages is not None and checked_scope(scope) is scope:
-            lookup = self.kept_pages.lookup(scope)
+        if scope["method"] == "GET" and self.kept_pages is not None and self.kept_pages.paths.match(scope["path"]):
+            lookup = self._kept_lookup(scope)
             if lookup is not None and lookup.page is not None:
                 status, headers, body = self.kept_pages.answer(lookup)
                 add_security_headers(headers, https=https, signed_in=True)
@@ -103,7 +103,17 @@ class Front:
             response = self.server_error_page(Request(scope), exc)
             await response(scope, receive, send_with_headers)
 
-    def _keeping(self, lookup, scope: Scope, send: Send) -> Send:
+    def _kept_lookup(self, scope: Scope) -> Lookup | None:
+        """Only for a request the input check passes unchanged: one it cleans or refuses takes the normal way."""
+        try:
+            if checked_scope(scope) is not scope:
+                return None
+        except InvalidInput:
+            return None
+        assert self.kept_pages is not None
+        return self.kept_pages.lookup(scope)
+
+    def _keeping(self, lookup: Lookup, scope: Scope, send: Send) -> Send:
         """`send`, keeping the page it sends when it may be served again (crm/kept_pages.py)."""
         kept_pages = self.kept_pages
         assert kept_pages is not None

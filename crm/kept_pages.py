@@ -48,7 +48,8 @@ log = logging.getLogger("crm.kept_pages")
 
 # The goal pages of issue 17: the list pages and an organization's page.
 KEPT_PATHS = re.compile(r"/(?:organizations(?:/\d{1,18})?|contacts|visits|tasks|projects)\Z")
-SIZE = 256  # pages per worker process (a list page is 20–80 KB)
+SIZE = 256  # pages per worker process (a list page is 20–110 KB)
+MAX_BODY = 512 * 1024  # bytes: a bigger answer is not kept (256 of them would hold too much memory)
 MAX_AGE = 60.0  # seconds: relative times and "now" move with the clock, not with writes
 
 
@@ -77,10 +78,8 @@ class KeptPages:
         self._marker = secrets.token_hex(16).encode()  # per process: no reader can type it into a record
 
     def lookup(self, scope: Scope) -> Lookup | None:
-        """For a GET of a kept path (the caller checks the method): the look-up, or None when the normal way must
-        answer (see the module's docstring)."""
-        if not self.paths.match(scope["path"]):
-            return None
+        """For a GET of a kept path (the caller checks both, and the input check): the look-up, or None when the
+        normal way must answer (see the module's docstring)."""
         cookies = request_cookies(scope)
         token = cookies.get(SESSION_COOKIE)
         if not token or len(token) > 100 or FLASH_COOKIE in cookies:
@@ -119,7 +118,7 @@ class KeptPages:
 
     def keep(self, lookup: Lookup, scope: Scope, start: Message, body: bytes) -> None:
         """Keeps the page the normal way answered for `lookup`'s request, when it may be served again."""
-        if start["status"] != 200 or scope.get("state", {}).get("user") is None:
+        if start["status"] != 200 or len(body) > MAX_BODY or scope.get("state", {}).get("user") is None:
             return
         if scope["state"]["user"].id != lookup.user_id:
             return  # the session changed hands between the look-up and the route (a sign-in in between)
