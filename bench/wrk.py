@@ -70,11 +70,12 @@ def run(url: str, headers: dict[str, str], *, seconds: int) -> Result:
     return result
 
 
-def bare(ceiling_file: Path, data_dir: Path, *, seconds: int, warm_up: int) -> Result:
+def bare(ceiling_file: Path, data_dir: Path, *, seconds: int, warm_up: int, workers: int = 1) -> Result:
     """The bare endpoint's saturated figure (bench/bare.py: fixed bytes from `ceiling_file`, no middleware), measured
-    now, on the same cores as the product app, with a server of its own started and stopped around it."""
+    now, on the same cores as the product app, with a server of its own (`workers` processes) started and stopped
+    around it."""
     with Server(database_url="sqlite://", data_dir=data_dir, ceiling_file=ceiling_file, app=BARE_APP,
-                log_name="bare-server.log") as server:
+                workers=workers, log_name="bare-server.log") as server:
         url = f"http://127.0.0.1:{server.port}/__bench/ceiling"
         if warm_up:
             run(url, {}, seconds=warm_up)
