@@ -6,7 +6,10 @@ language. In process (TestClient) and across two worker processes. On both datab
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import update
@@ -189,3 +192,49 @@ def test_a_write_through_either_worker_shows_in_both(server, session, users):
     assert browser.post("/logout").status == 303
     fresh = Browser(server.port, cookies=dict(browser.cookies))
     assert fresh.request("GET", "/contacts").status in (302, 303)
+
+
+def test_readers_at_the_same_time_as_a_writer_never_see_a_page_older_than_a_save_they_waited_for(server, session,
+                                                                                                     users):
+    """Four readers keep asking for the organization list (kept pages, on keep-alive connections spread over both
+    workers) while a writer creates organizations one by one: every answer is a 200, and each shows every
+    organization whose creation had been answered before that read was sent."""
+    writer = Browser(server.port).sign_in("officer")
+    created = 0  # creations answered so far (read by the readers before each request)
+    lock = threading.Lock()
+    problems: list[str] = []
+    done = threading.Event()
+
+    def read() -> int:
+        reader = Browser(server.port, cookies={k: v for k, v in writer.cookies.items() if k == "crm_session"})
+        reads = 0
+        try:
+            while not done.is_set() and not problems:
+                with lock:
+                    before = created
+                reply = reader.get("/organizations")
+                reads += 1
+                if reply.status != 200:
+                    problems.append(f"status {reply.status}: {reply.body[:200]}")
+                missing = [i for i in range(before) if f"代际并发{i:02d}" not in reply.body]
+                if missing:
+                    problems.append(f"a read sent after {before} creations misses {missing}")
+        finally:
+            reader.close()
+        return reads
+
+    with ThreadPoolExecutor(4) as pool:
+        readers = [pool.submit(read) for _ in range(4)]
+        try:
+            for i in range(20):
+                reply = writer.post("/organizations", {"name": f"代际并发{i:02d}", "kind": "zone_enterprise",
+                                                       "ownership": "private"})
+                assert reply.status == 303, reply.body[:300]
+                with lock:
+                    created = i + 1
+                time.sleep(0.02)
+        finally:
+            done.set()
+        reads = sum(future.result() for future in readers)
+    assert not problems, problems[:5]
+    assert reads > 40
