@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -81,6 +82,19 @@ class ServerProcess:
                 self.process.wait()
         self.log.close()
         return self.process.returncode
+
+
+def module_server(database_url: str, data_dir: Path, *, workers: int = 2,
+           refused: tuple[str, ...] = ("Exception in ASGI application",)) -> Iterator[ServerProcess]:
+    """A test module's server, for a module-scoped fixture (`yield from module_server(...)`): started, then stopped
+    cleanly, with none of `refused` in what it logged."""
+    process = ServerProcess(database_url=database_url, data_dir=data_dir, workers=workers)
+    try:
+        yield process.wait_ready()
+    finally:
+        assert process.stop() == 0, process.output()
+    for text in refused:
+        assert text not in process.output(), process.output()
 
 
 @dataclass

@@ -40,7 +40,7 @@ from schemathesis.specs.openapi.checks import (
 
 from crm.webhooks.service import sign
 from tests import api_world
-from tests.server_process import ROOT, ServerProcess
+from tests.server_process import ROOT, ServerProcess, module_server
 
 EXAMPLES = int(os.environ.get("CRM_API_FUZZ_EXAMPLES", "3"))
 # An officer's token is refused (403) there: parcels, events, indicator values and decisions are managers' to change.
@@ -51,12 +51,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture(scope="module")
 def server(database_url, tmp_path_factory) -> Iterator[ServerProcess]:
-    process = ServerProcess(database_url=database_url, data_dir=tmp_path_factory.mktemp("api"), workers=1)
-    try:
-        yield process.wait_ready()
-    finally:
-        assert process.stop() == 0, process.output()
-    assert "Traceback" not in process.output(), process.output()
+    yield from module_server(database_url, tmp_path_factory.mktemp("api"), workers=1, refused=("Traceback",))
 
 
 @pytest.fixture

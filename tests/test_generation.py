@@ -21,7 +21,7 @@ from crm.generation import DataGeneration
 from crm.groundbreaking.models import GroundbreakingEvent
 from crm.projects.models import Project
 from tests.factories import make_org, make_project, make_user
-from tests.server_process import Browser, ServerProcess
+from tests.server_process import Browser, ServerProcess, module_server
 from tests.test_route_matrix import ROLES, SECRET_PARAMS, app_routes, build_world, concrete, sign_in
 
 
@@ -127,12 +127,7 @@ def test_no_get_bumps_the_generation(app, session, users, settings):
 
 @pytest.fixture(scope="module")
 def server(database_url, tmp_path_factory) -> Iterator[ServerProcess]:
-    process = ServerProcess(database_url=database_url, data_dir=tmp_path_factory.mktemp("generation"), workers=2)
-    try:
-        yield process.wait_ready()
-    finally:
-        assert process.stop() == 0, process.output()
-    assert "Exception in ASGI application" not in process.output()
+    yield from module_server(database_url, tmp_path_factory.mktemp("generation"))
 
 
 REQUESTS = 12  # per check, each on a connection of its own: with two workers, both answer some of them

@@ -18,7 +18,8 @@ from crm.auth.models import User
 from crm.kept_pages import KEPT_PATHS, KeptPages
 from tests.conftest import csrf_from, login, post
 from tests.factories import make_contact, make_org, make_project, make_task
-from tests.server_process import Browser, ServerProcess
+from tests.server_process import Browser, ServerProcess, module_server
+from tests.test_generation import every_answer
 
 PAGES = ("/organizations", "/contacts", "/visits", "/tasks", "/projects")
 
@@ -156,23 +157,7 @@ def test_settings_changed_in_place_are_honoured(app, client, session, users):
 
 @pytest.fixture(scope="module")
 def server(database_url, tmp_path_factory) -> Iterator[ServerProcess]:
-    process = ServerProcess(database_url=database_url, data_dir=tmp_path_factory.mktemp("kept"), workers=2)
-    try:
-        yield process.wait_ready()
-    finally:
-        assert process.stop() == 0, process.output()
-    assert "Exception in ASGI application" not in process.output()
-
-
-def answers(browser: Browser, path: str, count: int = 10) -> list[str]:
-    bodies = []
-    for _ in range(count):
-        fresh = Browser(browser.port, cookies=dict(browser.cookies), csrf=browser.csrf)
-        reply = fresh.request("GET", path)
-        fresh.close()
-        assert reply.status == 200, (path, reply.status, reply.body[:300])
-        bodies.append(reply.body)
-    return bodies
+    yield from module_server(database_url, tmp_path_factory.mktemp("kept"))
 
 
 def test_a_write_through_either_worker_shows_in_both(server, session, users):
@@ -180,11 +165,11 @@ def test_a_write_through_either_worker_shows_in_both(server, session, users):
     org = make_org(session, actor=officer, name="代际复星医药")
     browser = Browser(server.port).sign_in("officer")
     for path in ("/organizations", f"/organizations/{org.id}", "/contacts"):
-        assert not any("祝文魁代际" in body for body in answers(browser, path))
+        assert not any("祝文魁代际" in body for body in every_answer(browser, path))
     session.expire_all()
     make_contact(session, actor=officer, organization=org, name="祝文魁代际")
     for path in ("/organizations", f"/organizations/{org.id}", "/contacts"):
-        bodies = answers(browser, path)
+        bodies = every_answer(browser, path)
         if path != "/organizations":
             assert all("祝文魁代际" in body for body in bodies), path
         assert all(csrf_from(body) == browser.csrf for body in bodies)

@@ -19,20 +19,15 @@ from crm.organizations.models import Organization
 from crm.projects.models import Project
 from crm.tasks.models import Task
 from tests.factories import make_org, make_project, make_task, make_user
-from tests.server_process import KEY_RE, Browser, Reply, ServerProcess
+from tests.server_process import KEY_RE, Browser, Reply, ServerProcess, module_server
 
 FAST_SECONDS = 1.5  # a save that waited for another's lock past its step would take the busy timeout (3 s) or more
 
 
 @pytest.fixture(scope="module")
 def server(database_url, tmp_path_factory) -> Iterator[ServerProcess]:
-    process = ServerProcess(database_url=database_url, data_dir=tmp_path_factory.mktemp("served"), workers=2)
-    try:
-        yield process.wait_ready()
-    finally:
-        assert process.stop() == 0, process.output()
-    assert "WriteLeftOpen" not in process.output()
-    assert "Exception in ASGI application" not in process.output()
+    yield from module_server(database_url, tmp_path_factory.mktemp("served"),
+                             refused=("WriteLeftOpen", "Exception in ASGI application"))
 
 
 def at_once(*calls: Callable[[], Reply]) -> list[Reply]:
