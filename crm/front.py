@@ -58,21 +58,14 @@ class Front:
         if fast is not None and not scope.get("query_string") and checked_scope(scope) is scope:
             answer = await fast(scope)
             if answer is not None:
-                status, headers, body = answer
-                headers = list(headers)
-                add_security_headers(headers, https=https, signed_in=True)
-                await send({"type": "http.response.start", "status": status, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
+                await _send_answer(send, answer, https=https)
                 return
 
         lookup = None
         if scope["method"] == "GET" and self.kept_pages is not None and self.kept_pages.paths.match(scope["path"]):
             lookup = self._kept_lookup(scope)
             if lookup is not None and lookup.page is not None:
-                status, headers, body = self.kept_pages.answer(lookup)
-                add_security_headers(headers, https=https, signed_in=True)
-                await send({"type": "http.response.start", "status": status, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
+                await _send_answer(send, self.kept_pages.answer(lookup), https=https)
                 return
 
         extra_cookies = [] if scope["path"].startswith("/static/") else await resolve_request(scope)
@@ -131,3 +124,12 @@ class Front:
             await send(message)
 
         return keeping_send
+
+
+async def _send_answer(send: Send, answer: FastAnswer, *, https: bool) -> None:
+    """A signed-in answer made before FastAPI (a fast path's, a kept page's), with every security header."""
+    status, headers, body = answer
+    headers = list(headers)
+    add_security_headers(headers, https=https, signed_in=True)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -32,15 +32,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError
-from starlette.requests import Request
 from starlette.types import Message, Scope
 
 from crm import generation
-from crm.auth import gate
 from crm.auth import service as auth_service
-from crm.auth.middleware import SESSION_COOKIE, request_cookies
-from crm.auth.security import csrf_token_for, token_digest
-from crm.db import utcnow
+from crm.auth.middleware import request_cookies, settled_session
+from crm.auth.security import csrf_token_for
 from crm.i18n import normalize_locale
 from crm.web import FLASH_COOKIE
 
@@ -80,22 +77,13 @@ class KeptPages:
     def lookup(self, scope: Scope) -> Lookup | None:
         """For a GET of a kept path (the caller checks both, and the input check): the look-up, or None when the
         normal way must answer (see the module's docstring)."""
-        cookies = request_cookies(scope)
-        token = cookies.get(SESSION_COOKIE)
-        if not token or len(token) > 100 or FLASH_COOKIE in cookies:
+        if FLASH_COOKIE in request_cookies(scope):
             return None
-        app = scope["app"]
-        settings = app.state.settings
-        engine = app.state.database.loop_engine
+        settings = scope["app"].state.settings
+        engine = scope["app"].state.database.loop_engine
         try:
-            row = auth_service.SESSION_READ.first(engine, digest=token_digest(token))
+            row = settled_session(scope, auth_service.SESSION_READ)
             if row is None:
-                return None
-            now = utcnow()
-            if not auth_service.session_usable(row, settings, now) or auth_service.session_needs_touch(
-                    row, settings, now):
-                return None
-            if gate.required_step(Request(scope), row) is not None:
                 return None
             found = generation.current_on(engine)
         except DBAPIError as exc:  # a busy database: the normal way answers (a 503 page when it is still busy)

@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 import secrets
 from http.cookies import SimpleCookie
+from typing import Any
 
 import anyio
-from starlette.requests import cookie_parser
+from starlette.requests import Request, cookie_parser
 from starlette.types import Scope
 
-from crm.auth import service
-from crm.auth.security import csrf_token_for
+from crm.auth import gate, service
+from crm.auth.security import csrf_token_for, token_digest
+from crm.db import utcnow
+from crm.fast_read import PreparedRead
 from crm.i18n import locale_from_accept_language, normalize_locale
 
 log = logging.getLogger("crm.auth")
@@ -104,6 +107,26 @@ async def resolve_request(scope: Scope) -> list[bytes]:
         binding = f"anon:{anon}"
     state["csrf_token"] = csrf_token_for(settings.resolved_secret_key, binding)
     return extra_cookies
+
+
+def settled_session(scope: Scope, read: PreparedRead) -> Any:
+    """For a path served before the session lookup (crm/front.py: the bell, kept pages): the session row `read`
+    gives (SESSION_QUERY with any columns added) when it may be served as it is, else None — no or dead session, a
+    last-seen time due (the lookup touches it), an account step owed (crm/auth/gate.py). The row is read on every
+    request, as the lookup reads it: a sign-out or a revocation holds at once, in every worker."""
+    token = request_cookies(scope).get(SESSION_COOKIE)
+    if not token or len(token) > 100:
+        return None
+    app = scope["app"]
+    settings = app.state.settings
+    row = read.first(app.state.database.loop_engine, digest=token_digest(token))
+    if row is None:
+        return None
+    now = utcnow()
+    if not service.session_usable(row, settings, now) or service.session_needs_touch(row, settings, now):
+        return None
+    # The account gate's checks read the user's columns (the row has them all but the password hash) and the app.
+    return None if gate.required_step(Request(scope), row) is not None else row
 
 
 def _touch(database, session_id: str) -> None:

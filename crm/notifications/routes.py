@@ -10,13 +10,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from starlette.types import Scope
 
-from crm.auth import gate
 from crm.auth import service as auth_service
 from crm.auth.deps import CurrentUser
-from crm.auth.middleware import SESSION_COOKIE, request_cookies
+from crm.auth.middleware import settled_session
 from crm.auth.models import NON_BUSINESS_ROLES, User
-from crm.auth.security import token_digest
-from crm.db import RecordId, SessionDep, utcnow
+from crm.db import RecordId, SessionDep
 from crm.errors import BadRequest, found
 from crm.fast_read import PreparedRead
 from crm.feeds import service as feed_service
@@ -88,20 +86,8 @@ async def bell_fast(scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes
     an unusual htmx request): the normal way (the session lookup, then the route above) answers it."""
     if any(name in _UNUSUAL_HEADERS for name, _value in scope["headers"]):
         return None
-    token = request_cookies(scope).get(SESSION_COOKIE)
-    if not token or len(token) > 100:
-        return None
-    app = scope["app"]
-    settings = app.state.settings
-    row = _BELL_READ.first(app.state.database.loop_engine, digest=token_digest(token))
-    if row is None:
-        return None
-    now = utcnow()
-    if (not auth_service.session_usable(row, settings, now) or auth_service.session_needs_touch(row, settings, now)
-            or row.role in NON_BUSINESS_ROLES):
-        return None
-    # The account gate's checks read the user's columns (the row has them all but the password hash) and the app.
-    if gate.required_step(Request(scope), row) is not None:
+    row = settled_session(scope, _BELL_READ)
+    if row is None or row.role in NON_BUSINESS_ROLES:
         return None
     return _bell_answer(normalize_locale(row.locale), row.unread)
 

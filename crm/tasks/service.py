@@ -414,16 +414,9 @@ def team_page(session: Session, *, assignee_id: int | None, status: str, page: i
     return Page(items=rows, total=total, page=page, per_page=per_page)
 
 
-def open_for(session: Session, *, organization_id: int | None = None, contact_id: int | None = None,
-             visit_id: int | None = None) -> list[Task]:
-    """Open follow-ups concerning a record, for its page."""
-    stmt = _with_relations(select(Task)).where(Task.status == TaskStatus.OPEN)
-    if organization_id:
-        stmt = stmt.where(Task.organization_id == organization_id)
-    if contact_id:
-        stmt = stmt.where(Task.contact_id == contact_id)
-    if visit_id:
-        stmt = stmt.where(Task.visit_id == visit_id)
+def open_for(session: Session, *, contact_id: int) -> list[Task]:
+    """A contact's open follow-ups, for its page (an organization's: open_lines_for_organization)."""
+    stmt = _with_relations(select(Task)).where(Task.status == TaskStatus.OPEN, Task.contact_id == contact_id)
     return list(session.scalars(stmt.order_by(Task.due_on, Task.id).limit(100)).unique())
 
 
@@ -433,7 +426,7 @@ _OPEN_FOR_ORGANIZATION = PlainQuery(_line_statement(
 
 
 def open_lines_for_organization(session: Session, *, organization_id: int) -> list[TaskLine]:
-    """An organization's open follow-ups for its page, as open_for gives them (by due date, the first 100), read as
+    """An organization's open follow-ups for its page (by due date, the first 100), read as
     plain rows (TaskLines: the template reads the same attributes) with a statement built once (issue 17)."""
     return [_line(r) for r in _OPEN_FOR_ORGANIZATION.rows(session, organization=organization_id)]
 
